@@ -1,0 +1,44 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+import workflow_builder
+from workflow_builder.db import get_database
+from workflow_builder.db.migrate import head_revision
+
+
+def create_app() -> FastAPI:
+    """Build the application with every router wired in."""
+    app = FastAPI(
+        title="Workflow Builder",
+        version=workflow_builder.__version__,
+        description="Design workflows visually and run them durably on PostgreSQL.",
+    )
+
+    @app.get("/health", tags=["system"])
+    def health() -> JSONResponse:
+        """Report whether the database answers and which schema revision it is at."""
+        body: dict[str, Any] = {"version": workflow_builder.__version__}
+        head = head_revision()
+        try:
+            with get_database().engine.connect() as conn:
+                current = conn.execute(
+                    text("select version_num from wfb_meta.alembic_version")
+                ).scalar()
+        except Exception as exc:  # any failure to reach the database is the answer here
+            body |= {"status": "unavailable", "database": {"ok": False, "error": str(exc)[:300]}}
+            return JSONResponse(body, status_code=503)
+        up_to_date = current == head
+        body |= {
+            "status": "ok" if up_to_date else "degraded",
+            "database": {"ok": True, "schema_version": current, "expected_version": head},
+        }
+        return JSONResponse(body, status_code=200 if up_to_date else 503)
+
+    return app

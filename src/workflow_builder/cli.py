@@ -1,0 +1,114 @@
+"""The `wfb` command line."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from workflow_builder.config import get_settings
+
+app = typer.Typer(help="Workflow Builder: design workflows visually and run them durably.")
+db_app = typer.Typer(help="Inspect and migrate the database schema.")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _prepare_database(migrate: bool) -> str:
+    """Resolve the database (starting the embedded one if needed), migrate it, return its URL."""
+    from workflow_builder.db import Database, set_database
+    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.migrate import upgrade
+
+    settings = get_settings()
+    if not settings.database_url:
+        console.print(f"[dim]No DATABASE_URL: using the embedded PostgreSQL in "
+                      f"{settings.embedded_db_dir}[/dim]")
+    with console.status("Connecting to the database"):
+        url = database_url(settings)
+    if migrate:
+        with console.status("Migrating the schema"):
+            upgrade(url)
+    set_database(Database(url))
+    return url
+
+
+def _serve(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from workflow_builder.api.app import create_app
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"Serving on [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level=settings.log_level)
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (WFB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
+) -> None:
+    """Start everything: the database (embedded unless DATABASE_URL is set), then the API."""
+    logging.basicConfig(level=get_settings().log_level.upper())
+    _prepare_database(migrate=True)
+    _serve(host, port)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (WFB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
+    migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
+) -> None:
+    """Serve the API alone (run several of these behind a load balancer at scale)."""
+    logging.basicConfig(level=get_settings().log_level.upper())
+    _prepare_database(migrate=migrate)
+    _serve(host, port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.migrate import current_revision, upgrade
+
+    url = database_url()
+    upgrade(url, revision)
+    console.print(f"Database at revision [bold]{current_revision(url)}[/bold]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision; 'base' empties it.")] = "-1",
+) -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.migrate import current_revision, downgrade
+
+    url = database_url()
+    downgrade(url, revision)
+    console.print(f"Database at revision [bold]{current_revision(url) or 'base (empty)'}[/bold]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at and the newest one available."""
+    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.migrate import current_revision, head_revision
+
+    current = current_revision(database_url())
+    head = head_revision()
+    state = "up to date" if current == head else "behind: run `wfb db upgrade`"
+    console.print(f"current: {current or 'base (empty)'}  head: {head}  ({state})")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    import workflow_builder
+
+    console.print(workflow_builder.__version__)

@@ -1,0 +1,88 @@
+"""Engine construction and the process-wide database handle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+from uuid import UUID
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow_builder.config import Settings, get_settings
+from workflow_builder.db.embedded import start_embedded
+
+DbRole = Literal["authenticated", "anon", "service_role"]
+
+_SET_CLAIMS = text(
+    "select set_config('role', :role, true), set_config('request.jwt.claim.sub', :sub, true)"
+)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Return `url` with the psycopg 3 driver named, as SQLAlchemy expects."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}")
+
+
+def libpq_url(url: str) -> str:
+    """Return `url` in the plain form libpq and psycopg accept."""
+    return sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Database:
+    """One PostgreSQL database: an engine and the units of work that run on it."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+        self.url = libpq_url(url)
+        self.engine: Engine = create_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def unit_of_work(self, role: DbRole, user_id: UUID | None = None) -> Iterator[Session]:
+        """Open a transaction running as `role` with `auth.uid()` = `user_id`.
+
+        The role and the claim are transaction-local, so they vanish at commit or
+        rollback and a pooled connection never carries them to the next request.
+        The transaction commits when the block exits normally and rolls back otherwise.
+        """
+        with self._sessions() as session, session.begin():
+            session.execute(_SET_CLAIMS, {"role": role, "sub": str(user_id) if user_id else ""})
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+_database: Database | None = None
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """Return the configured DATABASE_URL, starting the embedded server when there is none."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.embedded_db_dir)
+
+
+def get_database() -> Database:
+    """Return the process-wide database, connecting on first use."""
+    global _database
+    if _database is None:
+        _database = Database(database_url())
+    return _database
+
+
+def set_database(database: Database | None) -> None:
+    """Replace the process-wide database (used by `wfb` start-up and by tests)."""
+    global _database
+    _database = database

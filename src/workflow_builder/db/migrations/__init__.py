@@ -1,0 +1,1 @@
+"""Alembic migrations. Revisions are plain SQL; `rls` holds the policy shapes they share."""

@@ -1,0 +1,40 @@
+"""Helpers tests share: creating users and running SQL as a given role."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+
+from workflow_builder.db import Database, system_session
+
+
+def unique(prefix: str) -> str:
+    """Return `prefix` with a short random suffix, for names that must not collide."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_user(db: Database, *, role: str | None = None, email: str | None = None) -> UUID:
+    """Insert an auth user (the trigger makes its public.users row); optionally set its role."""
+    email = email or f"{unique('user')}@example.test"
+    with system_session(db=db) as session:
+        user_id: UUID = session.execute(
+            text("insert into auth.users (email, encrypted_password) values (:e, 'x') returning id"),
+            {"e": email},
+        ).scalar_one()
+        if role:
+            session.execute(
+                text(
+                    "update public.users set role_id = (select id from public.user_roles "
+                    "where name = :r) where id = :u"
+                ),
+                {"r": role, "u": user_id},
+            )
+    return user_id
+
+
+def scalar(session: Any, sql: str, **params: Any) -> Any:
+    """Run `sql` and return its single value."""
+    return session.execute(text(sql), params).scalar()
