@@ -21,7 +21,9 @@ def create_user(db: Database, *, role: str | None = None, email: str | None = No
     email = email or f"{unique('user')}@example.test"
     with system_session(db=db) as session:
         user_id: UUID = session.execute(
-            text("insert into auth.users (email, encrypted_password) values (:e, 'x') returning id"),
+            text(
+                "insert into auth.users (email, encrypted_password) values (:e, 'x') returning id"
+            ),
             {"e": email},
         ).scalar_one()
         if role:

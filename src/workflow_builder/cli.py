@@ -24,8 +24,10 @@ def _prepare_database(migrate: bool) -> str:
 
     settings = get_settings()
     if not settings.database_url:
-        console.print(f"[dim]No DATABASE_URL: using the embedded PostgreSQL in "
-                      f"{settings.embedded_db_dir}[/dim]")
+        console.print(
+            f"[dim]No DATABASE_URL: using the embedded PostgreSQL in "
+            f"{settings.embedded_db_dir}[/dim]"
+        )
     with console.status("Connecting to the database"):
         url = database_url(settings)
     if migrate:

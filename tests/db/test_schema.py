@@ -153,8 +153,9 @@ def test_role_permissions_nest(owner_conn: Any) -> None:
         for name, p in owner_conn.execute("select name, permissions from public.user_roles")
     }
     assert perms["viewer"] < perms["developer"] < perms["admin"]
-    assert not any(p.endswith((":write", ":execute")) and not p.startswith("api_keys")
-                   for p in perms["viewer"])
+    assert not any(
+        p.endswith((":write", ":execute")) and not p.startswith("api_keys") for p in perms["viewer"]
+    )
     assert {"users:manage", "roles:manage", "task_queues:system"} <= perms["admin"]
 
 

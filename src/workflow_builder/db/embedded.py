@@ -19,14 +19,14 @@ _servers: dict[Path, Any] = {}
 
 def start_embedded(pgdata: Path, database: str = EMBEDDED_DATABASE) -> str:
     """Start (or attach to) the embedded server in `pgdata` and return a URL for `database`."""
-    import pgserver
+    from pgserver import postgres_server
 
     pgdata = pgdata.expanduser().resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     server = _servers.get(pgdata)
     if server is None:
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = postgres_server.get_server(pgdata, cleanup_mode="stop")
         _servers[pgdata] = server
     admin_uri: str = server.get_uri("postgres")
     ensure_database(admin_uri, database)
@@ -37,6 +37,8 @@ def start_embedded(pgdata: Path, database: str = EMBEDDED_DATABASE) -> str:
 def ensure_database(admin_url: str, database: str) -> None:
     """Create `database` on the server behind `admin_url` unless it exists."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (database,)
+        ).fetchone()
         if not exists:
             conn.execute(f'create database "{database}"')

@@ -367,9 +367,7 @@ create table public.workflow_edges (
 );
 """
 
-PUBLIC_OR_OWN = (
-    f"created_by = {rls.UID} or visibility_id = (select public.visibility_id('public'))"
-)
+PUBLIC_OR_OWN = f"created_by = {rls.UID} or visibility_id = (select public.visibility_id('public'))"
 
 POLICIES = f"""
 {rls.lookup("component_types")}
@@ -422,8 +420,7 @@ create policy task_queues_delete on public.task_queues for delete to authenticat
 """
 
 TIMESTAMPS = "".join(
-    rls.updated_at(t)
-    for t in ("users", "components", "agent_prompts", "task_queues", "workflows")
+    rls.updated_at(t) for t in ("users", "components", "agent_prompts", "task_queues", "workflows")
 )
 
 

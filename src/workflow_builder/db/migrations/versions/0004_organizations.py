@@ -54,7 +54,8 @@ create function public.my_organization_ids() returns setof uuid
 create function public.organization_role(org uuid) returns text
   language sql stable security definer set search_path = public, pg_temp
   as $$
-    select role from public.organization_members where organization_id = org and user_id = auth.uid()
+    select role from public.organization_members
+    where organization_id = org and user_id = auth.uid()
   $$;
 
 create function public.add_organization_owner() returns trigger
@@ -125,7 +126,9 @@ end $$;
 
 def shared_table(table: str) -> str:
     """Add organization_id to `table` and replace its policies with organization-aware ones."""
-    in_my_orgs = "organization_id is null or organization_id in (select public.my_organization_ids())"
+    in_my_orgs = (
+        "organization_id is null or organization_id in (select public.my_organization_ids())"
+    )
     return f"""
     alter table public.{table}
       add column organization_id uuid references public.organizations (id);
@@ -163,7 +166,7 @@ create trigger organizations_unshare_rows before delete on public.organizations
 {rls.enable("organizations")}
 grant select, insert, update, delete on public.organizations to authenticated;
 create policy organizations_select on public.organizations for select to authenticated
-  using (id in (select public.my_organization_ids()));
+  using (created_by = {rls.UID} or id in (select public.my_organization_ids()));
 create policy organizations_insert on public.organizations for insert to authenticated
   with check (created_by = {rls.UID} and public.has_permission('organizations:write'));
 create policy organizations_update on public.organizations for update to authenticated

@@ -1,0 +1,94 @@
+"""`wfb up` on a machine with no DATABASE_URL: embedded PostgreSQL, migrations, /health."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from workflow_builder.api.app import create_app
+from workflow_builder.db import Database
+from workflow_builder.db.migrate import head_revision
+
+WFB = str(Path(sys.executable).with_name("wfb"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_health(port: int, process: subprocess.Popen[bytes], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"/health did not answer within {timeout} s")
+
+
+def _run_up(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WFB_DATABASE_URL")}
+    env["WFB_DATA_DIR"] = str(data_dir)
+    port = _free_port()
+    process = subprocess.Popen(
+        [WFB, "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    return process, port
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Path) -> None:
+    started = time.monotonic()
+    process, port = _run_up(tmp_path)
+    try:
+        body = _wait_for_health(port, process, timeout=60)
+    finally:
+        _stop(process)
+    assert time.monotonic() - started < 60
+    assert body["status"] == "ok"
+    assert body["database"]["schema_version"] == head_revision()
+    assert (tmp_path / "pgdata" / "PG_VERSION").exists()
+
+    # The data survives a restart: the second start finds the schema already in place.
+    process, port = _run_up(tmp_path)
+    try:
+        assert _wait_for_health(port, process, timeout=60)["status"] == "ok"
+    finally:
+        _stop(process)
+
+
+def test_health_reports_database_and_schema_version(db: Database) -> None:
+    with TestClient(create_app()) as client:
+        response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["database"] == {
+        "ok": True,
+        "schema_version": head_revision(),
+        "expected_version": head_revision(),
+    }
