@@ -9,6 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 import workflow_builder
+from workflow_builder.api import errors
+from workflow_builder.api.openapi import problem_openapi
+from workflow_builder.api.router import api_router
 from workflow_builder.db import get_database
 from workflow_builder.db.migrate import head_revision
 
@@ -20,6 +23,9 @@ def create_app() -> FastAPI:
         version=workflow_builder.__version__,
         description="Design workflows visually and run them durably on PostgreSQL.",
     )
+    errors.install(app)
+    app.include_router(api_router())
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", tags=["system"])
     def health() -> JSONResponse:

@@ -1,0 +1,217 @@
+"""One error model for the whole API: RFC 9457 problem details (`application/problem+json`).
+
+Every failure a client can cause becomes a problem with a stable `type`, never a 500: request
+validation, missing rows, permissions, and the database's own verdicts (unique, foreign key and
+check violations, row-level security) are all translated here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://workflow-builder.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
+
+
+class ProblemFieldError(BaseModel):
+    """One invalid field of a request."""
+
+    loc: list[str | int] = Field(description="Where the error is: ['body', 'field', ...].")
+    pointer: str | None = Field(
+        default=None, description="JSON Pointer into the request body, when the error is there."
+    )
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details document."""
+
+    type: str = Field(examples=[PROBLEM_BASE + "validation"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemFieldError] | None = None
+    permission: str | None = Field(default=None, description="The permission that is missing.")
+
+
+class ProblemError(Exception):
+    """Raised anywhere to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: Sequence[ProblemFieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        permission: str | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers
+        self.permission = permission
+
+
+def not_found(what: str) -> ProblemError:
+    """Return the problem for a row that does not exist or that the caller cannot see."""
+    return ProblemError(404, "not-found", "Not found", f"{what} was not found")
+
+
+def forbidden(detail: str, *, permission: str | None = None) -> ProblemError:
+    """Return the problem for an action the caller may not take."""
+    return ProblemError(403, "forbidden", "Forbidden", detail, permission=permission)
+
+
+def conflict(detail: str) -> ProblemError:
+    """Return the problem for a request that clashes with the current state."""
+    return ProblemError(409, "conflict", "Conflict", detail)
+
+
+def invalid(field: str, message: str, *, location: str = "body") -> ProblemError:
+    """Return a validation problem about one field of the request."""
+    return validation_problem([field_error([location, *field.split(".")], message)])
+
+
+def field_error(loc: Sequence[str | int], message: str) -> ProblemFieldError:
+    """Return a field error whose pointer is derived from its location in the body."""
+    items = list(loc)
+    pointer = None
+    if items and items[0] == "body":
+        pointer = "/" + "/".join(
+            str(part).replace("~", "~0").replace("/", "~1") for part in items[1:]
+        )
+    return ProblemFieldError(loc=items, pointer=pointer, message=message)
+
+
+def validation_problem(errors: Sequence[ProblemFieldError]) -> ProblemError:
+    """Return the 422 problem listing `errors`."""
+    fields = ", ".join(e.pointer or ".".join(map(str, e.loc)) for e in errors)
+    return ProblemError(
+        422, "validation", "The request is not valid", f"Invalid: {fields}", errors=errors
+    )
+
+
+def problem_response(problem: ProblemError, request: Request) -> JSONResponse:
+    """Render `problem` as problem+json."""
+    body = Problem(
+        type=PROBLEM_BASE + problem.kind,
+        title=problem.title,
+        status=problem.status,
+        detail=problem.detail,
+        instance=request.url.path,
+        errors=problem.errors,
+        permission=problem.permission,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def from_database_error(exc: DBAPIError) -> ProblemError:
+    """Translate a PostgreSQL error into the problem a client should see."""
+    orig: Any = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    message = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
+    if sqlstate == "23505":
+        detail = getattr(diag, "message_detail", None) or message
+        return ProblemError(409, "conflict", "Already exists", f"{detail} ({constraint})")
+    if sqlstate == "23503":
+        if message.startswith("update or delete"):
+            return conflict(f"Still referenced by other rows: {message}")
+        return ProblemError(422, "reference", "Unknown reference", message)
+    if sqlstate in ("23514", "23502", "23P01"):
+        suffix = f" ({constraint})" if constraint else ""
+        return ProblemError(422, "constraint", "Constraint violated", f"{message}{suffix}")
+    if sqlstate == "42501":
+        return forbidden(message)
+    if sqlstate is not None and sqlstate.startswith("22"):
+        return ProblemError(422, "invalid-value", "Invalid value", message)
+    if sqlstate == "40001" or sqlstate == "40P01":
+        return ProblemError(409, "retry", "Concurrent update", "Try the request again")
+    raise exc
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    @app.exception_handler(ProblemError)
+    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [field_error(err["loc"], err["msg"]) for err in exc.errors()]
+        return problem_response(validation_problem(errors), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kinds = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
+        problem = ProblemError(
+            exc.status_code,
+            kinds.get(exc.status_code, "http"),
+            str(exc.detail) if exc.status_code != 404 else "Not found",
+            str(exc.detail),
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+        return problem_response(problem, request)
+
+    @app.exception_handler(IntegrityError)
+    async def on_integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        return problem_response(from_database_error(exc), request)
+
+    @app.exception_handler(DBAPIError)
+    async def on_dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        try:
+            problem = from_database_error(exc)
+        except DBAPIError:
+            log.exception("database error")
+            problem = ProblemError(500, "internal", "Internal error", "The database failed")
+        return problem_response(problem, request)
+
+    @app.exception_handler(StaleDataError)
+    async def on_stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        # An UPDATE that matched no row: the row is visible (it was loaded) but the
+        # row-level-security policy does not let this caller change it.
+        return problem_response(forbidden("You may read this resource but not change it"), request)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = ProblemError(500, "internal", "Internal error", "An unexpected error occurred")
+        return problem_response(problem, request)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+    for status, description in (
+        (401, "Not signed in"),
+        (403, "Missing permission"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (422, "Invalid request"),
+    )
+}

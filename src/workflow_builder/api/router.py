@@ -1,0 +1,24 @@
+"""Every domain's routes, mounted under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from workflow_builder.api.errors import PROBLEM_RESPONSES
+from workflow_builder.auth import views as auth
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    """Return the /api/v1 router with every domain's routes included."""
+    router = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    for domain_router in (
+        auth.auth_router,
+        auth.me_router,
+        auth.api_keys_router,
+        auth.users_router,
+        auth.roles_router,
+    ):
+        router.include_router(domain_router)
+    return router
