@@ -30,7 +30,7 @@ DEFINITION_TABLES = (
     "workflow_child_workflows",
     "workflow_compiled_code",
 )
-SYSTEM_WRITTEN = ("workflow_workers", "activity_statistics")
+SYSTEM_WRITTEN = ("workflow_workers", "activity_statistics", "execution_steps")
 EVERYONE = frozenset("ABCV")
 # Who may read a row of A's, by what it belongs to and its visibility.
 SHARED_READERS = {"private": {"A"}, "organization": {"A", "C"}, "public": set(EVERYONE)}
@@ -235,6 +235,20 @@ def _build(db: Database) -> World:
                 text("select component_id from workflow_nodes where workflow_id = :w"),
                 {"w": workflow},
             ).scalar_one()
+            execution = s.execute(
+                text("select id from workflow_executions where workflow_id = :w"), {"w": workflow}
+            ).scalar_one()
+            step = _insert(
+                s,
+                "execution_steps",
+                {
+                    "execution_id": execution,
+                    "node_id": "n1",
+                    "node_type": "activity",
+                    "status": "completed",
+                },
+            )
+            world.add("execution_steps", step, RUN_READERS[vis])
             stats = _insert(
                 s, "activity_statistics", {"component_id": component, "workflow_id": workflow}
             )

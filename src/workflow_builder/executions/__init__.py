@@ -1,0 +1,1 @@
+"""Execution tracking: run rows, per-node step history and statistics."""

@@ -1,0 +1,193 @@
+"""Writes that record what runs did: step history, activity statistics, run and version
+counters. They run as the system (workers), each as one statement per table so concurrent runs
+never lose an increment: every counter is updated in place under the row's lock, and averages
+are derived from exact running sums (floor of total / count).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One node's execution (one iteration of it, inside loops) as the history shows it."""
+
+    execution_id: UUID
+    node_id: str
+    node_type: str
+    status: str
+    iteration: str = ""
+    component_id: UUID | None = None
+    inputs: Any = None
+    outputs: Any = None
+    error: str | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+_UPSERT_STEP = text(
+    """
+    insert into execution_steps as s (execution_id, node_id, iteration, node_type, component_id,
+      status, inputs, outputs, error, attempts, started_at, completed_at, duration_ms)
+    values (:execution_id, :node_id, :iteration, :node_type, :component_id, :status,
+      cast(:inputs as jsonb), cast(:outputs as jsonb), :error, :attempts,
+      coalesce(:started_at, now()), :completed_at,
+      (extract(epoch from (:completed_at - coalesce(:started_at, now()))) * 1000)::int)
+    on conflict (execution_id, node_id, iteration) do update set
+      status = excluded.status,
+      inputs = coalesce(excluded.inputs, s.inputs),
+      outputs = excluded.outputs,
+      error = excluded.error,
+      attempts = greatest(s.attempts, excluded.attempts),
+      completed_at = excluded.completed_at,
+      duration_ms = (extract(epoch from (excluded.completed_at - s.started_at)) * 1000)::int
+    """
+)
+
+_RECORD_ACTIVITY = text(
+    """
+    insert into activity_statistics as s (component_id, workflow_id, execution_count,
+      success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
+      max_duration_ms, last_executed_at)
+    select :component_id, scope.workflow_id, 1, :ok, 1 - :ok, :duration, :duration, :duration,
+      :duration, now()
+    from (values (cast(:workflow_id as uuid)), (cast(null as uuid))) as scope(workflow_id)
+    on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
+      execution_count = s.execution_count + 1,
+      success_count = s.success_count + excluded.success_count,
+      failure_count = s.failure_count + excluded.failure_count,
+      total_duration_ms = s.total_duration_ms + excluded.total_duration_ms,
+      avg_duration_ms = (s.total_duration_ms + excluded.total_duration_ms)
+                        / (s.execution_count + 1),
+      min_duration_ms = least(s.min_duration_ms, excluded.min_duration_ms),
+      max_duration_ms = greatest(s.max_duration_ms, excluded.max_duration_ms),
+      last_executed_at = now()
+    """
+)
+
+_COUNT_PROJECT_ACTIVITY = text(
+    "update projects set total_activity_executions = total_activity_executions + 1 "
+    "where id = :project_id"
+)
+
+_EXECUTION_STARTED = text(
+    """
+    with run as (
+      update workflow_executions set status = 'running'
+      where id = :execution_id and status = 'pending'
+      returning project_id, compiled_code_id, started_at
+    ), project as (
+      update projects p set total_workflow_executions = p.total_workflow_executions + 1,
+        last_execution_at = greatest(p.last_execution_at, run.started_at)
+      from run where p.id = run.project_id
+    )
+    update workflow_compiled_code c set execution_count = c.execution_count + 1,
+      last_executed_at = greatest(c.last_executed_at, run.started_at)
+    from run where c.id = run.compiled_code_id
+    """
+)
+
+_EXECUTION_FINISHED = text(
+    """
+    with run as (
+      update workflow_executions set status = :status, outputs = cast(:outputs as jsonb),
+        error = :error, completed_at = now(),
+        duration_ms = (extract(epoch from (now() - started_at)) * 1000)::int
+      where id = :execution_id and status in ('pending', 'running')
+      returning project_id, compiled_code_id, duration_ms
+    ), project as (
+      update projects p set
+        finished_workflow_executions = p.finished_workflow_executions + 1,
+        total_execution_duration_ms = p.total_execution_duration_ms + run.duration_ms,
+        avg_execution_duration_ms = (p.total_execution_duration_ms + run.duration_ms)
+                                    / (p.finished_workflow_executions + 1)
+      from run where p.id = run.project_id
+    ), version as (
+      update workflow_compiled_code c set
+        finished_count = c.finished_count + 1,
+        total_duration_ms = c.total_duration_ms + run.duration_ms,
+        avg_execution_duration_ms = (c.total_duration_ms + run.duration_ms)
+                                    / (c.finished_count + 1)
+      from run where c.id = run.compiled_code_id
+    )
+    select count(*) from run
+    """
+)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
+
+
+def record_step(session: Session, step: StepRecord) -> None:
+    """Insert or update the history row of one node execution."""
+    session.execute(
+        _UPSERT_STEP,
+        {
+            "execution_id": step.execution_id,
+            "node_id": step.node_id,
+            "iteration": step.iteration,
+            "node_type": step.node_type,
+            "component_id": step.component_id,
+            "status": step.status,
+            "inputs": _json(step.inputs),
+            "outputs": _json(step.outputs),
+            "error": step.error,
+            "attempts": step.attempts,
+            "started_at": step.started_at,
+            "completed_at": step.completed_at,
+        },
+    )
+
+
+def record_activity(
+    session: Session,
+    *,
+    component_id: UUID,
+    workflow_id: UUID,
+    project_id: UUID | None,
+    duration_ms: int,
+    succeeded: bool,
+) -> None:
+    """Count one finished component call in its workflow's, the global and the project's stats."""
+    session.execute(
+        _RECORD_ACTIVITY,
+        {
+            "component_id": component_id,
+            "workflow_id": workflow_id,
+            "ok": int(succeeded),
+            "duration": max(duration_ms, 0),
+        },
+    )
+    if project_id is not None:
+        session.execute(_COUNT_PROJECT_ACTIVITY, {"project_id": project_id})
+
+
+def execution_started(session: Session, *, execution_id: UUID) -> None:
+    """Mark a pending run as running and count it on its project and compiled version."""
+    session.execute(_EXECUTION_STARTED, {"execution_id": execution_id})
+
+
+def execution_finished(
+    session: Session,
+    *,
+    execution_id: UUID,
+    status: str,
+    outputs: Any = None,
+    error: str | None = None,
+) -> bool:
+    """Close a run with its final status; return False if it had already finished."""
+    closed = session.execute(
+        _EXECUTION_FINISHED,
+        {"execution_id": execution_id, "status": status, "outputs": _json(outputs), "error": error},
+    ).scalar_one()
+    return bool(closed)
