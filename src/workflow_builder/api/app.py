@@ -12,6 +12,7 @@ import workflow_builder
 from workflow_builder.api import errors
 from workflow_builder.api.openapi import problem_openapi
 from workflow_builder.api.router import api_router
+from workflow_builder.api.spa import mount_web_app
 from workflow_builder.db import get_database
 from workflow_builder.db.migrate import head_revision
 
@@ -47,4 +48,5 @@ def create_app() -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if up_to_date else 503)
 
+    mount_web_app(app)  # last: its catch-all route must not shadow the API
     return app

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
+from workflow_builder.components import views as components
 
 API_PREFIX = "/api/v1"
 
@@ -19,6 +20,9 @@ def api_router() -> APIRouter:
         auth.api_keys_router,
         auth.users_router,
         auth.roles_router,
+        components.lookups_router,
+        components.components_router,
+        components.prompts_router,
     ):
         router.include_router(domain_router)
     return router

@@ -1,0 +1,1 @@
+"""The component registry: components, agent prompts and the lookup tables they use."""
