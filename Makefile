@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UI_BUILD := src/workflow_builder/static/index.html
+UI_DEPS := frontend/node_modules/.installed
+UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html \
+	frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test lint format bench clean
+.PHONY: install ui browser run test lint format bench clean
 
-install: $(STAMP)
+install: $(STAMP) ui
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,16 +19,38 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# The web app is built into the package; without npm the API still runs, without its UI.
+ui:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(UI_BUILD); \
+	else echo "npm not found: skipping the web app build (the API still works)"; fi
+
+$(UI_DEPS): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(UI_DEPS)
+
+$(UI_BUILD): $(UI_DEPS) $(UI_SOURCES)
+	cd frontend && npm run --silent build
+
+# Browser tests drive Debian's Chromium; install it when it is missing and we may.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "Chromium missing and not root: browser tests will be skipped"; fi; \
+	fi
+
 run: install
 	$(BIN)/wfb up
 
-test: install
+test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd frontend && npm run --silent typecheck
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -33,4 +60,5 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache \
+		frontend/node_modules src/workflow_builder/static
