@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -114,3 +115,32 @@ def version() -> None:
     import workflow_builder
 
     console.print(workflow_builder.__version__)
+
+
+@app.command("validate")
+def validate_definition(
+    file: Annotated[Path, typer.Argument(help="Workflow definition JSON file.", exists=True)],
+    components: Annotated[
+        Path | None, typer.Option(help="Components JSON file (adds to the built-in ones).")
+    ] = None,
+) -> None:
+    """Validate a workflow definition: list every problem with its location."""
+    from workflow_builder.compiler.report import run_validate
+
+    raise typer.Exit(run_validate(console, file, components))
+
+
+@app.command("compile")
+def compile_workflow(
+    file: Annotated[Path, typer.Argument(help="Workflow definition JSON file.", exists=True)],
+    components: Annotated[
+        Path | None, typer.Option(help="Components JSON file (adds to the built-in ones).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the plan JSON here instead of printing it.")
+    ] = None,
+) -> None:
+    """Compile a workflow definition into its execution plan (exit code 1 on errors)."""
+    from workflow_builder.compiler.report import run_compile
+
+    raise typer.Exit(run_compile(console, file, components, output))

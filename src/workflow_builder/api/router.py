@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
 from workflow_builder.components import views as components
+from workflow_builder.projects import views as projects
 
 API_PREFIX = "/api/v1"
 
@@ -23,6 +24,8 @@ def api_router() -> APIRouter:
         components.lookups_router,
         components.components_router,
         components.prompts_router,
+        projects.projects_router,
+        projects.task_queues_router,
     ):
         router.include_router(domain_router)
     return router

@@ -1,0 +1,1 @@
+"""Projects and the task queues their workflows run on."""
