@@ -1,0 +1,165 @@
+"""The component catalog the compiler resolves activity and agent nodes against."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+ComponentType = Literal["activity", "agent", "signal", "trigger"]
+_COMPONENT_NAMESPACE = uuid.UUID("6f1c1f9e-3b0a-4f55-9a51-2f0e7c1f4b10")
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One version of a component, as the registry stores it."""
+
+    id: str
+    name: str
+    version: str
+    type: ComponentType
+    config_schema: dict[str, Any] = field(default_factory=dict)
+    input_schema: dict[str, Any] = field(default_factory=dict)
+    output_schema: dict[str, Any] = field(default_factory=dict)
+    deprecated: bool = False
+    implementation_path: str = ""
+    package: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """Return the pinned reference `name@version`."""
+        return f"{self.name}@{self.version}"
+
+
+class ComponentCatalog(Protocol):
+    """Where the compiler looks components up (the registry table, or memory in tests)."""
+
+    def resolve(self, name: str, version: str | None) -> ComponentSpec | None:
+        """Return the component at that version (None: the latest), or None if absent."""
+        ...
+
+    def versions(self, name: str) -> Sequence[str]:
+        """Return the versions known for a component name, oldest first."""
+        ...
+
+
+def version_key(version: str) -> tuple[tuple[int, str], ...]:
+    """Return a sort key ordering versions numerically part by part (1.10 after 1.9)."""
+    parts = re.split(r"[.\-+]", version)
+    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in parts)
+
+
+class InMemoryCatalog:
+    """A catalog held in memory: for tests, the CLI and the benchmark."""
+
+    def __init__(self, components: Iterable[ComponentSpec] = ()) -> None:
+        self._by_name: dict[str, dict[str, ComponentSpec]] = {}
+        for component in components:
+            self.add(component)
+
+    def add(self, component: ComponentSpec) -> None:
+        """Register one component version (replacing the same name and version)."""
+        self._by_name.setdefault(component.name, {})[component.version] = component
+
+    def resolve(self, name: str, version: str | None) -> ComponentSpec | None:
+        """Return the component at that version (None: the latest), or None if absent."""
+        by_version = self._by_name.get(name)
+        if not by_version:
+            return None
+        if version is None:
+            return by_version[max(by_version, key=version_key)]
+        return by_version.get(version)
+
+    def versions(self, name: str) -> list[str]:
+        """Return the versions known for a component name, oldest first."""
+        return sorted(self._by_name.get(name, {}), key=version_key)
+
+
+def component_id(name: str, version: str) -> str:
+    """Return a stable id for a component defined outside the database."""
+    return str(uuid.uuid5(_COMPONENT_NAMESPACE, f"{name}@{version}"))
+
+
+def component_from_dict(data: dict[str, Any]) -> ComponentSpec:
+    """Return a ComponentSpec from its JSON form (`id` optional, derived from name and version)."""
+    name, version = str(data["name"]), str(data["version"])
+    return ComponentSpec(
+        id=str(data.get("id") or component_id(name, version)),
+        name=name,
+        version=version,
+        type=data.get("type", "activity"),
+        config_schema=dict(data.get("config_schema") or {}),
+        input_schema=dict(data.get("input_schema") or {}),
+        output_schema=dict(data.get("output_schema") or {}),
+        deprecated=bool(data.get("deprecated", False)),
+        implementation_path=str(data.get("implementation_path") or ""),
+        package=data.get("package"),
+    )
+
+
+def builtin_components() -> list[ComponentSpec]:
+    """Return the components every installation has: `transform` and `http_request`."""
+    transform = {
+        "name": "transform",
+        "version": "1.0.0",
+        "type": "activity",
+        "implementation_path": "workflow_builder.activities.transform:run",
+        "config_schema": {"type": "object", "additionalProperties": False},
+        "input_schema": {"type": "object"},
+        "output_schema": {"type": "object"},
+    }
+    http_request = {
+        "name": "http_request",
+        "version": "1.0.0",
+        "type": "activity",
+        "implementation_path": "workflow_builder.activities.http:request",
+        "package": "httpx>=0.27",
+        "config_schema": {
+            "type": "object",
+            "properties": {
+                "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
+                "url": {"type": "string", "minLength": 1},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
+            },
+            "required": ["method", "url"],
+            "additionalProperties": False,
+        },
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path_params": {"type": "object"},
+                "query": {"type": "object"},
+                "headers": {"type": "object"},
+                "body": {},
+            },
+            "additionalProperties": False,
+        },
+        "output_schema": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "integer"},
+                "headers": {"type": "object"},
+                "body": {},
+            },
+            "required": ["status", "headers", "body"],
+            "additionalProperties": False,
+        },
+    }
+    return [component_from_dict(transform), component_from_dict(http_request)]
+
+
+def load_catalog(path: Path | None) -> InMemoryCatalog:
+    """Return the built-in components plus those of a JSON file (a list or {"components": []})."""
+    catalog = InMemoryCatalog(builtin_components())
+    if path is None:
+        return catalog
+    data = json.loads(path.read_text(encoding="utf-8"))
+    entries = data["components"] if isinstance(data, dict) else data
+    for entry in entries:
+        catalog.add(component_from_dict(entry))
+    return catalog
