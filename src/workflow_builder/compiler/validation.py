@@ -296,6 +296,11 @@ def _check_edges(analysis: Analysis, definition: WorkflowDefinition) -> list[Edg
 
 
 def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
+    """Return False for edges the graph cannot hold (dangling, into the trigger).
+
+    Edges with a wrong handle stay in the graph so that one typo does not also make the
+    nodes behind it unreachable.
+    """
     problems, nodes = analysis.problems, analysis.nodes
     usable = True
     for end in ("source", "target"):
@@ -322,7 +327,6 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
             edge_id=edge.id,
             node_id=source.id,
         )
-        usable = False
     is_loop = isinstance(target, ForEachNode | LoopNode)
     if edge.target_handle not in TARGET_HANDLES or (edge.target_handle == BACK and not is_loop):
         problems.error(
@@ -333,7 +337,6 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
             edge_id=edge.id,
             node_id=target.id,
         )
-        usable = False
     if isinstance(target, TriggerNode):
         problems.error(
             "trigger_has_incoming",
@@ -352,8 +355,8 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
 def _analyze_graph(analysis: Analysis, definition: WorkflowDefinition, edges: list[Edge]) -> None:
     """Order the graph, find cycles, unreachable nodes and loop bodies."""
     loop_ids = frozenset(n for n, node in analysis.nodes.items() if node.type in LOOP_TYPES)
-    back = [e for e in edges if e.target_handle == BACK]
-    forward = [e for e in edges if e.target_handle != BACK]
+    back = [e for e in edges if e.target_handle == BACK and e.target in loop_ids]
+    forward = [e for e in edges if e not in back]
     graph = Graph(sorted(analysis.nodes), loop_ids, forward, back)
     analysis.graph = graph
     order, leftover = topological_order(graph)
