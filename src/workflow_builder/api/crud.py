@@ -28,7 +28,8 @@ def get_or_404(session: Session, model: type[RowT], row_id: UUID, what: str) -> 
 
 def lock_or_404(session: Session, model: type[RowT], row_id: UUID, what: str) -> RowT:
     """Return the visible row with `row_id`, locked for update until the request ends."""
-    row = session.get(model, row_id, with_for_update=True, populate_existing=True)
+    # Lock only this table's row: the eagerly joined lookup rows are not the caller's to lock.
+    row = session.get(model, row_id, with_for_update={"of": model}, populate_existing=True)
     if row is None:
         raise not_found(what)
     return row

@@ -27,7 +27,6 @@ UpdatedAt = Annotated[
 ]
 
 
-
 def db_default(*args: Any) -> Any:
     """A column whose default the database supplies when the ORM leaves it unset."""
     return mapped_column(*args, server_default=FetchedValue())

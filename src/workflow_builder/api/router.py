@@ -8,6 +8,7 @@ from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
 from workflow_builder.components import views as components
 from workflow_builder.projects import views as projects
+from workflow_builder.workflows import views as workflows
 
 API_PREFIX = "/api/v1"
 
@@ -26,6 +27,8 @@ def api_router() -> APIRouter:
         components.prompts_router,
         projects.projects_router,
         projects.task_queues_router,
+        workflows.router,
+        workflows.declarations,
     ):
         router.include_router(domain_router)
     return router

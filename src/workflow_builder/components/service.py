@@ -61,9 +61,7 @@ def list_workflow_statuses(*, db_session: Session) -> list[WorkflowStatusRead]:
     return [WorkflowStatusRead.model_validate(row) for row in rows]
 
 
-def visibility_id(
-    *, db_session: Session, visibility: str, organization_id: UUID | None
-) -> UUID:
+def visibility_id(*, db_session: Session, visibility: str, organization_id: UUID | None) -> UUID:
     """Return the id of `visibility`, checking that an organization goes with it exactly when
     it is 'organization'."""
     if visibility == "organization" and organization_id is None:

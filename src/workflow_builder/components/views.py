@@ -118,9 +118,7 @@ def update_component(
 
 
 @components_router.delete("/{component_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_component(
-    component_id: UUID, db_session: DbSession, user: WriteComponents
-) -> Response:
+def delete_component(component_id: UUID, db_session: DbSession, user: WriteComponents) -> Response:
     """Delete a component the caller owns."""
     service.delete_component(db_session=db_session, component_id=component_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
