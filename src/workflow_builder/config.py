@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Signs tokens. Unset: generated once and kept in data_dir."
     )
+    encryption_key: SecretStr | None = Field(default=None, description="Encrypts secrets.")
     log_level: str = "info"
 
     @property

@@ -5,6 +5,7 @@ from workflow_builder.activities.contract import (
     ActivityContext,
     ActivityError,
     ComponentSpec,
+    Tool,
 )
 
-__all__ = ["Activity", "ActivityContext", "ActivityError", "ComponentSpec"]
+__all__ = ["Activity", "ActivityContext", "ActivityError", "ComponentSpec", "Tool"]

@@ -51,6 +51,20 @@ class SecretResolver(Protocol):
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A component an agent may call during its step, as the runtime offers it.
+
+    `call` runs the component with the arguments the model chose (valid against
+    `input_schema`) and returns its output; it raises ActivityError like any implementation.
+    """
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+    call: Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
 class ActivityContext:
     """What an implementation may know about the call besides its config and inputs."""
 
@@ -63,6 +77,8 @@ class ActivityContext:
     secrets: SecretResolver | None = None
     # Called with (metric name, value) for per-step metrics: tokens, cost, bytes...
     record_metric: Callable[[str, float], None] = field(default=lambda _name, _value: None)
+    # The components this node's agent may call, by component name (agent nodes only).
+    tools: Mapping[str, Tool] = field(default_factory=dict)
 
 
 class Activity(Protocol):

@@ -8,6 +8,7 @@ from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
 from workflow_builder.components import views as components
 from workflow_builder.projects import views as projects
+from workflow_builder.secrets.views import secrets_router
 from workflow_builder.workflows import views as workflows
 
 API_PREFIX = "/api/v1"
@@ -27,6 +28,7 @@ def api_router() -> APIRouter:
         components.prompts_router,
         projects.projects_router,
         projects.task_queues_router,
+        secrets_router,
         workflows.router,
         workflows.declarations,
     ):
