@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from workflow_builder.compiler.catalog import ComponentCatalog, ComponentSpec
@@ -30,6 +31,7 @@ from workflow_builder.compiler.validation import (
     analyze,
     edge_outcome,
     node_outcomes,
+    paused_gc,
 )
 
 PLAN_VERSION = 1
@@ -52,9 +54,14 @@ class CompiledPlan:
 
     def to_json(self) -> str:
         """Return the canonical JSON of the plan (sorted keys, no insignificant whitespace)."""
+        return self._json
+
+    @cached_property
+    def _json(self) -> str:
+        # Computed once: a plan is never changed after it is built.
         return canonical_json(self.data)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """Return the sha256 hex digest of the canonical JSON."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
@@ -104,7 +111,8 @@ def compile_definition(
     result = analysis.problems.result()
     if not result.ok or analysis.definition is None:
         raise CompilationError(result)
-    return build_plan(analysis, analysis.definition)
+    with paused_gc():
+        return build_plan(analysis, analysis.definition)
 
 
 def build_plan(analysis: Analysis, definition: WorkflowDefinition) -> CompiledPlan:

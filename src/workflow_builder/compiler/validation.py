@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -124,6 +126,31 @@ def analyze(
     context: ValidationContext | None = None,
 ) -> Analysis:
     """Return the analysis of a definition: its problems and the facts the plan needs."""
+    with paused_gc():
+        return _analyze(definition, catalog, context)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a block (re-enabling it only if it was on).
+
+    Analysis allocates many small acyclic objects; with the collector on, its full passes over
+    them made 10,000-node workflows take twice as long. Reference counting still frees them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _analyze(
+    definition: Mapping[str, Any] | str | bytes | WorkflowDefinition,
+    catalog: ComponentCatalog,
+    context: ValidationContext | None,
+) -> Analysis:
     analysis = Analysis(Problems())
     parsed = _parse(definition, analysis.problems)
     if parsed is None:
