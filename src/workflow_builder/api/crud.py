@@ -27,11 +27,16 @@ def get_or_404(session: Session, model: type[RowT], row_id: UUID, what: str) -> 
 
 
 def lock_or_404(session: Session, model: type[RowT], row_id: UUID, what: str) -> RowT:
-    """Return the visible row with `row_id`, locked for update until the request ends."""
+    """Return the visible row with `row_id`, locked for update until the request ends.
+
+    Row-level security only lets a caller lock rows they may also update, so a row that is
+    visible but cannot be locked is a 403.
+    """
     # Lock only this table's row: the eagerly joined lookup rows are not the caller's to lock.
     row = session.get(model, row_id, with_for_update={"of": model}, populate_existing=True)
     if row is None:
-        raise not_found(what)
+        get_or_404(session, model, row_id, what)
+        raise forbidden(f"You may read this {what.lower()} but not change it")
     return row
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
 from workflow_builder.components import views as components
+from workflow_builder.organizations import views as organizations
 from workflow_builder.projects import views as projects
 from workflow_builder.secrets.views import secrets_router
 from workflow_builder.workflows import views as workflows
@@ -23,6 +24,7 @@ def api_router() -> APIRouter:
         auth.api_keys_router,
         auth.users_router,
         auth.roles_router,
+        organizations.router,
         components.lookups_router,
         components.components_router,
         components.prompts_router,
