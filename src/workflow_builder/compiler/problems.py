@@ -152,8 +152,7 @@ def _sort_key(problem: Problem) -> tuple[list[tuple[int, int, str]], str, str]:
 
 def pointer(*parts: str | int) -> str:
     """Return an RFC 6901 JSON pointer built from path parts."""
-    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-    return "".join("/" + p for p in escaped)
+    return "".join(["/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts])
 
 
 class CompilationError(Exception):

@@ -99,7 +99,8 @@ class Analysis:
 
     def node_pointer(self, node_id: str, *parts: str | int) -> str:
         """Return the JSON pointer of a node (or a part of it)."""
-        return pointer("nodes", self.node_index[node_id], *parts)
+        prefix = f"/nodes/{self.node_index[node_id]}"
+        return prefix + pointer(*parts) if parts else prefix
 
     def enclosing_loops(self, node_id: str) -> list[str]:
         """Return the loops around a node, innermost first."""
