@@ -36,8 +36,9 @@ def test_unknown_role_is_a_422(client: TestClient, admin: ApiUser, alice: ApiUse
 
 
 def test_developer_cannot_change_their_own_role(client: TestClient, alice: ApiUser) -> None:
-    response = client.patch(f"/api/v1/users/{alice.id}", json={"role": "admin"},
-                            headers=alice.headers)
+    response = client.patch(
+        f"/api/v1/users/{alice.id}", json={"role": "admin"}, headers=alice.headers
+    )
     assert_problem(response, 403)
 
 

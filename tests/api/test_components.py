@@ -50,9 +50,7 @@ def test_same_name_and_version_twice_conflicts(client: TestClient, alice: ApiUse
     assert_problem(again, 409, "conflict")
 
 
-def test_invalid_json_schema_is_a_422_naming_the_field(
-    client: TestClient, alice: ApiUser
-) -> None:
+def test_invalid_json_schema_is_a_422_naming_the_field(client: TestClient, alice: ApiUser) -> None:
     for field in ("config_schema", "input_schema", "output_schema"):
         response = client.post(
             "/api/v1/components",
@@ -181,9 +179,7 @@ def test_prompt_render_lists_every_bad_variable(client: TestClient, alice: ApiUs
     assert pointers == {"/variables", "/variables/words"}
 
 
-def test_prompt_template_cannot_reach_python_internals(
-    client: TestClient, alice: ApiUser
-) -> None:
+def test_prompt_template_cannot_reach_python_internals(client: TestClient, alice: ApiUser) -> None:
     prompt = new_prompt(
         client,
         alice,
@@ -198,9 +194,7 @@ def test_prompt_template_cannot_reach_python_internals(
     assert_problem(response, 422)
 
 
-def test_prompt_with_a_template_syntax_error_is_refused(
-    client: TestClient, alice: ApiUser
-) -> None:
+def test_prompt_with_a_template_syntax_error_is_refused(client: TestClient, alice: ApiUser) -> None:
     response = client.post(
         "/api/v1/agent-prompts",
         json={"name": unique("p"), "prompt_content": "{{ unclosed"},

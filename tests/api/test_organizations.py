@@ -47,9 +47,7 @@ def test_members_are_added_by_email_or_id_and_see_the_organization(
     assert_problem(client.get(path, headers=bob.headers), 404)
     by_email = client.post(f"{path}/members", json={"email": bob.email}, headers=alice.headers)
     assert by_email.status_code == 201, by_email.text
-    by_id = client.post(
-        f"{path}/members", json={"user_id": str(viewer.id)}, headers=alice.headers
-    )
+    by_id = client.post(f"{path}/members", json={"user_id": str(viewer.id)}, headers=alice.headers)
     assert by_id.status_code == 201
     assert client.get(path, headers=bob.headers).is_success
     assert_problem(

@@ -9,9 +9,7 @@ from tests.support import unique
 
 
 def test_project_gets_a_task_queue_named_after_it(client: TestClient, alice: ApiUser) -> None:
-    response = client.post(
-        "/api/v1/projects", json={"name": unique("proj")}, headers=alice.headers
-    )
+    response = client.post("/api/v1/projects", json={"name": unique("proj")}, headers=alice.headers)
     assert response.status_code == 201, response.text
     project = response.json()
     assert project["task_queue_name"] == f"{alice.id}-{project['id']}"

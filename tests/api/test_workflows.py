@@ -118,7 +118,8 @@ def test_malformed_definition_is_a_422_listing_every_problem_and_writes_nothing(
         "edges": [{"id": "e", "source": "a", "target": "missing"}],
     }
     response = client.post(
-        "/api/v1/workflows", json={"kebab_name": kebab, "definition": definition},
+        "/api/v1/workflows",
+        json={"kebab_name": kebab, "definition": definition},
         headers=alice.headers,
     )
     body = assert_problem(response, 422, "validation")
@@ -254,10 +255,18 @@ def declare_everything(client: TestClient, user: ApiUser, workflow_id: str) -> N
     for path, body in (
         ("signals", {"signal_name": "approve", "parameters": {"type": "object"}}),
         ("queries", {"query_name": "progress", "return_type": {"type": "number"}}),
-        ("schedules", {"cron_expression": "0 9 * * 1-5", "timezone": "Europe/Paris",
-                       "work_queue_id": queue.json()["id"]}),
-        ("child-workflows", {"child_workflow_name": "send-invoice",
-                             "parent_close_policy": "abandon"}),
+        (
+            "schedules",
+            {
+                "cron_expression": "0 9 * * 1-5",
+                "timezone": "Europe/Paris",
+                "work_queue_id": queue.json()["id"],
+            },
+        ),
+        (
+            "child-workflows",
+            {"child_workflow_name": "send-invoice", "parent_close_policy": "abandon"},
+        ),
     ):
         response = client.post(f"{base}/{path}", json=body, headers=user.headers)
         assert response.status_code == 201, response.text
@@ -275,7 +284,8 @@ def test_export_then_import_recreates_the_workflow(client: TestClient, alice: Ap
 
     new_kebab = unique("imported")
     imported = client.post(
-        "/api/v1/workflows/import", json={**document, "kebab_name": new_kebab},
+        "/api/v1/workflows/import",
+        json={**document, "kebab_name": new_kebab},
         headers=alice.headers,
     )
     assert imported.status_code == 201, imported.text
@@ -317,7 +327,8 @@ def test_clone_copies_definition_and_declarations_into_a_new_draft(
     )
     kebab = unique("copy")
     clone = client.post(
-        f"/api/v1/workflows/{workflow['id']}/clone", json={"kebab_name": kebab},
+        f"/api/v1/workflows/{workflow['id']}/clone",
+        json={"kebab_name": kebab},
         headers=bob.headers,
     )
     assert clone.status_code == 201, clone.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from sqlalchemy import DateTime, FetchedValue, MetaData, func, text
@@ -36,7 +36,7 @@ class Base(DeclarativeBase):
     """Base of the ORM classes mapping the migrated tables."""
 
     metadata = MetaData()
-    type_annotation_map: dict[Any, Any] = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         UUID: PgUUID(as_uuid=True),
         datetime: DateTime(timezone=True),
         dict[str, Any]: JSONB,

@@ -8,13 +8,14 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from workflow_builder.api.errors import invalid
 
 ItemT = TypeVar("ItemT")
 MAX_LIMIT = 200
+Column = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -54,7 +55,7 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def order_by(
-    sort: str | None, columns: Mapping[str, ColumnElement[Any]], default: str
+    sort: str | None, columns: Mapping[str, Column], default: str
 ) -> list[ColumnElement[Any]]:
     """Return ORDER BY terms for `sort`, answering 422 for a field that cannot be sorted on."""
     terms: list[ColumnElement[Any]] = []
@@ -77,9 +78,9 @@ def paginate(
     statement: Select[Any],
     params: PageParams,
     *,
-    sortable: Mapping[str, ColumnElement[Any]],
+    sortable: Mapping[str, Column],
     default_sort: str,
-    tiebreaker: ColumnElement[Any],
+    tiebreaker: Column,
     read: Callable[[Any], ItemT],
 ) -> Page[ItemT]:
     """Run `statement` for one page (ordered, with a stable tiebreaker) and count all rows."""

@@ -29,7 +29,7 @@ class AuthUser(Base):
     """An account that can sign in (`auth.users`)."""
 
     __tablename__ = "users"
-    __table_args__ = {"schema": "auth"}
+    __table_args__ = ({"schema": "auth"},)
 
     id: Mapped[UuidPk]
     email: Mapped[str] = mapped_column(String(255))

@@ -240,12 +240,12 @@ def update_me(
             raise invalid("current_password", "the current password is needed and must match")
         account.encrypted_password = hash_password(data.password)
         # A new password ends every other sign-in, in case the old one leaked.
-        db_session.execute(
-            update(AuthSession)
-            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-            .where(AuthSession.id != session_id if session_id else True)
-            .values(revoked_at=datetime.now(UTC))
+        others = update(AuthSession).where(
+            AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
         )
+        if session_id is not None:
+            others = others.where(AuthSession.id != session_id)
+        db_session.execute(others.values(revoked_at=datetime.now(UTC)))
     db_session.flush()
     db_session.refresh(user)
     return MeRead.model_validate(user)

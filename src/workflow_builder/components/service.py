@@ -83,7 +83,9 @@ def check_json_schema(field: str, schema: Any) -> None:
     except SchemaError as exc:
         where = "/".join(str(part) for part in exc.absolute_path)
         suffix = f" at /{where}" if where else ""
-        raise invalid(field, f"not a valid JSON Schema (Draft 2020-12){suffix}: {exc.message}")
+        raise invalid(
+            field, f"not a valid JSON Schema (Draft 2020-12){suffix}: {exc.message}"
+        ) from None
     except RecursionError:
         raise invalid(field, "the JSON Schema is nested too deeply") from None
 

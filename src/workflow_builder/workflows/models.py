@@ -553,7 +553,8 @@ class ChildWorkflowRead(BaseModel):
     updated_at: datetime
 
 
-EXPORT_FORMAT = "workflow-builder/workflow@1"
+ExportFormat = Literal["workflow-builder/workflow@1"]
+EXPORT_FORMAT: ExportFormat = "workflow-builder/workflow@1"
 
 
 class ExportedWorkflow(BaseModel):
@@ -588,7 +589,7 @@ class WorkflowExport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["workflow-builder/workflow@1"] = EXPORT_FORMAT
+    format: ExportFormat = EXPORT_FORMAT
     workflow: ExportedWorkflow
     signals: list[SignalCreate] = Field(default_factory=list, max_length=500)
     queries: list[QueryCreate] = Field(default_factory=list, max_length=500)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -422,13 +422,12 @@ def list_edges(*, db_session: Session, workflow_id: UUID) -> list[EdgeRead]:
     return [EdgeRead.model_validate(row) for row in rows]
 
 
+DeclarationT = TypeVar("DeclarationT", Signal, Query, WorkQueue, Schedule)
+
+
 def _owned_row(
-    db_session: Session,
-    model: type[Signal | Query | WorkQueue | Schedule],
-    workflow_id: UUID,
-    row_id: UUID,
-    what: str,
-) -> Any:
+    db_session: Session, model: type[DeclarationT], workflow_id: UUID, row_id: UUID, what: str
+) -> DeclarationT:
     """Return the `model` row `row_id` of workflow `workflow_id`, or raise 404."""
     row = db_session.get(model, row_id)
     if row is None or row.workflow_id != workflow_id:
@@ -462,8 +461,7 @@ def list_signals(*, db_session: Session, workflow_id: UUID) -> list[SignalRead]:
 def get_signal(*, db_session: Session, workflow_id: UUID, signal_id: UUID) -> Signal:
     """Return one of the workflow's signals."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    signal: Signal = _owned_row(db_session, Signal, workflow_id, signal_id, "Signal")
-    return signal
+    return _owned_row(db_session, Signal, workflow_id, signal_id, "Signal")
 
 
 def create_signal(
@@ -509,8 +507,7 @@ def list_queries(*, db_session: Session, workflow_id: UUID) -> list[QueryRead]:
 def get_query(*, db_session: Session, workflow_id: UUID, query_id: UUID) -> Query:
     """Return one of the workflow's queries."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    query: Query = _owned_row(db_session, Query, workflow_id, query_id, "Query")
-    return query
+    return _owned_row(db_session, Query, workflow_id, query_id, "Query")
 
 
 def create_query(
@@ -572,8 +569,7 @@ def list_work_queues(*, db_session: Session, workflow_id: UUID) -> list[WorkQueu
 def get_work_queue(*, db_session: Session, workflow_id: UUID, work_queue_id: UUID) -> WorkQueue:
     """Return one of the workflow's work queues."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    queue: WorkQueue = _owned_row(db_session, WorkQueue, workflow_id, work_queue_id, "Work queue")
-    return queue
+    return _owned_row(db_session, WorkQueue, workflow_id, work_queue_id, "Work queue")
 
 
 def create_work_queue(
@@ -682,8 +678,7 @@ def list_schedules(*, db_session: Session, workflow_id: UUID) -> list[ScheduleRe
 def get_schedule(*, db_session: Session, workflow_id: UUID, schedule_id: UUID) -> Schedule:
     """Return one of the workflow's schedules."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    schedule: Schedule = _owned_row(db_session, Schedule, workflow_id, schedule_id, "Schedule")
-    return schedule
+    return _owned_row(db_session, Schedule, workflow_id, schedule_id, "Schedule")
 
 
 def create_schedule(

@@ -3,7 +3,7 @@ declared on them."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -49,7 +49,9 @@ Reader = Annotated[CurrentUser, require("workflows:read")]
 Writer = Annotated[CurrentUser, require("workflows:write")]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 CREATED = status.HTTP_201_CREATED
-PRECONDITION = {412: {"description": "If-Match does not name the current state"}}
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the current state"}
+}
 
 
 def _read(workflow: Workflow, response: Response) -> WorkflowRead:
