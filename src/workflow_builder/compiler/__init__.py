@@ -1,5 +1,6 @@
 """The workflow compiler: definition format, validation and execution plans (no database)."""
 
+from workflow_builder.compiler.analysis import ValidationContext
 from workflow_builder.compiler.catalog import (
     ComponentCatalog,
     ComponentSpec,
@@ -27,7 +28,7 @@ from workflow_builder.compiler.problems import (
     Problem,
     ValidationResult,
 )
-from workflow_builder.compiler.validation import ValidationContext, validate
+from workflow_builder.compiler.validation import validate
 
 __all__ = [
     "CODES",

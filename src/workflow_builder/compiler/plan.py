@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from workflow_builder.compiler.analysis import Analysis, ValidationContext
 from workflow_builder.compiler.catalog import ComponentCatalog, ComponentSpec
 from workflow_builder.compiler.definition import (
     BODY,
@@ -25,14 +26,8 @@ from workflow_builder.compiler.definition import (
     work_queue_signal_name,
 )
 from workflow_builder.compiler.problems import CompilationError
-from workflow_builder.compiler.validation import (
-    Analysis,
-    ValidationContext,
-    analyze,
-    edge_outcome,
-    node_outcomes,
-    paused_gc,
-)
+from workflow_builder.compiler.structure import edge_outcome, node_outcomes
+from workflow_builder.compiler.validation import analyze, paused_gc
 
 PLAN_VERSION = 1
 INTERPRETER_VERSION = "wfb-interpreter/1"

@@ -1,0 +1,365 @@
+"""Checks of declarations and of each node on its own (components, config, names), and warnings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from jsonschema import Draft202012Validator
+
+from workflow_builder.compiler.analysis import Analysis, ValidationContext
+from workflow_builder.compiler.catalog import ComponentCatalog, ComponentSpec
+from workflow_builder.compiler.definition import (
+    ActivityNode,
+    AgentNode,
+    ChildWorkflowNode,
+    ConditionNode,
+    DelayNode,
+    EndNode,
+    LoopNode,
+    Node,
+    SetVariableNode,
+    SwitchNode,
+    TriggerNode,
+    WaitForSignalNode,
+    WorkflowDefinition,
+    WorkQueueNode,
+    work_queue_query_name,
+    work_queue_signal_name,
+)
+from workflow_builder.compiler.problems import Problems, pointer
+from workflow_builder.compiler.schemas import (
+    schema_problem,
+)
+from workflow_builder.compiler.structure import (
+    edge_outcome,
+    node_outcomes,
+)
+
+# -- declarations ----------------------------------------------------------------------------
+
+
+def check_declarations(analysis: Analysis, definition: WorkflowDefinition) -> None:
+    """Record problems with names, schedules, variables and declared schemas."""
+    problems = analysis.problems
+    _check_names(problems, definition)
+    for i, schedule in enumerate(definition.schedules):
+        _check_cron(problems, schedule.cron, pointer("schedules", i, "cron"), None)
+        _check_timezone(problems, schedule.timezone, pointer("schedules", i, "timezone"), None)
+    for name, variable in definition.variables.items():
+        where = pointer("variables", name)
+        if variable.schema_ is not None and _check_schema(
+            problems, variable.schema_, f"{where}/schema", None
+        ):
+            errors = list(Draft202012Validator(variable.schema_).iter_errors(variable.initial))
+            if errors:
+                problems.error(
+                    "invalid_variable_initial",
+                    f"Initial value of {name!r} does not match its schema: {errors[0].message}.",
+                    f"{where}/initial",
+                )
+    for i, signal in enumerate(definition.signals):
+        if signal.parameters is not None:
+            _check_schema(problems, signal.parameters, pointer("signals", i, "parameters"), None)
+    for i, queue in enumerate(definition.work_queues):
+        if queue.work_item_schema is not None:
+            where = pointer("work_queues", i, "work_item_schema")
+            _check_schema(problems, queue.work_item_schema, where, None)
+
+
+def _check_names(problems: Problems, definition: WorkflowDefinition) -> None:
+    """Check that signal, query and work-queue names (including generated ones) are unique."""
+    signals: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    queues: dict[str, str] = {}
+    for i, queue in enumerate(definition.work_queues):
+        where = pointer("work_queues", i, "name")
+        _claim(problems, queues, queue.name, where, "work queue")
+        _claim(problems, signals, work_queue_signal_name(queue.name), where, "signal")
+        _claim(problems, queries, work_queue_query_name(queue.name), where, "query")
+    for i, signal in enumerate(definition.signals):
+        _claim(problems, signals, signal.name, pointer("signals", i, "name"), "signal")
+    for i, query in enumerate(definition.queries):
+        _claim(problems, queries, query.name, pointer("queries", i, "name"), "query")
+
+
+def _claim(problems: Problems, taken: dict[str, str], name: str, where: str, kind: str) -> None:
+    if name in taken:
+        problems.error(
+            "name_collision",
+            f"The {kind} name {name!r} is already used at {taken[name]}; expected a unique name "
+            "(work queue <q> also takes signal <q>_add and query <q>_items).",
+            where,
+        )
+    else:
+        taken[name] = where
+
+
+def _check_cron(problems: Problems, cron: str, where: str, node_id: str | None) -> None:
+    if not croniter.is_valid(cron):
+        problems.error(
+            "invalid_cron",
+            f"{cron!r} is not a cron expression; expected five fields, e.g. '0 9 * * MON-FRI'.",
+            where,
+            node_id=node_id,
+        )
+
+
+def _check_timezone(problems: Problems, name: str, where: str, node_id: str | None) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.error(
+            "invalid_timezone",
+            f"{name!r} is not an IANA time zone; expected a name like 'Europe/Paris' or 'UTC'.",
+            where,
+            node_id=node_id,
+        )
+
+
+def _check_schema(problems: Problems, schema: Any, where: str, node_id: str | None) -> bool:
+    """Record an error unless the value is a valid JSON Schema; return whether it is."""
+    reason = schema_problem(schema)
+    if reason is not None:
+        problems.error(
+            "invalid_json_schema",
+            f"Not a valid JSON Schema (Draft 2020-12): {reason}.",
+            where,
+            node_id=node_id,
+        )
+    return reason is None
+
+
+# -- per-node checks -------------------------------------------------------------------------
+
+
+def check_node(
+    analysis: Analysis,
+    definition: WorkflowDefinition,
+    node: Node,
+    catalog: ComponentCatalog,
+    context: ValidationContext,
+) -> None:
+    """Record problems of one node taken on its own (component, config, names it uses)."""
+    problems = analysis.problems
+    where = analysis.node_pointer(node.id)
+    if isinstance(node, TriggerNode):
+        _check_trigger(analysis, definition, node, where)
+    elif isinstance(node, ActivityNode | AgentNode):
+        _check_component(analysis, node, catalog, where)
+    elif isinstance(node, SwitchNode):
+        names = [case.name for case in node.config.cases]
+        for i, name in enumerate(names):
+            if name == "default" or name in names[:i]:
+                problems.error(
+                    "duplicate_case",
+                    f"Case name {name!r} is taken; expected unique names other than 'default'.",
+                    f"{where}/config/cases/{i}/name",
+                    node_id=node.id,
+                )
+    elif isinstance(node, LoopNode) and node.config.max_iterations is None:
+        problems.error(
+            "loop_missing_max_iterations",
+            f"Loop {node.id!r} needs config.max_iterations (a positive integer) to bound it.",
+            f"{where}/config/max_iterations",
+            node_id=node.id,
+        )
+    elif isinstance(node, DelayNode) and _delay_is_ambiguous(node):
+        problems.error(
+            "invalid_delay",
+            f"Delay {node.id!r} needs exactly one of config.seconds and config.until.",
+            f"{where}/config",
+            node_id=node.id,
+        )
+    elif isinstance(node, WaitForSignalNode):
+        _check_signal_declared(analysis, definition, node.config.signal, where, node.id)
+    elif isinstance(node, WorkQueueNode):
+        if node.config.queue not in {q.name for q in definition.work_queues}:
+            problems.error(
+                "unknown_work_queue",
+                f"Work queue {node.config.queue!r} is not declared in work_queues.",
+                f"{where}/config/queue",
+                node_id=node.id,
+            )
+    elif isinstance(node, SetVariableNode):
+        if node.config.variable not in definition.variables:
+            problems.error(
+                "unknown_variable",
+                f"Variable {node.config.variable!r} is not declared in variables.",
+                f"{where}/config/variable",
+                node_id=node.id,
+            )
+    elif isinstance(node, ChildWorkflowNode):
+        _check_child(analysis, definition, node, context, where)
+
+
+def _delay_is_ambiguous(node: DelayNode) -> bool:
+    return (node.config.seconds is None) == (node.config.until is None)
+
+
+def _check_trigger(
+    analysis: Analysis, definition: WorkflowDefinition, node: TriggerNode, where: str
+) -> None:
+    problems, config = analysis.problems, node.config
+    _check_schema(problems, config.input_schema, f"{where}/config/input_schema", node.id)
+    if config.kind == "schedule":
+        if config.cron is None:
+            problems.error(
+                "incomplete_trigger",
+                "A schedule trigger needs config.cron.",
+                f"{where}/config/cron",
+                node_id=node.id,
+            )
+        else:
+            _check_cron(problems, config.cron, f"{where}/config/cron", node.id)
+        _check_timezone(problems, config.timezone, f"{where}/config/timezone", node.id)
+    if config.kind == "signal":
+        if config.signal is None:
+            problems.error(
+                "incomplete_trigger",
+                "A signal trigger needs config.signal.",
+                f"{where}/config/signal",
+                node_id=node.id,
+            )
+        else:
+            _check_signal_declared(analysis, definition, config.signal, where, node.id)
+
+
+def _check_signal_declared(
+    analysis: Analysis, definition: WorkflowDefinition, signal: str, where: str, node_id: str
+) -> None:
+    declared = {s.name for s in definition.signals}
+    if signal not in declared:
+        analysis.problems.error(
+            "undeclared_signal",
+            f"Signal {signal!r} is not declared; expected one of: "
+            f"{', '.join(sorted(declared)) or '(no signals declared)'}.",
+            f"{where}/config/signal",
+            node_id=node_id,
+        )
+
+
+def _check_child(
+    analysis: Analysis,
+    definition: WorkflowDefinition,
+    node: ChildWorkflowNode,
+    context: ValidationContext,
+    where: str,
+) -> None:
+    name = node.config.workflow
+    known = context.known_workflows
+    if known is not None and name not in known:
+        analysis.problems.error(
+            "unknown_child_workflow",
+            f"No workflow named {name!r} is available to start as a child.",
+            f"{where}/config/workflow",
+            node_id=node.id,
+        )
+    if name not in {c.workflow for c in definition.child_workflows}:
+        analysis.problems.warning(
+            "undeclared_child_workflow",
+            f"Child workflow {name!r} is not declared in child_workflows.",
+            f"{where}/config/workflow",
+            node_id=node.id,
+        )
+
+
+def _check_component(
+    analysis: Analysis, node: ActivityNode | AgentNode, catalog: ComponentCatalog, where: str
+) -> None:
+    problems, ref = analysis.problems, node.component
+    spec = catalog.resolve(ref.name, ref.version)
+    if spec is None:
+        versions = list(catalog.versions(ref.name))
+        if versions:
+            problems.error(
+                "unknown_component_version",
+                f"Component {ref.name!r} has no version {ref.version!r}; "
+                f"available: {', '.join(versions)}.",
+                f"{where}/component/version",
+                node_id=node.id,
+            )
+        else:
+            problems.error(
+                "unknown_component",
+                f"No component named {ref.name!r} in the catalog.",
+                f"{where}/component/name",
+                node_id=node.id,
+            )
+        return
+    analysis.components[node.id] = spec
+    if spec.type != node.type:
+        problems.error(
+            "component_type_mismatch",
+            f"Component {spec.ref} is an {spec.type}; a {node.type} node needs a {node.type}.",
+            f"{where}/component",
+            node_id=node.id,
+        )
+    if spec.deprecated:
+        problems.warning(
+            "deprecated_component",
+            f"Component {spec.ref} is deprecated; move to a newer version.",
+            f"{where}/component",
+            node_id=node.id,
+        )
+    for error in _config_validator(spec).iter_errors(node.config):
+        path = "".join(pointer(p) for p in error.absolute_path)
+        problems.error(
+            "invalid_config",
+            f"Config of {node.id!r} does not match {spec.ref}'s config_schema: {error.message}.",
+            f"{where}/config{path}",
+            node_id=node.id,
+        )
+
+
+_validators: dict[tuple[str, str], Draft202012Validator] = {}
+
+
+def _config_validator(spec: ComponentSpec) -> Draft202012Validator:
+    """Return a (cached) validator for a component's config schema."""
+    key = (spec.id, json.dumps(spec.config_schema, sort_keys=True))
+    validator = _validators.get(key)
+    if validator is None:
+        validator = Draft202012Validator(spec.config_schema)
+        _validators[key] = validator
+    return validator
+
+
+# -- warnings --------------------------------------------------------------------------------
+
+
+def check_warnings(analysis: Analysis, definition: WorkflowDefinition) -> None:
+    """Record warnings: unwired condition and switch handles, no end node."""
+    graph = analysis.graph
+    if graph is None:
+        return
+    for node_id, node in analysis.nodes.items():
+        wired = {edge_outcome(e, node) for e in graph.out_edges[node_id]}
+        wired |= {edge_outcome(e, node) for e in graph.back if e.source == node_id}
+        if isinstance(node, ConditionNode):
+            for outcome in ("true", "false"):
+                if outcome not in wired:
+                    analysis.problems.warning(
+                        "condition_outcome_unwired",
+                        f"Condition {node_id!r} has no edge from its {outcome!r} handle; that "
+                        "branch ends there.",
+                        analysis.node_pointer(node_id),
+                        node_id=node_id,
+                    )
+        elif isinstance(node, SwitchNode):
+            for outcome in node_outcomes(node):
+                if outcome not in wired:
+                    analysis.problems.warning(
+                        "switch_case_unwired",
+                        f"Switch {node_id!r} has no edge from its {outcome!r} handle.",
+                        analysis.node_pointer(node_id),
+                        node_id=node_id,
+                    )
+    if analysis.nodes and not any(isinstance(n, EndNode) for n in analysis.nodes.values()):
+        analysis.problems.warning(
+            "no_end_node",
+            "No end node: runs complete with a null output when every branch is done.",
+            "/nodes",
+        )
