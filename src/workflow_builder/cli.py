@@ -121,7 +121,8 @@ def version() -> None:
 def validate_definition(
     file: Annotated[Path, typer.Argument(help="Workflow definition JSON file.", exists=True)],
     components: Annotated[
-        Path | None, typer.Option(help="Components JSON file (adds to the built-in ones).")
+        Path | None,
+        typer.Option(help="Components JSON file (adds to the built-in ones).", dir_okay=False),
     ] = None,
 ) -> None:
     """Validate a workflow definition: list every problem with its location."""
@@ -134,7 +135,8 @@ def validate_definition(
 def compile_workflow(
     file: Annotated[Path, typer.Argument(help="Workflow definition JSON file.", exists=True)],
     components: Annotated[
-        Path | None, typer.Option(help="Components JSON file (adds to the built-in ones).")
+        Path | None,
+        typer.Option(help="Components JSON file (adds to the built-in ones).", dir_okay=False),
     ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write the plan JSON here instead of printing it.")

@@ -92,3 +92,14 @@ def test_compile_fails_on_an_invalid_document(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "invalid_json" in result.output
+
+
+def test_an_unreadable_components_file_is_reported(tmp_path: Path) -> None:
+    definition = write(tmp_path, "flow.json", base())
+    components = tmp_path / "components.json"
+    components.write_text("[{}]", encoding="utf-8")
+
+    result = runner.invoke(app, ["validate", str(definition), "--components", str(components)])
+
+    assert result.exit_code == 1
+    assert "cannot load components" in result.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from workflow_builder.compiler.catalog import load_catalog
+from workflow_builder.compiler.catalog import InMemoryCatalog, load_catalog
 from workflow_builder.compiler.plan import build_plan
 from workflow_builder.compiler.problems import Problem, ValidationResult
 from workflow_builder.compiler.validation import analyze, validate
@@ -44,16 +44,31 @@ def _print_result(console: Console, path: Path, result: ValidationResult) -> Non
     console.print(f"[{colour}]{path}: {verdict}[/{colour}] ({_summary(result)})")
 
 
+def _catalog(console: Console, components: Path | None) -> InMemoryCatalog | None:
+    """Return the catalog, or None after printing why the components file is unusable."""
+    try:
+        return load_catalog(components)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]cannot load components from {components}:[/red] {exc!r}")
+        return None
+
+
 def run_validate(console: Console, path: Path, components: Path | None) -> int:
     """Print the validation of a definition file; return the exit code (1 on errors)."""
-    result = validate(path.read_bytes(), load_catalog(components))
+    catalog = _catalog(console, components)
+    if catalog is None:
+        return 1
+    result = validate(path.read_bytes(), catalog)
     _print_result(console, path, result)
     return 0 if result.ok else 1
 
 
 def run_compile(console: Console, path: Path, components: Path | None, output: Path | None) -> int:
     """Compile a definition file, write or print the plan; return the exit code (1 on errors)."""
-    analysis = analyze(path.read_bytes(), load_catalog(components))
+    catalog = _catalog(console, components)
+    if catalog is None:
+        return 1
+    analysis = analyze(path.read_bytes(), catalog)
     result = analysis.problems.result()
     if not result.ok or analysis.definition is None:
         _print_result(console, path, result)
