@@ -169,7 +169,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kinds = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
+        kinds = {
+            400: "bad-request",
+            401: "unauthorized",
+            404: "not-found",
+            405: "method-not-allowed",
+        }
         problem = ProblemError(
             exc.status_code,
             kinds.get(exc.status_code, "http"),
@@ -208,6 +213,7 @@ def install(app: FastAPI) -> None:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
     for status, description in (
+        (400, "Malformed request"),
         (401, "Not signed in"),
         (403, "Missing permission"),
         (404, "Not found"),
