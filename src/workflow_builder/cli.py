@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from workflow_builder.activities.cli import components_app
 from workflow_builder.config import get_settings
 
 app = typer.Typer(help="Workflow Builder: design workflows visually and run them durably.")
 db_app = typer.Typer(help="Inspect and migrate the database schema.")
 app.add_typer(db_app, name="db")
+app.add_typer(components_app, name="components")
 console = Console()
 
 
