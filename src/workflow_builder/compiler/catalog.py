@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,10 +46,11 @@ class ComponentCatalog(Protocol):
         ...
 
 
-def version_key(version: str) -> tuple[tuple[int, str], ...]:
-    """Return a sort key ordering versions numerically part by part (1.10 after 1.9)."""
-    parts = re.split(r"[.\-+]", version)
-    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in parts)
+def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
+    """Return a sort key: numeric parts compared as numbers, a pre-release before its release."""
+    release, _, pre_release = version.split("+", 1)[0].partition("-")
+    numbers = tuple(int(p) if p.isdigit() else -1 for p in release.split("."))
+    return numbers, 0 if pre_release else 1, pre_release
 
 
 class InMemoryCatalog:

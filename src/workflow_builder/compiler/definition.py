@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT_VERSION = 1
-SCHEMA_ID = "https://workflow-builder.dev/schemas/workflow-definition/v1.json"
+SCHEMA_ID = "urn:workflow-builder:schema:workflow-definition:1"
 
 _ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
 NodeId = Annotated[str, Field(min_length=1, max_length=255, pattern=_ID_PATTERN)]
