@@ -129,6 +129,45 @@ def problem_response(problem: ProblemError, request: Request) -> JSONResponse:
     )
 
 
+# Under row-level security PostgreSQL leaves out which values clashed, so the constraint
+# names say it instead.
+UNIQUE_MESSAGES = {
+    "workflows_kebab_name_key": "A workflow with this kebab_name already exists",
+    "workflows_name_version_created_by_key": (
+        "You already have a workflow with this name and version"
+    ),
+    "components_name_version_created_by_key": (
+        "You already have a component with this name and version"
+    ),
+    "agent_prompts_name_version_created_by_key": (
+        "You already have an agent prompt with this name and version"
+    ),
+    "projects_created_by_name_key": "You already have a project with this name",
+    "task_queues_name_key": "A task queue with this name already exists",
+    "organizations_slug_key": "An organization with this slug already exists",
+    "organization_members_organization_id_user_id_key": "The user is already a member",
+    "api_keys_user_id_name_key": "You already have an API key with this name",
+    "user_roles_name_key": "A role with this name already exists",
+    "users_email_key": "An account with this email already exists",
+    "users_email_lower_key": "An account with this email already exists",
+    "workflow_signals_workflow_id_signal_name_key": (
+        "The workflow already has a signal with this name"
+    ),
+    "workflow_queries_workflow_id_query_name_key": (
+        "The workflow already has a query with this name"
+    ),
+    "workflow_work_queues_workflow_id_queue_name_key": (
+        "The workflow already has a work queue with this name"
+    ),
+    "workflow_work_queues_workflow_id_signal_name_key": (
+        "The workflow already has a work queue whose signal has this name"
+    ),
+    "workflow_work_queues_workflow_id_query_name_key": (
+        "The workflow already has a work queue whose query has this name"
+    ),
+}
+
+
 def from_database_error(exc: DBAPIError) -> ProblemError:
     """Translate a PostgreSQL error into the problem a client should see."""
     orig: Any = exc.orig
@@ -137,8 +176,10 @@ def from_database_error(exc: DBAPIError) -> ProblemError:
     constraint = getattr(diag, "constraint_name", None)
     message = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
     if sqlstate == "23505":
-        detail = getattr(diag, "message_detail", None) or message
-        return ProblemError(409, "conflict", "Already exists", f"{detail} ({constraint})")
+        detail = UNIQUE_MESSAGES.get(constraint or "") or getattr(diag, "message_detail", None)
+        return ProblemError(
+            409, "conflict", "Already exists", f"{detail or message} ({constraint})"
+        )
     if sqlstate == "23503":
         if message.startswith("update or delete"):
             return conflict(f"Still referenced by other rows: {message}")
