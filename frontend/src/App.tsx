@@ -1,31 +1,65 @@
-import { useEffect, useState } from "react";
+import { AuthProvider, useAuth } from "./app/auth";
+import { matchPath, navigate, usePathname } from "./app/router";
+import { Shell } from "./app/Shell";
+import { WorkspaceProvider } from "./app/workspace";
+import { BuilderPage } from "./builder/BuilderPage";
+import { ApiKeysPage } from "./pages/ApiKeysPage";
+import { AuthPage } from "./pages/AuthPage";
+import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
+import { ComingSoon } from "./pages/ComingSoon";
+import { WorkflowsPage } from "./pages/WorkflowsPage";
+import { useEffect } from "react";
 
-interface Health {
-  status: string;
-  version: string;
-  database: { ok: boolean; schema_version?: string };
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, { replace: true }), [to]);
+  return null;
+}
+
+function SignedInRoutes() {
+  const pathname = usePathname();
+  const builder = matchPath("/workflows/:id", pathname);
+  if (builder) {
+    return (
+      <Shell compact>
+        <BuilderPage workflowId={builder.id} />
+      </Shell>
+    );
+  }
+  const pages: Record<string, () => React.ReactNode> = {
+    "/workflows": () => <WorkflowsPage />,
+    "/components": () => <ComponentsPage />,
+    "/agent-prompts": () => <AgentPromptsPage />,
+    "/task-queues": () => <TaskQueuesPage />,
+    "/executions": () => <ComingSoon title="Executions" />,
+    "/statistics": () => <ComingSoon title="Statistics" />,
+    "/api-keys": () => <ApiKeysPage />,
+  };
+  const page = pages[pathname.replace(/\/$/, "")];
+  if (!page) return <Redirect to="/workflows" />;
+  return <Shell>{page()}</Shell>;
+}
+
+function Routes() {
+  const { me, loading } = useAuth();
+  const pathname = usePathname();
+  if (loading) return <p className="loading">Loading…</p>;
+  if (!me) {
+    if (pathname === "/signup") return <AuthPage mode="signup" />;
+    if (pathname !== "/signin") return <Redirect to={`/signin`} />;
+    return <AuthPage mode="signin" />;
+  }
+  if (pathname === "/signin" || pathname === "/signup" || pathname === "/") return <Redirect to="/workflows" />;
+  return (
+    <WorkspaceProvider>
+      <SignedInRoutes />
+    </WorkspaceProvider>
+  );
 }
 
 export function App() {
-  const [health, setHealth] = useState<Health | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    fetch("/health")
-      .then((response) => response.json())
-      .then(setHealth)
-      .catch((reason: unknown) => setError(String(reason)));
-  }, []);
-
   return (
-    <main style={{ fontFamily: "system-ui, sans-serif", padding: "2rem" }}>
-      <h1>Workflow Builder</h1>
-      {error && <p role="alert">Cannot reach the server: {error}</p>}
-      {health && (
-        <p data-testid="health">
-          Server {health.version}: {health.status}, schema {health.database.schema_version}
-        </p>
-      )}
-    </main>
+    <AuthProvider>
+      <Routes />
+    </AuthProvider>
   );
 }

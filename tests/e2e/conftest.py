@@ -28,6 +28,17 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Chromium logs every non-2xx response as a console error; a test that provokes one on purpose
+# (a 412 conflict, a 409 duplicate name) names its statuses with this marker.
+HTTP_ERROR_LOG = "Failed to load resource: the server responded with a status of {status}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "expected_http_errors(*statuses): HTTP statuses the test provokes on purpose; "
+        "Chromium's console errors for them do not fail the test",
+    )
 
 
 def _free_port() -> int:
@@ -68,12 +79,20 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh 1280x800 page that fails the test on any console error."""
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh 1280x800 page that fails the test on any console error (except the HTTP
+    statuses an `expected_http_errors` marker names)."""
+    marker = request.node.get_closest_marker("expected_http_errors")
+    expected = {HTTP_ERROR_LOG.format(status=status) for status in (marker.args if marker else ())}
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text)
+        if msg.type == "error" and not any(msg.text.startswith(e) for e in expected)
+        else None,
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     context.close()

@@ -1,14 +1,19 @@
-"""The web app is served at / and talks to the API."""
+"""The web app is served at /, signs people in and out, and frames every page."""
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.helpers import PASSWORD, screenshot, sign_up
 
-def test_web_app_loads_and_reaches_the_server(live_server: str, page: Page) -> None:
+
+def test_visitors_are_sent_to_sign_in(live_server: str, page: Page) -> None:
     page.goto(live_server + "/")
-    expect(page.get_by_role("heading", name="Workflow Builder")).to_be_visible()
-    expect(page.get_by_test_id("health")).to_contain_text("ok")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.url.endswith("/signin")
+    screenshot(page, "sign-in")
 
 
 def test_client_side_routes_fall_back_to_the_app(live_server: str, page: Page) -> None:
@@ -17,8 +22,42 @@ def test_client_side_routes_fall_back_to_the_app(live_server: str, page: Page) -
 
 
 def test_unknown_api_paths_are_not_swallowed_by_the_app(live_server: str) -> None:
-    import httpx
-
     response = httpx.get(live_server + "/api/v1/no-such-thing")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_sign_up_sign_out_and_sign_in_again(live_server: str, page: Page) -> None:
+    sign_up(page, live_server, name="Grace")
+    expect(page.get_by_text("No workflows yet")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('wfb.tokens')") is None
+
+
+@pytest.mark.expected_http_errors(401)
+def test_wrong_password_is_reported_on_the_form(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/signin")
+    page.get_by_label("Email").fill("nobody@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
+
+
+def test_navigation_reaches_every_section(live_server: str, page: Page) -> None:
+    sign_up(page, live_server)
+    nav = page.get_by_role("navigation", name="Main")
+    for label, heading in [
+        ("Components", "Components"),
+        ("Agent prompts", "Agent prompts"),
+        ("Task queues & workers", "Task queues & workers"),
+        ("Executions", "Executions"),
+        ("Statistics", "Statistics"),
+        ("API keys", "API keys"),
+        ("Workflows", "Workflows"),
+    ]:
+        nav.get_by_role("link", name=label, exact=True).click()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute(
+            "aria-current", "page"
+        )

@@ -1,0 +1,121 @@
+/** Shapes the API reads and writes (see /openapi.json). */
+
+export interface Me {
+  id: string;
+  email: string;
+  display_name: string | null;
+  role: string;
+  permissions: string[];
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  created_at: string;
+}
+
+export interface ApiKeyCreated extends ApiKey {
+  key: string;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  description: string | null;
+  task_queue_name: string;
+  is_active: boolean;
+  total_workflow_executions: number;
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  slug: string;
+}
+
+export interface ComponentType {
+  id: string;
+  name: string;
+  description: string | null;
+  icon: string | null;
+}
+
+export interface WorkflowStatus {
+  id: string;
+  name: string;
+  description: string | null;
+  color: string;
+}
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface Component {
+  id: string;
+  name: string;
+  display_name: string;
+  description: string | null;
+  type: string;
+  version: string;
+  visibility: string;
+  config_schema: JsonSchema;
+  input_schema: JsonSchema | null;
+  output_schema: JsonSchema | null;
+  tags: string[];
+  deprecated: boolean;
+  updated_at: string;
+}
+
+export interface AgentPrompt {
+  id: string;
+  name: string;
+  display_name: string;
+  description: string | null;
+  version: string;
+  visibility: string;
+  tags: string[];
+  deprecated: boolean;
+  updated_at: string;
+}
+
+export interface TaskQueue {
+  id: string;
+  name: string;
+  display_name: string | null;
+  description: string | null;
+  max_concurrent_workflows: number;
+  max_concurrent_activities: number;
+  is_system_queue: boolean;
+}
+
+export interface Workflow {
+  id: string;
+  name: string;
+  display_name: string | null;
+  description: string | null;
+  kebab_name: string;
+  status: string;
+  project_id: string | null;
+  version: string;
+  definition?: Record<string, unknown> | null;
+  created_at: string;
+  updated_at: string;
+  etag?: string;
+}
+
+export interface Problem {
+  code: string;
+  message: string;
+  pointer: string;
+  severity?: "error" | "warning";
+  node_id: string | null;
+  edge_id: string | null;
+}
+
+export interface ValidationReport {
+  valid?: boolean;
+  errors: Problem[];
+  warnings: Problem[];
+}

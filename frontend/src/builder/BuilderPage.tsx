@@ -1,0 +1,564 @@
+/** The builder: palette, canvas and side panel for one workflow, with autosave (If-Match),
+ * compiler problems on nodes and edges, undo/redo, copy/paste and auto-layout. */
+import {
+  addEdge,
+  applyEdgeChanges,
+  applyNodeChanges,
+  Background,
+  Controls,
+  MarkerType,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  useReactFlow,
+  type Connection,
+  type EdgeChange,
+  type NodeChange,
+} from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { api, errorMessage, type Page } from "../api/client";
+import type { Component, ComponentType, Problem, ValidationReport, WorkflowStatus } from "../api/types";
+import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
+import { Link } from "../app/router";
+import { useAsync } from "../app/useAsync";
+import { StatusChip } from "../pages/WorkflowsPage";
+import { Icon } from "../ui/Icon";
+import {
+  freshEdgeId,
+  freshNodeId,
+  NODE_KINDS,
+  type Definition,
+  type DefinitionNode,
+} from "./definition";
+import { FlowEdge } from "./FlowEdge";
+import { FlowNode } from "./FlowNode";
+import { readDefinition, toDefinition, toFlow, type WorkflowEdge, type WorkflowNode } from "./graph";
+import { useHistory, type Snapshot } from "./history";
+import { Inspector } from "./Inspector";
+import { layoutGraph } from "./layout";
+import { localProblems } from "./localChecks";
+import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
+
+const NODE_TYPES = { workflow: FlowNode };
+const EDGE_TYPES = { workflow: FlowEdge };
+const DEFAULT_EDGE_OPTIONS = { type: "workflow", markerEnd: { type: MarkerType.ArrowClosed } };
+const AUTOSAVE_DELAY_MS = 700;
+const DELETE_KEYS = ["Delete", "Backspace"];
+
+type SaveState = "saved" | "dirty" | "saving" | "error" | "conflict";
+
+interface Catalog {
+  components: Component[];
+  types: ComponentType[];
+  statuses: WorkflowStatus[];
+}
+
+export function BuilderPage({ workflowId }: { workflowId: string }) {
+  const [loaded, setLoaded] = useState<Versioned | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+  const catalog = useAsync<Catalog>(async () => {
+    const [components, types, statuses] = await Promise.all([
+      api<Page<Component>>("/components", { query: { limit: 200 } }),
+      api<ComponentType[]>("/component-types"),
+      api<WorkflowStatus[]>("/workflow-statuses"),
+    ]);
+    return { components: components.items, types, statuses };
+  }, "catalog");
+
+  useEffect(() => {
+    let current = true;
+    readWorkflow(workflowId)
+      .then((value) => current && setLoaded(value))
+      .catch((reason: unknown) => current && setLoadError(errorMessage(reason)));
+    return () => {
+      current = false;
+    };
+  }, [workflowId, generation]);
+
+  if (loadError) {
+    return (
+      <div className="builder-message" role="alert">
+        <p>Cannot open this workflow: {loadError}</p>
+        <Link to="/workflows">Back to workflows</Link>
+      </div>
+    );
+  }
+  if (!loaded || !catalog.data) return <p className="builder-message">Loading the workflow…</p>;
+  return (
+    <ReactFlowProvider>
+      <Canvas
+        key={`${loaded.workflow.id}-${generation}`}
+        initial={loaded}
+        catalog={catalog.data}
+        onReload={() => {
+          setLoaded(null);
+          setGeneration((g) => g + 1);
+        }}
+      />
+    </ReactFlowProvider>
+  );
+}
+
+function isEditingText(target: EventTarget | null): boolean {
+  const element = target as HTMLElement | null;
+  if (!element) return false;
+  return element.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(element.tagName);
+}
+
+function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: Catalog; onReload: () => void }) {
+  const workflow = initial.workflow;
+  const base = useMemo(() => readDefinition(workflow.definition), [workflow.definition]);
+  const start = useMemo(() => toFlow(base), [base]);
+  const [nodes, setNodes] = useState<WorkflowNode[]>(start.nodes);
+  const [edges, setEdges] = useState<WorkflowEdge[]>(start.edges);
+  const [saveState, setSaveState] = useState<SaveState>("saved");
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const [report, setReport] = useState<ValidationReport | null | undefined>(undefined);
+  const [showProblems, setShowProblems] = useState(false);
+  const { screenToFlowPosition, fitView } = useReactFlow();
+  const wrapper = useRef<HTMLDivElement>(null);
+  const etag = useRef(initial.etag);
+  const savedJson = useRef(JSON.stringify(toDefinition(base, start.nodes, start.edges)));
+  const saving = useRef(false);
+  const clipboard = useRef<Snapshot | null>(null);
+  const pasteCount = useRef(0);
+  const lastEdit = useRef<{ node: string; at: number } | null>(null);
+  const state = useRef<Snapshot>({ nodes, edges });
+  state.current = { nodes, edges };
+
+  const components = useMemo(() => new Map(catalog.components.map((c) => [c.name, c])), [catalog.components]);
+  const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
+  const itemsByKey = useMemo(() => new Map(groups.flatMap((g) => g.items).map((i) => [i.key, i])), [groups]);
+  const iconOfType = useCallback((type: string) => catalog.types.find((t) => t.name === type)?.icon, [catalog.types]);
+
+  const history = useHistory(
+    useCallback(() => state.current, []),
+    useCallback((snapshot: Snapshot) => {
+      setNodes(snapshot.nodes);
+      setEdges(snapshot.edges);
+    }, []),
+  );
+  const { record } = history;
+
+  const definition: Definition = useMemo(() => toDefinition(base, nodes, edges), [base, nodes, edges]);
+  const definitionJson = useMemo(() => JSON.stringify(definition), [definition]);
+
+  // -- problems: the compiler's when the server validates, else the browser's own checks --
+  const problems: Problem[] = useMemo(() => {
+    if (report) return [...report.errors.map((p) => ({ ...p, severity: "error" as const })), ...report.warnings.map((p) => ({ ...p, severity: "warning" as const }))];
+    if (report === null) return localProblems(definition, components);
+    return [];
+  }, [report, definition, components]);
+
+  const shownNodes: WorkflowNode[] = useMemo(
+    () =>
+      nodes.map((node) => {
+        const def = node.data.def;
+        const component = def.component ? components.get(def.component.name) : undefined;
+        return {
+          ...node,
+          data: {
+            ...node.data,
+            subtitle: component?.display_name,
+            icon: def.type === "activity" || def.type === "agent" ? iconOfType(def.type) ?? undefined : undefined,
+            problems: problems.filter((p) => p.node_id === node.id && !p.edge_id),
+          },
+        };
+      }),
+    [nodes, components, problems, iconOfType],
+  );
+  const shownEdges: WorkflowEdge[] = useMemo(
+    () =>
+      edges.map((edge) => ({
+        ...edge,
+        data: { outcome: edge.sourceHandle ?? null, label: edge.data?.label, problems: problems.filter((p) => p.edge_id === edge.id) },
+      })),
+    [edges, problems],
+  );
+
+  // -- autosave with optimistic concurrency --
+  const validate = useCallback(async () => {
+    try {
+      setReport(await validateWorkflow(workflow.id));
+    } catch {
+      setReport(null);
+    }
+  }, [workflow.id]);
+
+  useEffect(() => {
+    void validate();
+  }, [validate]);
+
+  const save = useCallback(async () => {
+    if (saving.current) return;
+    const json = JSON.stringify(toDefinition(base, state.current.nodes, state.current.edges));
+    if (json === savedJson.current) {
+      setSaveState("saved");
+      return;
+    }
+    saving.current = true;
+    setSaveState("saving");
+    try {
+      const result = await saveDefinition(workflow.id, JSON.parse(json), etag.current);
+      etag.current = result.etag;
+      savedJson.current = json;
+      const now = JSON.stringify(toDefinition(base, state.current.nodes, state.current.edges));
+      setSaveState(now === json ? "saved" : "dirty");
+      setSaveError(null);
+      void validate();
+    } catch (reason) {
+      if (isConflict(reason)) setSaveState("conflict");
+      else {
+        setSaveState("error");
+        setSaveError(errorMessage(reason));
+      }
+    } finally {
+      saving.current = false;
+    }
+  }, [base, workflow.id, validate]);
+
+  useEffect(() => {
+    if (saveState === "conflict" || definitionJson === savedJson.current) return;
+    if (saveState !== "saving") setSaveState("dirty");
+    const timer = window.setTimeout(() => void save(), AUTOSAVE_DELAY_MS);
+    return () => window.clearTimeout(timer);
+  }, [definitionJson, save, saveState]);
+
+  useEffect(() => {
+    const warn = (event: BeforeUnloadEvent) => {
+      if (JSON.stringify(toDefinition(base, state.current.nodes, state.current.edges)) !== savedJson.current) {
+        event.preventDefault();
+      }
+    };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [base]);
+
+  // -- editing --
+  const onNodesChange = useCallback((changes: NodeChange<WorkflowNode>[]) => {
+    setNodes((current) => applyNodeChanges(changes, current));
+  }, []);
+  const onEdgesChange = useCallback((changes: EdgeChange<WorkflowEdge>[]) => {
+    setEdges((current) => applyEdgeChanges(changes, current));
+  }, []);
+
+  const connect = useCallback(
+    (connection: Connection) => {
+      if (!connection.source || !connection.target || connection.source === connection.target) return;
+      const duplicate = state.current.edges.some(
+        (e) =>
+          e.source === connection.source &&
+          e.target === connection.target &&
+          e.sourceHandle === connection.sourceHandle &&
+          e.targetHandle === connection.targetHandle,
+      );
+      if (duplicate) return;
+      record();
+      const taken = new Set(state.current.edges.map((e) => e.id));
+      const id = freshEdgeId(connection.source, connection.sourceHandle, connection.target, taken);
+      setEdges((current) =>
+        addEdge<WorkflowEdge>(
+          { ...connection, id, type: "workflow", data: { outcome: connection.sourceHandle ?? null, problems: [] } },
+          current,
+        ),
+      );
+    },
+    [record],
+  );
+
+  const connectFromPanel = useCallback(
+    (source: string, outcome: string, target: string | null) => {
+      record();
+      const kept = state.current.edges.filter((e) => !(e.source === source && e.sourceHandle === outcome));
+      if (!target) {
+        setEdges(kept);
+        return;
+      }
+      const id = freshEdgeId(source, outcome, target, new Set(kept.map((e) => e.id)));
+      setEdges([
+        ...kept,
+        { id, type: "workflow", source, target, sourceHandle: outcome, targetHandle: "in", data: { outcome, problems: [] } },
+      ]);
+    },
+    [record],
+  );
+
+  const addNode = useCallback(
+    (item: PaletteItem, position?: { x: number; y: number }) => {
+      record();
+      let at = position;
+      if (!at) {
+        const box = wrapper.current?.getBoundingClientRect();
+        const center = screenToFlowPosition({
+          x: (box?.left ?? 0) + (box?.width ?? 600) / 2,
+          y: (box?.top ?? 0) + (box?.height ?? 400) / 3,
+        });
+        const offset = (state.current.nodes.length % 6) * 24;
+        at = { x: center.x - 100 + offset, y: center.y + offset };
+      }
+      const id = freshNodeId(item.type, new Set(state.current.nodes.map((n) => n.id)));
+      const def: DefinitionNode = {
+        id,
+        type: item.type,
+        position: { x: Math.round(at.x), y: Math.round(at.y) },
+        config: structuredClone(NODE_KINDS[item.type].initialConfig ?? {}),
+      };
+      if (item.component) def.component = { name: item.component.name, version: item.component.version };
+      setNodes((current) => [
+        ...current.map((n) => (n.selected ? { ...n, selected: false } : n)),
+        { id, type: "workflow", position: def.position, data: { def, problems: [] }, selected: true },
+      ]);
+    },
+    [record, screenToFlowPosition],
+  );
+
+  const onDrop = useCallback(
+    (event: DragEvent) => {
+      const key = event.dataTransfer.getData(DRAG_TYPE);
+      const item = itemsByKey.get(key);
+      if (!item) return;
+      event.preventDefault();
+      const point = screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      addNode(item, { x: point.x - 100, y: point.y - 30 });
+    },
+    [addNode, itemsByKey, screenToFlowPosition],
+  );
+
+  const updateNode = useCallback(
+    (def: DefinitionNode) => {
+      const now = Date.now();
+      if (!lastEdit.current || lastEdit.current.node !== def.id || now - lastEdit.current.at > 1500) record();
+      lastEdit.current = { node: def.id, at: now };
+      setNodes((current) => current.map((n) => (n.id === def.id ? { ...n, data: { ...n.data, def } } : n)));
+    },
+    [record],
+  );
+
+  const deleteNodes = useCallback(
+    (ids: Set<string>) => {
+      if (ids.size === 0) return;
+      record();
+      setNodes((current) => current.filter((n) => !ids.has(n.id)));
+      setEdges((current) => current.filter((e) => !ids.has(e.source) && !ids.has(e.target)));
+    },
+    [record],
+  );
+
+  const copy = useCallback(() => {
+    const chosen = state.current.nodes.filter((n) => n.selected);
+    if (chosen.length === 0) return;
+    const ids = new Set(chosen.map((n) => n.id));
+    clipboard.current = {
+      nodes: structuredClone(chosen),
+      edges: structuredClone(state.current.edges.filter((e) => ids.has(e.source) && ids.has(e.target))),
+    };
+    pasteCount.current = 0;
+  }, []);
+
+  const paste = useCallback(() => {
+    const copied = clipboard.current;
+    if (!copied) return;
+    record();
+    pasteCount.current += 1;
+    const shift = 40 * pasteCount.current;
+    const taken = new Set(state.current.nodes.map((n) => n.id));
+    const renamed = new Map<string, string>();
+    const pasted = copied.nodes.map((node) => {
+      const id = freshNodeId(node.data.def.type, taken);
+      taken.add(id);
+      renamed.set(node.id, id);
+      const position = { x: node.position.x + shift, y: node.position.y + shift };
+      return { ...node, id, position, selected: true, data: { ...node.data, def: { ...node.data.def, id, position } } };
+    });
+    const edgeIds = new Set(state.current.edges.map((e) => e.id));
+    const pastedEdges = copied.edges.map((edge) => {
+      const source = renamed.get(edge.source)!;
+      const target = renamed.get(edge.target)!;
+      const id = freshEdgeId(source, edge.sourceHandle, target, edgeIds);
+      edgeIds.add(id);
+      return { ...edge, id, source, target, selected: false };
+    });
+    setNodes((current) => [...current.map((n) => ({ ...n, selected: false })), ...pasted]);
+    setEdges((current) => [...current, ...pastedEdges]);
+  }, [record]);
+
+  const autoLayout = useCallback(() => {
+    record();
+    setNodes((current) => layoutGraph(current, state.current.edges));
+    window.setTimeout(() => void fitView({ padding: 0.2, duration: 200 }), 50);
+  }, [record, fitView]);
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (isEditingText(event.target)) return;
+      const mod = event.ctrlKey || event.metaKey;
+      if (!mod) return;
+      const key = event.key.toLowerCase();
+      if (key === "z" && !event.shiftKey) history.undo();
+      else if ((key === "z" && event.shiftKey) || key === "y") history.redo();
+      else if (key === "c") copy();
+      else if (key === "v") paste();
+      else return;
+      event.preventDefault();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [history, copy, paste]);
+
+  const selected = nodes.filter((n) => n.selected);
+  const selectedNode = selected.length === 1 ? shownNodes.find((n) => n.id === selected[0].id) : undefined;
+  const errorCount = problems.filter((p) => p.severity !== "warning").length;
+  const warningCount = problems.length - errorCount;
+
+  const selectNode = (id: string) => {
+    setNodes((current) => current.map((n) => ({ ...n, selected: n.id === id })));
+    const node = state.current.nodes.find((n) => n.id === id);
+    if (node) void fitView({ nodes: [{ id }], duration: 200, maxZoom: 1.2 });
+  };
+
+  return (
+    <div className="builder">
+      <div className="builder-toolbar" role="toolbar" aria-label="Builder">
+        <Link to="/workflows" className="back-link">
+          ← Workflows
+        </Link>
+        <h1 className="builder-title">{workflow.display_name || workflow.name}</h1>
+        <code className="muted">{workflow.kebab_name}</code>
+        <StatusChip name={workflow.status} statuses={catalog.statuses} />
+        <div className="toolbar-spacer" />
+        <button type="button" className="icon-button" onClick={history.undo} disabled={!history.canUndo} aria-label="Undo" title="Undo (Ctrl+Z)">
+          <Icon name="undo" />
+        </button>
+        <button type="button" className="icon-button" onClick={history.redo} disabled={!history.canRedo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">
+          <Icon name="redo" />
+        </button>
+        <button type="button" onClick={autoLayout} title="Arrange the nodes top to bottom">
+          <Icon name="layout" /> Auto-layout
+        </button>
+        <button type="button" onClick={() => void fitView({ padding: 0.2, duration: 200 })}>
+          <Icon name="fit" /> Zoom to fit
+        </button>
+        <button
+          type="button"
+          className={`problems-toggle ${errorCount ? "has-errors" : warningCount ? "has-warnings" : ""}`}
+          aria-expanded={showProblems}
+          aria-controls="problems-panel"
+          onClick={() => setShowProblems((v) => !v)}
+          data-testid="problems-summary"
+        >
+          {errorCount} error{errorCount === 1 ? "" : "s"}, {warningCount} warning{warningCount === 1 ? "" : "s"}
+        </button>
+        <span className={`save-state save-${saveState}`} role="status" data-testid="save-state">
+          {saveState === "saved" && "All changes saved"}
+          {saveState === "dirty" && "Unsaved changes"}
+          {saveState === "saving" && "Saving…"}
+          {saveState === "error" && `Save failed: ${saveError}`}
+          {saveState === "conflict" && "Not saved: conflict"}
+        </span>
+      </div>
+      {saveState === "conflict" && (
+        <div className="notice notice-warning conflict" role="alert" data-testid="conflict-notice">
+          <p>
+            <strong>A newer version of this workflow was saved elsewhere</strong> (another tab, a teammate or a script).
+            Your latest changes were not saved, so nothing was overwritten.
+          </p>
+          <button type="button" className="primary" onClick={onReload}>
+            Reload the saved version
+          </button>
+        </div>
+      )}
+      {report === null && (
+        <p className="notice builder-offline-note">The server cannot validate workflows yet; showing the checks the browser can make.</p>
+      )}
+      <div className="builder-body">
+        <Palette groups={groups} onAdd={(item) => addNode(item)} />
+        <div
+          className="canvas"
+          ref={wrapper}
+          onDrop={onDrop}
+          onDragOver={(event) => {
+            event.preventDefault();
+            event.dataTransfer.dropEffect = "copy";
+          }}
+          aria-label="Canvas"
+          role="application"
+        >
+          <ReactFlow<WorkflowNode, WorkflowEdge>
+            nodes={shownNodes}
+            edges={shownEdges}
+            nodeTypes={NODE_TYPES}
+            edgeTypes={EDGE_TYPES}
+            defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
+            onNodesChange={onNodesChange}
+            onEdgesChange={onEdgesChange}
+            onConnect={connect}
+            onBeforeDelete={async () => {
+              record();
+              return true;
+            }}
+            onNodeDragStart={() => record()}
+            deleteKeyCode={DELETE_KEYS}
+            fitView={start.nodes.length > 0}
+            fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
+            minZoom={0.2}
+            proOptions={{ hideAttribution: true }}
+          >
+            <Background gap={16} />
+            <MiniMap pannable zoomable ariaLabel="Minimap" />
+            <Controls showInteractive={false} />
+          </ReactFlow>
+        </div>
+        <div className="side-panel">
+          {showProblems || !selectedNode ? (
+            <ProblemsPanel
+              problems={problems}
+              validated={report !== undefined}
+              onSelect={(id) => {
+                setShowProblems(false);
+                selectNode(id);
+              }}
+            />
+          ) : (
+            <Inspector
+              key={selectedNode.id}
+              node={selectedNode}
+              index={nodes.findIndex((n) => n.id === selectedNode.id)}
+              nodes={shownNodes}
+              edges={edges}
+              component={selectedNode.data.def.component ? components.get(selectedNode.data.def.component.name) : undefined}
+              serverProblems={report ? problems : []}
+              onChange={updateNode}
+              onConnect={connectFromPanel}
+              onDelete={() => deleteNodes(new Set([selectedNode.id]))}
+            />
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function ProblemsPanel({ problems, validated, onSelect }: { problems: Problem[]; validated: boolean; onSelect: (nodeId: string) => void }) {
+  return (
+    <aside className="inspector" id="problems-panel" aria-label="Problems">
+      <h2>Problems</h2>
+      {!validated && <p className="muted">Checking…</p>}
+      {validated && problems.length === 0 && <p className="muted">No problems found. Select a node to edit it.</p>}
+      <ul className="problem-list">
+        {problems.map((problem, i) => (
+          <li key={i} className={problem.severity === "warning" ? "warning" : "error"}>
+            <strong>{problem.code}</strong> {problem.message}
+            {problem.node_id && (
+              <button type="button" className="link-button" onClick={() => onSelect(problem.node_id!)}>
+                Show {problem.node_id}
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <p className="hint">Select a node to edit its settings. Shortcuts: Ctrl+Z undo, Ctrl+Shift+Z redo, Ctrl+C / Ctrl+V copy and paste, Delete removes.</p>
+    </aside>
+  );
+}

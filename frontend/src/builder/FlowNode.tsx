@@ -1,0 +1,65 @@
+/** A workflow node on the canvas: icon, name, problems badge, and one labelled source handle per
+ * outcome. Loop nodes take their body's back edge on a second target handle at their side. */
+import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { Icon } from "../ui/Icon";
+import { BACK, IN, isLoop, NODE_KINDS, nodeOutcomes } from "./definition";
+import type { WorkflowNode } from "./graph";
+import { ProblemBadge } from "./ProblemBadge";
+
+export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
+  const { def, problems } = data;
+  const kind = NODE_KINDS[def.type];
+  const outcomes = nodeOutcomes(def);
+  const title = def.label || data.subtitle || kind?.title || def.type;
+  const errors = problems.filter((p) => p.severity !== "warning").length;
+  const state = errors ? "has-errors" : problems.length ? "has-warnings" : "";
+  return (
+    <div
+      className={`flow-node flow-node-${def.type} ${state} ${selected ? "selected" : ""}`}
+      data-testid={`node-${def.id}`}
+      aria-label={`${kind?.title ?? def.type} ${title}${problems.length ? `, ${problems.length} problem(s)` : ""}`}
+    >
+      {def.type !== "trigger" && <Handle type="target" position={Position.Top} id={IN} className="handle-in" />}
+      {isLoop(def.type) && (
+        <Handle type="target" position={Position.Left} id={BACK} className="handle-back" title="Back edge: the end of the loop body" />
+      )}
+      <div className="flow-node-head">
+        <span className="flow-node-icon">
+          <Icon name={data.icon ?? kind?.icon} />
+        </span>
+        <div className="flow-node-text">
+          <div className="flow-node-title">{title}</div>
+          <div className="flow-node-type">
+            {kind?.title ?? def.type} · <code>{def.id}</code>
+          </div>
+        </div>
+        {problems.length > 0 && <ProblemBadge problems={problems} />}
+      </div>
+      {outcomes.length > 0 && (
+        <div className="flow-node-outcomes">
+          {outcomes.map((outcome, index) => {
+            const left = `${((index + 1) / (outcomes.length + 1)) * 100}%`;
+            const labelled = outcomes.length > 1 || outcome !== "next";
+            return (
+              <div key={outcome}>
+                {labelled && (
+                  <span className={`outcome-label outcome-${outcome}`} style={{ left }}>
+                    {outcome}
+                  </span>
+                )}
+                <Handle
+                  type="source"
+                  position={Position.Bottom}
+                  id={outcome}
+                  style={{ left }}
+                  className={`handle-out outcome-${outcome}`}
+                  title={`Outcome: ${outcome}`}
+                />
+              </div>
+            );
+          })}
+        </div>
+      )}
+    </div>
+  );
+}

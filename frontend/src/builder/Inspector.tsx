@@ -1,0 +1,232 @@
+/** The side panel: the selected node's settings as forms generated from JSON Schema, its outgoing
+ * connections (a keyboard way to wire outcomes), and its problems. */
+import Form from "@rjsf/core";
+import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
+import { customizeValidator } from "@rjsf/validator-ajv8";
+import Ajv2020 from "ajv/dist/2020";
+import { useMemo } from "react";
+import type { Component, JsonSchema, Problem } from "../api/types";
+import { Icon } from "../ui/Icon";
+import { NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
+import type { WorkflowEdge, WorkflowNode } from "./graph";
+
+const validator = customizeValidator({ AjvClass: Ajv2020, ajvOptionsOverrides: { strict: false } });
+const HIDE_SUBMIT: UiSchema = { "ui:submitButtonOptions": { norender: true } };
+
+const EXECUTION_SCHEMA: RJSFSchema = {
+  type: "object",
+  properties: {
+    timeout_seconds: { type: "integer", title: "Timeout (seconds)", minimum: 1, description: "Empty: the workflow's default." },
+    retry: {
+      type: "object",
+      title: "Retry policy",
+      properties: {
+        maximum_attempts: { type: "integer", title: "Maximum attempts", minimum: 1 },
+        initial_interval: { type: "number", title: "Initial interval (s)", exclusiveMinimum: 0 },
+        backoff_coefficient: { type: "number", title: "Backoff coefficient", minimum: 1 },
+        maximum_interval: { type: "number", title: "Maximum interval (s)", exclusiveMinimum: 0 },
+      },
+    },
+  },
+};
+
+function withoutMeta(schema: JsonSchema): RJSFSchema {
+  const { $schema: _schema, $id: _id, ...rest } = schema as Record<string, unknown>;
+  return rest as RJSFSchema;
+}
+
+/** The input mapping form: one expression per property of the component's input schema. */
+function inputSchema(component: Component | undefined): RJSFSchema | null {
+  const properties = (component?.input_schema?.properties ?? null) as Record<string, { title?: string; description?: string }> | null;
+  if (!properties || Object.keys(properties).length === 0) return null;
+  const required = (component?.input_schema?.required as string[] | undefined) ?? [];
+  return {
+    type: "object",
+    required,
+    properties: Object.fromEntries(
+      Object.entries(properties).map(([name, property]) => [
+        name,
+        { type: "string", title: property.title ?? name, description: `Expression. ${property.description ?? ""}`.trim() },
+      ]),
+    ),
+  };
+}
+
+/** Compiler problems located under `/nodes/<index>/config/<field>` as rjsf's extra errors. */
+function configErrors(problems: Problem[], index: number): ErrorSchema {
+  const prefix = `/nodes/${index}/config/`;
+  const errors: Record<string, { __errors: string[] }> = {};
+  for (const problem of problems) {
+    if (!problem.pointer.startsWith(prefix)) continue;
+    const field = problem.pointer.slice(prefix.length).split("/")[0];
+    (errors[field] ??= { __errors: [] }).__errors.push(problem.message);
+  }
+  return errors as ErrorSchema;
+}
+
+interface InspectorProps {
+  node: WorkflowNode;
+  index: number;
+  nodes: WorkflowNode[];
+  edges: WorkflowEdge[];
+  component: Component | undefined;
+  serverProblems: Problem[];
+  onChange: (def: DefinitionNode) => void;
+  onConnect: (source: string, outcome: string, target: string | null) => void;
+  onDelete: () => void;
+}
+
+export function Inspector({ node, index, nodes, edges, component, serverProblems, onChange, onConnect, onDelete }: InspectorProps) {
+  const def = node.data.def;
+  const kind = NODE_KINDS[def.type];
+  const schema = def.type === "activity" || def.type === "agent" ? component?.config_schema : kind.configSchema;
+  const input = useMemo(() => inputSchema(component), [component]);
+  const extraErrors = useMemo(() => configErrors(serverProblems, index), [serverProblems, index]);
+  const outcomes = nodeOutcomes(def);
+  const update = (patch: Partial<DefinitionNode>) => {
+    const next: DefinitionNode = { ...def, ...patch };
+    for (const key of Object.keys(patch) as (keyof DefinitionNode)[]) {
+      if (next[key] === undefined) delete next[key];
+    }
+    if (JSON.stringify(next) !== JSON.stringify(def)) onChange(next);
+  };
+
+  return (
+    <aside className="inspector" aria-label={`Settings of ${def.id}`}>
+      <header className="inspector-header">
+        <Icon name={node.data.icon ?? kind.icon} size={20} />
+        <div>
+          <h2>{def.label || node.data.subtitle || kind.title}</h2>
+          <p className="muted small">
+            {kind.title} · <code>{def.id}</code>
+            {def.component && (
+              <>
+                {" "}
+                · <code>{def.component.name}</code>
+              </>
+            )}
+          </p>
+        </div>
+      </header>
+      {node.data.problems.length > 0 && (
+        <ul className="problem-list" aria-label="Problems of this node">
+          {node.data.problems.map((p, i) => (
+            <li key={i} className={p.severity === "warning" ? "warning" : "error"}>
+              <strong>{p.code}</strong> {p.message}
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="field">
+        <label htmlFor="node-label">Label</label>
+        <input
+          id="node-label"
+          value={def.label ?? ""}
+          placeholder={node.data.subtitle ?? kind.title}
+          onChange={(event) => update({ label: event.target.value || undefined })}
+        />
+      </div>
+      <section className="inspector-section" aria-labelledby="config-title">
+        <h3 id="config-title">Configuration</h3>
+        {schema ? (
+          <Form
+            key={`config-${def.id}`}
+            idPrefix={`config-${def.id}`}
+            schema={withoutMeta(schema)}
+            uiSchema={HIDE_SUBMIT}
+            formData={def.config ?? {}}
+            validator={validator}
+            liveValidate="onChange"
+            showErrorList={false}
+            extraErrors={extraErrors}
+            noHtml5Validate
+            onChange={(event) => update({ config: (event.formData ?? {}) as Record<string, unknown> })}
+          />
+        ) : (
+          <p className="muted">
+            {def.type === "activity" || def.type === "agent"
+              ? `The component "${def.component?.name}" is not in the catalog.`
+              : "Nothing to configure."}
+          </p>
+        )}
+      </section>
+      {input && (
+        <section className="inspector-section" aria-labelledby="input-title">
+          <h3 id="input-title">Input</h3>
+          <Form
+            key={`input-${def.id}`}
+            idPrefix={`input-${def.id}`}
+            schema={input}
+            uiSchema={HIDE_SUBMIT}
+            formData={def.input ?? {}}
+            validator={validator}
+            liveValidate="onChange"
+            showErrorList={false}
+            noHtml5Validate
+            onChange={(event) => {
+              const data = (event.formData ?? {}) as Record<string, string>;
+              update({ input: Object.keys(data).length ? data : undefined });
+            }}
+          />
+        </section>
+      )}
+      {def.type !== "trigger" && def.type !== "end" && (
+        <section className="inspector-section" aria-labelledby="execution-title">
+          <h3 id="execution-title">Timeout and retries</h3>
+          <Form
+            key={`execution-${def.id}`}
+            idPrefix={`execution-${def.id}`}
+            schema={EXECUTION_SCHEMA}
+            uiSchema={HIDE_SUBMIT}
+            formData={{ timeout_seconds: def.timeout_seconds, retry: def.retry ?? {} }}
+            validator={validator}
+            liveValidate="onChange"
+            showErrorList={false}
+            noHtml5Validate
+            onChange={(event) => {
+              const data = (event.formData ?? {}) as { timeout_seconds?: number; retry?: RetryPolicy };
+              const retry = Object.fromEntries(Object.entries(data.retry ?? {}).filter(([, v]) => v !== undefined));
+              update({
+                timeout_seconds: data.timeout_seconds,
+                retry: Object.keys(retry).length ? (retry as RetryPolicy) : undefined,
+              });
+            }}
+          />
+        </section>
+      )}
+      {outcomes.length > 0 && (
+        <section className="inspector-section" aria-labelledby="connections-title">
+          <h3 id="connections-title">Connections</h3>
+          {outcomes.map((outcome) => {
+            const current = edges.find((e) => e.source === def.id && e.sourceHandle === outcome);
+            const id = `connect-${def.id}-${outcome}`;
+            return (
+              <div className="field field-row" key={outcome}>
+                <label htmlFor={id}>
+                  {outcome === "next" ? "Then" : `On ${outcome}`}
+                </label>
+                <select
+                  id={id}
+                  value={current?.target ?? ""}
+                  onChange={(event) => onConnect(def.id, outcome, event.target.value || null)}
+                >
+                  <option value="">Not connected</option>
+                  {nodes
+                    .filter((n) => n.id !== def.id && n.data.def.type !== "trigger")
+                    .map((n) => (
+                      <option key={n.id} value={n.id}>
+                        {n.data.def.label || n.data.subtitle || NODE_KINDS[n.data.def.type].title} ({n.id})
+                      </option>
+                    ))}
+                </select>
+              </div>
+            );
+          })}
+        </section>
+      )}
+      <button type="button" className="danger" onClick={onDelete}>
+        <Icon name="trash" /> Delete node
+      </button>
+    </aside>
+  );
+}

@@ -1,0 +1,72 @@
+/** Converting between the saved definition and React Flow's nodes and edges. */
+import type { Edge, Node } from "@xyflow/react";
+import type { Problem } from "../api/types";
+import { BACK, defaultOutcome, IN, type Definition, type DefinitionEdge, type DefinitionNode } from "./definition";
+
+export interface WorkflowNodeData extends Record<string, unknown> {
+  def: DefinitionNode;
+  /** Shown in the node: the component's display name when there is one. */
+  subtitle?: string;
+  icon?: string;
+  problems: Problem[];
+}
+
+export interface WorkflowEdgeData extends Record<string, unknown> {
+  outcome: string | null;
+  label?: string | null;
+  problems: Problem[];
+}
+
+export type WorkflowNode = Node<WorkflowNodeData, "workflow">;
+export type WorkflowEdge = Edge<WorkflowEdgeData, "workflow">;
+
+export function toFlow(definition: Definition): { nodes: WorkflowNode[]; edges: WorkflowEdge[] } {
+  const byId = new Map(definition.nodes.map((n) => [n.id, n]));
+  const nodes: WorkflowNode[] = definition.nodes.map((def) => ({
+    id: def.id,
+    type: "workflow",
+    position: { x: def.position?.x ?? 0, y: def.position?.y ?? 0 },
+    data: { def, problems: [] },
+  }));
+  const edges: WorkflowEdge[] = definition.edges.map((edge) => {
+    const source = byId.get(edge.source);
+    const outcome = edge.source_handle ?? (source ? defaultOutcome(source) : null);
+    return {
+      id: edge.id,
+      type: "workflow",
+      source: edge.source,
+      target: edge.target,
+      sourceHandle: outcome,
+      targetHandle: edge.target_handle === BACK ? BACK : IN,
+      data: { outcome, label: edge.label, problems: [] },
+    };
+  });
+  return { nodes, edges };
+}
+
+/** The definition the canvas shows, with every top-level declaration of `base` kept. */
+export function toDefinition(base: Definition, nodes: WorkflowNode[], edges: WorkflowEdge[]): Definition {
+  const defNodes: DefinitionNode[] = nodes.map((node) => ({
+    ...node.data.def,
+    position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
+  }));
+  const defEdges: DefinitionEdge[] = edges.map((edge) => {
+    const out: DefinitionEdge = { id: edge.id, source: edge.source, target: edge.target };
+    if (edge.sourceHandle) out.source_handle = edge.sourceHandle;
+    if (edge.targetHandle === BACK) out.target_handle = BACK;
+    if (edge.data?.label) out.label = edge.data.label;
+    return out;
+  });
+  return { ...base, format_version: 1, nodes: defNodes, edges: defEdges };
+}
+
+/** Normalize whatever the server stored into a definition the canvas can show. */
+export function readDefinition(raw: Record<string, unknown> | null | undefined): Definition {
+  const value = raw ?? {};
+  return {
+    ...value,
+    format_version: 1,
+    nodes: Array.isArray(value.nodes) ? (value.nodes as DefinitionNode[]) : [],
+    edges: Array.isArray(value.edges) ? (value.edges as DefinitionEdge[]) : [],
+  };
+}

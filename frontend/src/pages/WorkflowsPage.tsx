@@ -1,0 +1,271 @@
+/** Workflows of the current project: status chips, search and status filter, create dialog. */
+import { useEffect, useState, type FormEvent } from "react";
+import { api, ApiError, errorMessage } from "../api/client";
+import { hasRoute } from "../api/capabilities";
+import type { WorkflowStatus } from "../api/types";
+import { createWorkflow, KEBAB_NAME, listWorkflows } from "../api/workflows";
+import { Link, navigate } from "../app/router";
+import { useAsync } from "../app/useAsync";
+import { useWorkspace } from "../app/workspace";
+import { Dialog } from "../ui/Dialog";
+import { formatDate } from "../ui/format";
+import { ComingSoon } from "./ComingSoon";
+
+/** A kebab-case name suggested from a display name ("Order Intake" → "order-intake"). */
+export function kebabFrom(text: string): string {
+  return text
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^[-0-9]+|-+$/g, "");
+}
+
+export function kebabProblem(value: string): string | null {
+  if (!value) return "Required.";
+  if (KEBAB_NAME.test(value)) return null;
+  if (/[A-Z]/.test(value)) return "Use lowercase letters only.";
+  if (!/^[a-z]/.test(value)) return "Start with a lowercase letter.";
+  if (/--/.test(value) || value.endsWith("-")) return "Hyphens go between words, one at a time.";
+  return "Use lowercase letters, digits and single hyphens (e.g. order-intake).";
+}
+
+export function StatusChip({ name, statuses }: { name: string; statuses: WorkflowStatus[] | undefined }) {
+  const color = statuses?.find((s) => s.name === name)?.color ?? "#6b7280";
+  return (
+    <span className="chip" style={{ ["--chip-color" as string]: color }} data-status={name}>
+      {name}
+    </span>
+  );
+}
+
+function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
+  const { projectId } = useWorkspace();
+  const [displayName, setDisplayName] = useState("");
+  const [kebab, setKebab] = useState("");
+  const [kebabTouched, setKebabTouched] = useState(false);
+  const [description, setDescription] = useState("");
+  const [serverKebabError, setServerKebabError] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const kebabError = serverKebabError ?? (kebab || kebabTouched ? kebabProblem(kebab) : null);
+
+  const reset = () => {
+    setDisplayName("");
+    setKebab("");
+    setKebabTouched(false);
+    setDescription("");
+    setServerKebabError(null);
+    setError(null);
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setKebabTouched(true);
+    if (kebabProblem(kebab) || !displayName.trim()) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const workflow = await createWorkflow({
+        name: kebab,
+        kebab_name: kebab,
+        display_name: displayName.trim(),
+        description: description.trim() || undefined,
+        project_id: projectId,
+      });
+      reset();
+      onClose();
+      navigate(`/workflows/${workflow.id}`);
+    } catch (reason) {
+      if (reason instanceof ApiError && reason.status === 409) {
+        setServerKebabError(`A workflow named "${kebab}" already exists.`);
+      } else if (reason instanceof ApiError && reason.status === 422) {
+        const message = reason.fieldMessage("/kebab_name") ?? reason.fieldMessage("/name");
+        if (message) setServerKebabError(message);
+        else setError(errorMessage(reason));
+      } else {
+        setError(errorMessage(reason));
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog
+      open={open}
+      title="New workflow"
+      onClose={() => {
+        reset();
+        onClose();
+      }}
+    >
+      <form onSubmit={submit} className="form" noValidate>
+        <div className="field">
+          <label htmlFor="workflow-display-name">Display name</label>
+          <input
+            id="workflow-display-name"
+            autoFocus
+            required
+            value={displayName}
+            onChange={(event) => {
+              setDisplayName(event.target.value);
+              if (!kebabTouched) {
+                setKebab(kebabFrom(event.target.value));
+                setServerKebabError(null);
+              }
+            }}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="workflow-kebab-name">Kebab name</label>
+          <input
+            id="workflow-kebab-name"
+            required
+            value={kebab}
+            spellCheck={false}
+            aria-invalid={kebabError ? true : undefined}
+            aria-describedby="workflow-kebab-hint workflow-kebab-error"
+            onChange={(event) => {
+              setKebab(event.target.value);
+              setKebabTouched(true);
+              setServerKebabError(null);
+            }}
+          />
+          <p className="hint" id="workflow-kebab-hint">
+            The workflow's permanent identifier, e.g. <code>order-intake</code>. It cannot change later.
+          </p>
+          <p className="field-error" id="workflow-kebab-error" aria-live="polite">
+            {kebabError}
+          </p>
+        </div>
+        <div className="field">
+          <label htmlFor="workflow-description">Description</label>
+          <textarea id="workflow-description" rows={3} value={description} onChange={(e) => setDescription(e.target.value)} />
+        </div>
+        {error && (
+          <p role="alert" className="form-error">
+            {error}
+          </p>
+        )}
+        <div className="dialog-actions">
+          <button
+            type="button"
+            onClick={() => {
+              reset();
+              onClose();
+            }}
+          >
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy || !displayName.trim() || Boolean(kebabError)}>
+            Create workflow
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+export function WorkflowsPage() {
+  const { projectId, projects } = useWorkspace();
+  const [available, setAvailable] = useState<boolean | null>(null);
+  const [search, setSearch] = useState("");
+  const [query, setQuery] = useState("");
+  const [status, setStatus] = useState("");
+  const [creating, setCreating] = useState(false);
+  const statuses = useAsync(() => api<WorkflowStatus[]>("/workflow-statuses"), "statuses");
+
+  useEffect(() => {
+    void hasRoute("/api/v1/workflows").then(setAvailable);
+  }, []);
+
+  useEffect(() => {
+    const timer = window.setTimeout(() => setQuery(search.trim()), 250);
+    return () => window.clearTimeout(timer);
+  }, [search]);
+
+  const workflows = useAsync(
+    () => (available ? listWorkflows({ q: query, status, project_id: projectId }) : Promise.resolve(null)),
+    `${available}|${query}|${status}|${projectId}`,
+  );
+
+  if (available === false) return <ComingSoon title="Workflows" />;
+  const project = projects.find((p) => p.id === projectId);
+
+  return (
+    <section aria-labelledby="workflows-title">
+      <div className="page-header">
+        <h1 id="workflows-title">Workflows</h1>
+        <button type="button" className="primary" onClick={() => setCreating(true)}>
+          New workflow
+        </button>
+      </div>
+      {project && <p className="lead">In project {project.name}.</p>}
+      <div className="filters" role="search">
+        <label htmlFor="workflow-search" className="visually-hidden">
+          Search workflows
+        </label>
+        <input
+          id="workflow-search"
+          type="search"
+          placeholder="Search by name…"
+          value={search}
+          onChange={(event) => setSearch(event.target.value)}
+        />
+        <label htmlFor="workflow-status-filter">Status</label>
+        <select id="workflow-status-filter" value={status} onChange={(event) => setStatus(event.target.value)}>
+          <option value="">All</option>
+          {statuses.data?.map((s) => (
+            <option key={s.id} value={s.name}>
+              {s.name}
+            </option>
+          ))}
+        </select>
+      </div>
+      {workflows.error && (
+        <p role="alert" className="form-error">
+          {workflows.error}
+        </p>
+      )}
+      <table className="table">
+        <caption className="visually-hidden">Workflows</caption>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Kebab name</th>
+            <th scope="col">Status</th>
+            <th scope="col">Version</th>
+            <th scope="col">Updated</th>
+          </tr>
+        </thead>
+        <tbody>
+          {workflows.data?.items.map((workflow) => (
+            <tr key={workflow.id}>
+              <td>
+                <Link to={`/workflows/${workflow.id}`}>{workflow.display_name || workflow.name}</Link>
+                {workflow.description && <div className="muted">{workflow.description}</div>}
+              </td>
+              <td>
+                <code>{workflow.kebab_name}</code>
+              </td>
+              <td>
+                <StatusChip name={workflow.status} statuses={statuses.data} />
+              </td>
+              <td>{workflow.version}</td>
+              <td>{formatDate(workflow.updated_at)}</td>
+            </tr>
+          ))}
+          {workflows.data && workflows.data.items.length === 0 && (
+            <tr>
+              <td colSpan={5} className="empty">
+                {query || status ? "No workflow matches." : "No workflows yet. Create one to open the builder."}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <CreateWorkflowDialog open={creating} onClose={() => setCreating(false)} />
+    </section>
+  );
+}

@@ -1,0 +1,48 @@
+"""Steps the browser tests share: signing up through the UI, calling the API as that user."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import SCREENSHOTS
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up(page: Page, live_server: str, name: str = "Ada") -> str:
+    """Create an account through the sign-up form; return the user's access token."""
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(live_server + "/signup")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    token: str = page.evaluate("JSON.parse(localStorage.getItem('wfb.tokens')).access_token")
+    return token
+
+
+def api(live_server: str, token: str) -> httpx.Client:
+    """An API client authenticated as the signed-in user."""
+    return httpx.Client(
+        base_url=live_server + "/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+
+def create_component(client: httpx.Client, **fields: Any) -> dict[str, Any]:
+    response = client.post("/components", json=fields)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the page as docs/screenshots/<name>.png (overwritten on every run)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
