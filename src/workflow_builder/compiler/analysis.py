@@ -38,6 +38,8 @@ class Analysis:
     default_inputs: dict[str, str] = field(default_factory=dict)
     ancestors: dict[str, int] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)
+    opaque_nodes: set[str] = field(default_factory=set)
+    opaque_edges: set[str] = field(default_factory=set)
     acyclic: bool = False
 
     def node_pointer(self, node_id: str, *parts: str | int) -> str:

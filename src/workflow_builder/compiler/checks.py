@@ -336,6 +336,8 @@ def check_warnings(analysis: Analysis, definition: WorkflowDefinition) -> None:
     if graph is None:
         return
     for node_id, node in analysis.nodes.items():
+        if node_id in analysis.opaque_nodes:
+            continue
         wired = {edge_outcome(e, node) for e in graph.out_edges[node_id]}
         wired |= {edge_outcome(e, node) for e in graph.back if e.source == node_id}
         if isinstance(node, ConditionNode):

@@ -247,24 +247,23 @@ Node = Annotated[
     | EndNode,
     Field(discriminator="type"),
 ]
-NODE_TYPES = (
-    "trigger",
-    "activity",
-    "agent",
-    "condition",
-    "switch",
-    "join",
-    "for_each",
-    "loop",
-    "delay",
-    "wait_for_signal",
-    "set_variable",
-    "work_queue",
-    "child_workflow",
-    "end",
-)
-LoopLikeNode = ForEachNode | LoopNode
-CallNode = ActivityNode | AgentNode
+NODE_MODELS: dict[str, type[_NodeBase]] = {
+    "trigger": TriggerNode,
+    "activity": ActivityNode,
+    "agent": AgentNode,
+    "condition": ConditionNode,
+    "switch": SwitchNode,
+    "join": JoinNode,
+    "for_each": ForEachNode,
+    "loop": LoopNode,
+    "delay": DelayNode,
+    "wait_for_signal": WaitForSignalNode,
+    "set_variable": SetVariableNode,
+    "work_queue": WorkQueueNode,
+    "child_workflow": ChildWorkflowNode,
+    "end": EndNode,
+}
+NODE_TYPES = tuple(NODE_MODELS)
 
 
 class Edge(_Model):

@@ -217,6 +217,8 @@ def _input_schema(analysis: Analysis) -> JsonSchema | None:
 def output_schema(analysis: Analysis, node_id: str) -> JsonSchema | None:
     """Return the schema of a node's output, as far as the definition tells."""
     node = analysis.nodes[node_id]
+    if node_id in analysis.opaque_nodes:
+        return None
     if isinstance(node, TriggerNode):
         return node.config.input_schema
     if isinstance(node, ActivityNode | AgentNode):

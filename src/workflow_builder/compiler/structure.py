@@ -162,9 +162,10 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
     if not usable:
         return False
     source, target = nodes[edge.source], nodes[edge.target]
-    outcomes = node_outcomes(source)
-    outcome = edge_outcome(edge, source)
-    if outcomes and outcome not in outcomes:
+    # Malformed nodes and edges already have schema errors: do not guess at their handles.
+    opaque = edge.id in analysis.opaque_edges
+    outcomes = () if opaque or source.id in analysis.opaque_nodes else node_outcomes(source)
+    if outcomes and edge_outcome(edge, source) not in outcomes:
         problems.error(
             "unknown_outcome",
             _outcome_message(source, edge.source_handle, outcomes),
@@ -173,7 +174,10 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
             node_id=source.id,
         )
     is_loop = isinstance(target, ForEachNode | LoopNode)
-    if edge.target_handle not in TARGET_HANDLES or (edge.target_handle == BACK and not is_loop):
+    wrong_handle = edge.target_handle not in TARGET_HANDLES or (
+        edge.target_handle == BACK and not is_loop
+    )
+    if wrong_handle and not opaque and target.id not in analysis.opaque_nodes:
         problems.error(
             "invalid_target_handle",
             f"Node {target.id!r} ({target.type}) has no input handle {edge.target_handle!r}; "

@@ -6,7 +6,7 @@ import gc
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -14,7 +14,10 @@ from workflow_builder.compiler.analysis import Analysis, ValidationContext
 from workflow_builder.compiler.catalog import ComponentCatalog
 from workflow_builder.compiler.checks import check_declarations, check_node, check_warnings
 from workflow_builder.compiler.definition import (
+    NODE_MODELS,
     NODE_TYPES,
+    Edge,
+    Node,
     WorkflowDefinition,
 )
 from workflow_builder.compiler.problems import Problems, ValidationResult, pointer
@@ -71,7 +74,7 @@ def _analyze(
     context: ValidationContext | None,
 ) -> Analysis:
     analysis = Analysis(Problems())
-    parsed = _parse(definition, analysis.problems)
+    parsed = _parse(definition, analysis)
     if parsed is None:
         return analysis
     analysis.definition = parsed
@@ -79,10 +82,11 @@ def _analyze(
     edges = check_edges(analysis, parsed)
     analyze_graph(analysis, parsed, edges)
     check_declarations(analysis, parsed)
-    for node in analysis.nodes.values():
+    well_formed = [n for n in analysis.nodes.values() if n.id not in analysis.opaque_nodes]
+    for node in well_formed:
         check_node(analysis, parsed, node, catalog, context or ValidationContext())
-    for node_id, node in analysis.nodes.items():
-        check_node_expressions(analysis, parsed, node_id, node)
+    for node in well_formed:
+        check_node_expressions(analysis, parsed, node.id, node)
     check_queries(analysis, parsed)
     check_call_inputs(analysis)
     check_warnings(analysis, parsed)
@@ -93,9 +97,13 @@ def _analyze(
 
 
 def _parse(
-    definition: Mapping[str, Any] | str | bytes | WorkflowDefinition, problems: Problems
+    definition: Mapping[str, Any] | str | bytes | WorkflowDefinition, analysis: Analysis
 ) -> WorkflowDefinition | None:
-    """Return the definition model, or None after recording why it is malformed."""
+    """Return the definition model (salvaged when only some nodes or edges are malformed).
+
+    Returns None, after recording why, when the document cannot be checked further.
+    """
+    problems = analysis.problems
     if isinstance(definition, WorkflowDefinition):
         return definition
     if isinstance(definition, str | bytes):
@@ -111,7 +119,84 @@ def _parse(
             location = _pointer_from_location(error["loc"])
             node_id = _node_id_at(definition, error["loc"])
             problems.error("invalid_document", _schema_message(error), location, node_id=node_id)
+        return _salvage(definition, exc, analysis)
+
+
+def _salvage(
+    document: Any, error: ValidationError, analysis: Analysis
+) -> WorkflowDefinition | None:
+    """Return the definition with malformed nodes and edges replaced by opaque stand-ins.
+
+    The stand-ins keep ids, types and positions in the lists, so graph and expression checks
+    still run and report everything else at once; checks of the malformed items themselves are
+    skipped (their schema errors are already recorded). Returns None when anything other than
+    individual nodes or edges is malformed.
+    """
+    locations = [e["loc"] for e in error.errors()]
+    if not isinstance(document, Mapping) or any(
+        len(loc) < 2 or loc[0] not in ("nodes", "edges") or not isinstance(loc[1], int)
+        for loc in locations
+    ):
         return None
+    bad = {(str(loc[0]), int(loc[1])) for loc in locations}
+    nodes, edges = document["nodes"], document.get("edges", [])
+    try:
+        valid = WorkflowDefinition.model_validate(
+            {
+                **document,
+                "nodes": [n for i, n in enumerate(nodes) if ("nodes", i) not in bad],
+                "edges": [e for i, e in enumerate(edges) if ("edges", i) not in bad],
+            }
+        )
+    except ValidationError:
+        return None
+    merged_nodes = _merge(
+        valid.nodes, nodes, {i for kind, i in bad if kind == "nodes"}, _stand_in_node
+    )
+    merged_edges = _merge(
+        valid.edges, edges, {i for kind, i in bad if kind == "edges"}, _stand_in_edge
+    )
+    if merged_nodes is None or merged_edges is None:
+        return None
+    analysis.opaque_nodes = {n.id for i, n in enumerate(merged_nodes) if ("nodes", i) in bad}
+    analysis.opaque_edges = {e.id for i, e in enumerate(merged_edges) if ("edges", i) in bad}
+    return valid.model_copy(update={"nodes": merged_nodes, "edges": merged_edges})
+
+
+def _merge(valid: list[Any], raw: list[Any], bad: set[int], stand_in: Any) -> list[Any] | None:
+    """Return the valid items with a stand-in at each bad index, or None if one is impossible."""
+    merged: list[Any] = []
+    remaining = iter(valid)
+    for index, item in enumerate(raw):
+        replacement = stand_in(item) if index in bad else next(remaining)
+        if replacement is None:
+            return None
+        merged.append(replacement)
+    return merged
+
+
+def _stand_in_node(raw: Any) -> Node | None:
+    """Return a stand-in of a malformed node that has a string id, else None."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+        return None
+    node_type = str(raw.get("type"))
+    if node_type not in NODE_MODELS:
+        node_type = "join"
+    # Only id and type are read from a stand-in; its other fields may be missing.
+    return cast(Node, NODE_MODELS[node_type].model_construct(id=raw["id"], type=node_type))
+
+
+def _stand_in_edge(raw: Any) -> Edge | None:
+    """Return a stand-in of a malformed edge whose id, source and target are strings."""
+    if not isinstance(raw, Mapping):
+        return None
+    values: dict[str, Any] = {k: raw.get(k) for k in ("id", "source", "target")}
+    if not all(isinstance(v, str) for v in values.values()):
+        return None
+    for handle in ("source_handle", "target_handle"):
+        if isinstance(raw.get(handle), str):
+            values[handle] = raw[handle]
+    return Edge.model_construct(None, **values)
 
 
 def _pointer_from_location(location: tuple[int | str, ...]) -> str:
