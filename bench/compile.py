@@ -169,7 +169,8 @@ def machine() -> str:
     if cpuinfo.exists():
         found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
         model = found.group(1).strip() if found else model
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+    load = f", load average {os.getloadavg()[0]:.1f} at start" if hasattr(os, "getloadavg") else ""
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}{load}"
 
 
 def section(rows: list[Row], runs: int) -> str:

@@ -54,7 +54,7 @@ class ExpressionError(ValueError):
     """An expression that does not parse."""
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_expression(source: str) -> ParsedExpression:
     """Return the parsed expression for a source text (cached by text)."""
     try:
