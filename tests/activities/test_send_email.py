@@ -1,0 +1,152 @@
+"""send_email against a real SMTP server (aiosmtpd) running in this process."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.activities.conftest import Call
+from workflow_builder.activities.contract import ActivityError
+from workflow_builder.activities.send_email import run
+
+USERNAME, PASSWORD = "mailer", "smtp-password-123"
+# The test server takes AUTH without TLS on purpose: it listens on loopback only.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+class Mailbox:
+    """Keeps every envelope the server accepted."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+    def message(self, index: int = -1) -> Message:
+        content = self.envelopes[index].content
+        assert isinstance(content, bytes)
+        return message_from_bytes(content)
+
+
+def _authenticate(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+        USERNAME.encode(),
+        PASSWORD.encode(),
+    )
+    # handled=False: let the server answer 535 itself.
+    return AuthResult(success=ok, handled=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    port = _free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mail_call(call: Call, smtp: tuple[Mailbox, int]) -> Call:
+    call.secrets.secrets["SMTP_PASSWORD"] = PASSWORD
+    call.secrets.connections["mail"] = {
+        "host": "127.0.0.1",
+        "port": smtp[1],
+        "username": USERNAME,
+        "password": {"$secret": "SMTP_PASSWORD"},
+        "security": "none",
+        "from": "Workflows <robot@example.test>",
+    }
+    return call
+
+
+def test_the_message_arrives_with_every_recipient(
+    mail_call: Call, smtp: tuple[Mailbox, int]
+) -> None:
+    mailbox = smtp[0]
+    config = {"connection": "mail", "subject": "Weekly report", "to": ["fixed@example.test"]}
+    inputs = {
+        "to": ["ann@example.test"],
+        "cc": ["bob@example.test"],
+        "bcc": ["audit@example.test"],
+        "text": "All green.",
+        "html": "<p>All <b>green</b>.</p>",
+    }
+    output = run(config, inputs, mail_call.context)
+
+    assert output["accepted"] == ["ann@example.test", "bob@example.test", "audit@example.test"]
+    envelope = mailbox.envelopes[-1]
+    assert envelope.mail_from == "robot@example.test"
+    assert envelope.rcpt_tos == output["accepted"]
+    message = mailbox.message()
+    assert message["Subject"] == "Weekly report"
+    assert message["To"] == "ann@example.test"
+    assert message["Cc"] == "bob@example.test"
+    assert message["Bcc"] is None
+    assert message["Message-ID"] == output["message_id"]
+    assert output["message_id"].endswith("@example.test>")
+    bodies = {part.get_content_type(): part for part in message.walk()}
+    assert set(bodies) >= {"text/plain", "text/html"}
+    assert mail_call.metrics["recipients"] == 3
+
+
+def test_a_wrong_password_is_not_retryable(mail_call: Call) -> None:
+    mail_call.secrets.secrets["SMTP_PASSWORD"] = "wrong-password"
+    with pytest.raises(ActivityError) as caught:
+        run({"connection": "mail", "to": ["ann@example.test"]}, {}, mail_call.context)
+    assert caught.value.error_type == "SmtpAuthenticationError"
+    assert not caught.value.retryable
+
+
+def test_an_unreachable_server_is_retryable(call: Call) -> None:
+    call.secrets.connections["down"] = {
+        "host": "127.0.0.1",
+        "port": _free_port(),
+        "security": "none",
+    }
+    config = {"connection": "down", "from": "a@example.test", "to": ["b@example.test"]}
+    with pytest.raises(ActivityError) as caught:
+        run(config, {}, call.context)
+    assert caught.value.error_type == "SmtpConnectionError"
+    assert caught.value.retryable
+
+
+def test_an_unknown_connection_fails_without_retry(call: Call) -> None:
+    with pytest.raises(ActivityError) as caught:
+        run({"connection": "nope", "to": ["b@example.test"]}, {}, call.context)
+    assert caught.value.error_type == "ConnectionNotFound"
+    assert not caught.value.retryable
+
+
+def test_a_message_without_recipients_is_rejected_before_connecting(mail_call: Call) -> None:
+    with pytest.raises(ActivityError) as caught:
+        run({"connection": "mail", "subject": "x"}, {}, mail_call.context)
+    assert caught.value.error_type == "InvalidEmail"
