@@ -2,13 +2,15 @@ import { AuthProvider, useAuth } from "./app/auth";
 import { matchPath, navigate, usePathname } from "./app/router";
 import { Shell } from "./app/Shell";
 import { WorkspaceProvider } from "./app/workspace";
-import { BuilderPage } from "./builder/BuilderPage";
 import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
 import { ComingSoon } from "./pages/ComingSoon";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
-import { useEffect } from "react";
+import { lazy, Suspense, useEffect } from "react";
+
+// The canvas, its layout engine and the form generator load only when a workflow is opened.
+const BuilderPage = lazy(() => import("./builder/BuilderPage").then((module) => ({ default: module.BuilderPage })));
 
 function Redirect({ to }: { to: string }) {
   useEffect(() => navigate(to, { replace: true }), [to]);
@@ -21,7 +23,9 @@ function SignedInRoutes() {
   if (builder) {
     return (
       <Shell compact>
-        <BuilderPage workflowId={builder.id} />
+        <Suspense fallback={<p className="builder-message">Loading the builder…</p>}>
+          <BuilderPage workflowId={builder.id} />
+        </Suspense>
       </Shell>
     );
   }

@@ -9,6 +9,7 @@ export interface WorkflowFilters {
   q?: string;
   status?: string;
   project_id?: string | null;
+  organization_id?: string | null;
 }
 
 export function listWorkflows(filters: WorkflowFilters): Promise<Page<Workflow>> {
@@ -21,6 +22,8 @@ export interface WorkflowCreate {
   kebab_name: string;
   description?: string;
   project_id?: string | null;
+  visibility?: "private" | "organization" | "public";
+  organization_id?: string | null;
 }
 
 export function createWorkflow(data: WorkflowCreate): Promise<Workflow> {

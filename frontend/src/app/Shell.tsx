@@ -45,7 +45,7 @@ function ProjectSwitcher() {
           else setProjectId(event.target.value || null);
         }}
       >
-        {projects.length === 0 && <option value="">No project</option>}
+        <option value="">All projects</option>
         {projects.map((project) => (
           <option key={project.id} value={project.id}>
             {project.name}
@@ -59,7 +59,7 @@ function ProjectSwitcher() {
           <input
             id="new-project-name"
             required
-            autoFocus
+            data-autofocus
             value={name}
             onChange={(event) => setName(event.target.value)}
             aria-invalid={error ? true : undefined}

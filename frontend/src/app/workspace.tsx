@@ -44,10 +44,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
       .then((page) => {
         if (!current) return;
         setProjects(page.items);
-        setProjectIdState((chosen) => {
-          if (chosen && page.items.some((p) => p.id === chosen)) return chosen;
-          return page.items[0]?.id ?? null;
-        });
+        setProjectIdState((chosen) => (chosen && page.items.some((p) => p.id === chosen) ? chosen : null));
       })
       .catch(() => current && setProjects([]));
     hasRoute("/api/v1/organizations").then(async (exists) => {

@@ -3,6 +3,7 @@ import { useState, type FormEvent } from "react";
 import { api, errorMessage, type Page } from "../api/client";
 import type { ApiKey, ApiKeyCreated } from "../api/types";
 import { useAsync } from "../app/useAsync";
+import { ConfirmDialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
 
 export function ApiKeysPage() {
@@ -11,6 +12,7 @@ export function ApiKeysPage() {
   const [created, setCreated] = useState<ApiKeyCreated | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
+  const [revoking, setRevoking] = useState<ApiKey | null>(null);
 
   const create = async (event: FormEvent) => {
     event.preventDefault();
@@ -26,7 +28,7 @@ export function ApiKeysPage() {
   };
 
   const revoke = async (key: ApiKey) => {
-    if (!window.confirm(`Revoke the API key "${key.name}"? Scripts using it will stop working.`)) return;
+    setRevoking(null);
     try {
       await api(`/api-keys/${key.id}`, { method: "DELETE" });
       if (created?.id === key.id) setCreated(null);
@@ -112,7 +114,7 @@ export function ApiKeysPage() {
               <td>{key.last_used_at ? formatDate(key.last_used_at) : "Never"}</td>
               <td>{key.expires_at ? formatDate(key.expires_at) : "Never"}</td>
               <td className="actions">
-                <button type="button" className="danger" onClick={() => void revoke(key)} aria-label={`Revoke ${key.name}`}>
+                <button type="button" className="danger" onClick={() => setRevoking(key)} aria-label={`Revoke ${key.name}`}>
                   Revoke
                 </button>
               </td>
@@ -127,6 +129,14 @@ export function ApiKeysPage() {
           )}
         </tbody>
       </table>
+      <ConfirmDialog
+        open={revoking !== null}
+        title="Revoke API key"
+        message={`Revoke "${revoking?.name}"? Scripts using it stop working at once.`}
+        confirmLabel="Revoke"
+        onConfirm={() => revoking && void revoke(revoking)}
+        onCancel={() => setRevoking(null)}
+      />
     </section>
   );
 }

@@ -39,7 +39,7 @@ export function StatusChip({ name, statuses }: { name: string; statuses: Workflo
 }
 
 function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
-  const { projectId } = useWorkspace();
+  const { projectId, organizationId } = useWorkspace();
   const [displayName, setDisplayName] = useState("");
   const [kebab, setKebab] = useState("");
   const [kebabTouched, setKebabTouched] = useState(false);
@@ -72,6 +72,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
         display_name: displayName.trim(),
         description: description.trim() || undefined,
         project_id: projectId,
+        ...(organizationId ? { visibility: "organization" as const, organization_id: organizationId } : {}),
       });
       reset();
       onClose();
@@ -105,7 +106,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
           <label htmlFor="workflow-display-name">Display name</label>
           <input
             id="workflow-display-name"
-            autoFocus
+            data-autofocus
             required
             value={displayName}
             onChange={(event) => {
@@ -168,7 +169,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
 }
 
 export function WorkflowsPage() {
-  const { projectId, projects } = useWorkspace();
+  const { projectId, projects, organizationId } = useWorkspace();
   const [available, setAvailable] = useState<boolean | null>(null);
   const [search, setSearch] = useState("");
   const [query, setQuery] = useState("");
@@ -186,8 +187,11 @@ export function WorkflowsPage() {
   }, [search]);
 
   const workflows = useAsync(
-    () => (available ? listWorkflows({ q: query, status, project_id: projectId }) : Promise.resolve(null)),
-    `${available}|${query}|${status}|${projectId}`,
+    () =>
+      available
+        ? listWorkflows({ q: query, status, project_id: projectId, organization_id: organizationId })
+        : Promise.resolve(null),
+    `${available}|${query}|${status}|${projectId}|${organizationId}`,
   );
 
   if (available === false) return <ComingSoon title="Workflows" />;

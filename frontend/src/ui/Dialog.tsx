@@ -1,5 +1,5 @@
 /** A modal dialog on the native <dialog>: the page behind is inert, so focus stays inside;
- * Escape closes it. */
+ * Escape closes it; the control marked `data-autofocus` gets the focus when it opens. */
 import { useEffect, useId, useRef, type ReactNode } from "react";
 
 interface DialogProps {
@@ -17,7 +17,11 @@ export function Dialog({ open, title, onClose, children, describedBy }: DialogPr
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
-    if (open && !dialog.open) dialog.showModal();
+    if (open && !dialog.open) {
+      dialog.showModal();
+      // showModal focuses the first control; the dialog may name a better one.
+      dialog.querySelector<HTMLElement>("[data-autofocus]")?.focus();
+    }
     if (!open && dialog.open) dialog.close();
   }, [open]);
 
@@ -44,5 +48,33 @@ export function Dialog({ open, title, onClose, children, describedBy }: DialogPr
         </>
       )}
     </dialog>
+  );
+}
+
+interface ConfirmProps {
+  open: boolean;
+  title: string;
+  message: ReactNode;
+  confirmLabel: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+}
+
+/** Ask before something that cannot be undone; the safe choice has the focus. */
+export function ConfirmDialog({ open, title, message, confirmLabel, onConfirm, onCancel }: ConfirmProps) {
+  return (
+    <Dialog open={open} title={title} onClose={onCancel}>
+      <div className="form">
+        <p>{message}</p>
+        <div className="dialog-actions">
+          <button type="button" data-autofocus onClick={onCancel}>
+            Cancel
+          </button>
+          <button type="button" className="primary danger-fill" onClick={onConfirm}>
+            {confirmLabel}
+          </button>
+        </div>
+      </div>
+    </Dialog>
   );
 }

@@ -1,0 +1,84 @@
+"""The workflows list and the API keys page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import api, screenshot, sign_up
+
+
+def test_api_key_secret_is_shown_once_then_listed_and_revoked(live_server: str, page: Page) -> None:
+    sign_up(page, live_server, name="Kay")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
+    page.get_by_label("Key name").fill("ci-deploy")
+    page.get_by_role("button", name="Create key").click()
+
+    secret = page.get_by_test_id("api-key-secret").inner_text()
+    assert len(secret) > 20
+    row = page.get_by_role("row").filter(has_text="ci-deploy")
+    expect(row).to_be_visible()
+    expect(row).not_to_contain_text(secret)
+    assert httpx_status(live_server, secret) == 200
+
+    page.get_by_role("button", name="Done").click()
+    expect(page.get_by_test_id("api-key-secret")).to_be_hidden()
+    page.reload()
+    expect(row).to_be_visible()
+    expect(page.get_by_text(secret)).to_have_count(0)
+
+    row.get_by_role("button", name="Revoke ci-deploy").click()
+    dialog = page.get_by_role("dialog", name="Revoke API key")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    dialog.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("No API keys yet.")).to_be_visible()
+    assert httpx_status(live_server, secret) == 401
+
+
+def httpx_status(live_server: str, key: str) -> int:
+    import httpx
+
+    return httpx.get(live_server + "/api/v1/me", headers={"X-API-Key": key}).status_code
+
+
+@pytest.mark.expected_http_errors(409)
+def test_workflows_list_filters_and_refuses_a_taken_kebab_name(
+    live_server: str, page: Page
+) -> None:
+    token = sign_up(page, live_server, name="Wes")
+    client = api(live_server, token)
+    for kebab, display in [("invoice-sync", "Invoice sync"), ("lead-scoring", "Lead scoring")]:
+        response = client.post("/workflows", json={"kebab_name": kebab, "display_name": display})
+        assert response.status_code == 201, response.text
+    workflow_id = client.get("/workflows", params={"kebab_name": "lead-scoring"}).json()["items"][
+        0
+    ]["id"]
+    etag = client.get(f"/workflows/{workflow_id}").headers["ETag"]
+    client.patch(
+        f"/workflows/{workflow_id}", json={"status": "active"}, headers={"If-Match": etag}
+    ).raise_for_status()
+    page.reload()
+
+    rows = page.get_by_role("row")
+    expect(rows.filter(has_text="Invoice sync")).to_be_visible()
+    chip = rows.filter(has_text="Lead scoring").locator("[data-status=active]")
+    expect(chip).to_have_css("color", "rgb(22, 163, 74)")
+    screenshot(page, "workflows-list")
+
+    page.get_by_label("Search workflows").fill("invoice")
+    expect(rows.filter(has_text="Lead scoring")).to_have_count(0)
+    expect(rows.filter(has_text="Invoice sync")).to_be_visible()
+    page.get_by_label("Search workflows").fill("")
+    page.get_by_label("Status").select_option("active")
+    expect(rows.filter(has_text="Invoice sync")).to_have_count(0)
+    expect(rows.filter(has_text="Lead scoring")).to_be_visible()
+
+    page.get_by_role("button", name="New workflow").click()
+    dialog = page.get_by_role("dialog", name="New workflow")
+    expect(dialog.get_by_label("Display name")).to_be_focused()
+    dialog.get_by_label("Display name").fill("Invoice sync")
+    dialog.get_by_role("button", name="Create workflow").click()
+    expect(dialog.get_by_text("already exists")).to_be_visible()
+    expect(dialog.get_by_label("Kebab name")).to_have_attribute("aria-invalid", "true")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
