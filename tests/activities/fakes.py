@@ -38,7 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
-        received = Received(self.command, self.path, dict(self.headers.items()), body)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        received = Received(self.command, self.path, headers, body)
         self.server.received.append(received)
         status, headers, payload = self.server.respond(received)
         self.send_response(status)
@@ -80,7 +81,7 @@ def _json(status: int, value: Any) -> Response:
 @contextmanager
 def serving(server: _Server) -> Iterator[Any]:
     """Run `server` in a thread for the duration of the block."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server
@@ -112,7 +113,7 @@ class EchoServer(_Server):
                 "method": request.method,
                 "path": parts.path,
                 "query": parse_qs(parts.query),
-                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "headers": request.headers,
                 "body": request.body,
             },
         )
