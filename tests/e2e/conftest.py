@@ -89,9 +89,11 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     errors: list[str] = []
     page.on(
         "console",
-        lambda msg: errors.append(msg.text)
-        if msg.type == "error" and not any(msg.text.startswith(e) for e in expected)
-        else None,
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not any(msg.text.startswith(e) for e in expected)
+            else None
+        ),
     )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page

@@ -151,3 +151,123 @@ def test_a_save_behind_the_pages_back_is_never_overwritten(live_server: str, pag
     expect(node(page, "start")).to_be_visible()
     expect(node(page, "end_1")).to_have_count(0)
     expect(page.get_by_test_id("conflict-notice")).to_be_hidden()
+
+
+BRANCHING = {
+    "nodes": [
+        {"id": "start", "type": "trigger", "position": {"x": 0, "y": 0}},
+        {
+            "id": "retry_loop",
+            "type": "loop",
+            "position": {"x": 0, "y": 150},
+            "config": {"until": "vars.done", "max_iterations": 3},
+        },
+        {
+            "id": "mark",
+            "type": "set_variable",
+            "position": {"x": -250, "y": 300},
+            "config": {"variable": "done", "value": "`true`"},
+        },
+        {
+            "id": "route",
+            "type": "switch",
+            "position": {"x": 250, "y": 300},
+            "config": {"cases": [{"name": "approve", "expression": "input.ok"}]},
+        },
+        {
+            "id": "approval",
+            "type": "wait_for_signal",
+            "position": {"x": 250, "y": 450},
+            "config": {"signal": "approved", "timeout_seconds": 60},
+        },
+    ],
+    "edges": [
+        {"id": "e1", "source": "start", "target": "retry_loop", "source_handle": "next"},
+        {"id": "e2", "source": "retry_loop", "target": "mark", "source_handle": "body"},
+        {
+            "id": "e3",
+            "source": "mark",
+            "target": "retry_loop",
+            "source_handle": "next",
+            "target_handle": "back",
+        },
+        {"id": "e4", "source": "retry_loop", "target": "route", "source_handle": "done"},
+        {"id": "e5", "source": "route", "target": "approval", "source_handle": "approve"},
+    ],
+    "signals": [{"name": "approved"}],
+    "variables": {"done": {"initial": False}},
+}
+
+
+def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
+    token = sign_up(page, live_server, name="Bo")
+    client = api(live_server, token)
+    created = client.post(
+        "/workflows",
+        json={"kebab_name": "approvals", "display_name": "Approvals", "definition": BRANCHING},
+    )
+    assert created.status_code == 201, created.text
+    workflow_id = created.json()["id"]
+    page.goto(f"{live_server}/workflows/{workflow_id}")
+
+    for node_id, outcomes in {
+        "retry_loop": ["body", "done"],
+        "route": ["approve", "default"],
+        "approval": ["received", "timed_out"],
+        "mark": ["next"],
+    }.items():
+        for outcome in outcomes:
+            expect(handle(page, node_id, outcome)).to_be_attached()
+    expect(handle(page, "retry_loop", "back")).to_be_attached()
+    expect(page.locator(".react-flow__edge")).to_have_count(5)
+    expect(page.get_by_test_id("edge-e5")).to_have_text("approve")
+
+    node(page, "mark").click()
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    expect(node(page, "set_variable_1")).to_be_visible()
+    page.keyboard.press("Control+z")
+    expect(node(page, "set_variable_1")).to_have_count(0)
+    page.keyboard.press("Control+Shift+z")
+    expect(node(page, "set_variable_1")).to_be_visible()
+    node(page, "set_variable_1").click()
+    page.keyboard.press("Delete")
+    expect(node(page, "set_variable_1")).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(node(page, "set_variable_1")).to_be_visible()
+    page.keyboard.press("Backspace")
+    expect(node(page, "set_variable_1")).to_have_count(0)
+
+    # Keyboard only: add a node from the palette, wire an outcome from the side panel.
+    page.get_by_test_id("palette-end").focus()
+    page.keyboard.press("Enter")
+    expect(node(page, "end_1")).to_be_visible()
+    node(page, "approval").focus()
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("complementary", name="Settings of approval")
+    panel.get_by_label("On received").select_option("end_1")
+    expect(page.locator(".react-flow__edge")).to_have_count(6)
+
+    before = node(page, "end_1").bounding_box()
+    page.get_by_role("button", name="Auto-layout").click()
+    page.get_by_role("button", name="Zoom to fit").click()
+    expect(page.get_by_test_id("save-state")).to_have_text("All changes saved", timeout=10_000)
+    assert node(page, "end_1").bounding_box() != before
+
+    definition = client.get(f"/workflows/{workflow_id}").json()["definition"]
+    assert {n["id"] for n in definition["nodes"]} == {
+        "start",
+        "retry_loop",
+        "mark",
+        "route",
+        "approval",
+        "end_1",
+    }
+    edges = {
+        (e["source"], e.get("source_handle"), e["target"], e.get("target_handle"))
+        for e in definition["edges"]
+    }
+    assert ("mark", "next", "retry_loop", "back") in edges
+    assert ("approval", "received", "end_1", None) in edges
+    assert definition["signals"] == [{"name": "approved"}]
+    assert definition["variables"] == {"done": {"initial": False}}

@@ -506,7 +506,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             proOptions={{ hideAttribution: true }}
           >
             <Background gap={16} />
-            <MiniMap pannable zoomable ariaLabel="Minimap" />
+            <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
             <Controls showInteractive={false} />
           </ReactFlow>
         </div>
