@@ -7,7 +7,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from workflow_builder.activities.contract import ComponentSpec as RegistrySpec
 
 ComponentType = Literal["activity", "agent", "signal", "trigger"]
 _COMPONENT_NAMESPACE = uuid.UUID("6f1c1f9e-3b0a-4f55-9a51-2f0e7c1f4b10")
@@ -85,13 +88,16 @@ def component_id(name: str, version: str) -> str:
 
 
 def component_from_dict(data: dict[str, Any]) -> ComponentSpec:
-    """Return a ComponentSpec from its JSON form (`id` optional, derived from name and version)."""
+    """Return a ComponentSpec from its JSON form (`id` optional: derived from name and version).
+
+    The type may be given as `type` or, as the activities registry names it, `component_type`.
+    """
     name, version = str(data["name"]), str(data["version"])
     return ComponentSpec(
         id=str(data.get("id") or component_id(name, version)),
         name=name,
         version=version,
-        type=data.get("type", "activity"),
+        type=data.get("type") or data.get("component_type") or "activity",
         config_schema=dict(data.get("config_schema") or {}),
         input_schema=dict(data.get("input_schema") or {}),
         output_schema=dict(data.get("output_schema") or {}),
@@ -102,55 +108,27 @@ def component_from_dict(data: dict[str, Any]) -> ComponentSpec:
 
 
 def builtin_components() -> list[ComponentSpec]:
-    """Return the components every installation has: `transform` and `http_request`."""
-    transform = {
-        "name": "transform",
-        "version": "1.0.0",
-        "type": "activity",
-        "implementation_path": "workflow_builder.activities.transform:run",
-        "config_schema": {"type": "object", "additionalProperties": False},
-        "input_schema": {"type": "object"},
-        "output_schema": {"type": "object"},
-    }
-    http_request = {
-        "name": "http_request",
-        "version": "1.0.0",
-        "type": "activity",
-        "implementation_path": "workflow_builder.activities.http:request",
-        "package": "httpx>=0.27",
-        "config_schema": {
-            "type": "object",
-            "properties": {
-                "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
-                "url": {"type": "string", "minLength": 1},
-                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
-            },
-            "required": ["method", "url"],
-            "additionalProperties": False,
-        },
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                "path_params": {"type": "object"},
-                "query": {"type": "object"},
-                "headers": {"type": "object"},
-                "body": {},
-            },
-            "additionalProperties": False,
-        },
-        "output_schema": {
-            "type": "object",
-            "properties": {
-                "status": {"type": "integer"},
-                "headers": {"type": "object"},
-                "body": {},
-            },
-            "required": ["status", "headers", "body"],
-            "additionalProperties": False,
-        },
-    }
-    return [component_from_dict(transform), component_from_dict(http_request)]
+    """Return `transform` and `http_request` as the activities package defines them."""
+    # Imported here so that the rest of the compiler does not load HTTP and secrets code.
+    from workflow_builder.activities import http_request, transform
+
+    return [_from_registry(module.SPEC) for module in (transform, http_request)]
+
+
+def _from_registry(spec: RegistrySpec) -> ComponentSpec:
+    """Return the compiler's view of an activities-package ComponentSpec."""
+    return component_from_dict(
+        {
+            "name": spec.name,
+            "version": spec.version,
+            "type": spec.component_type,
+            "config_schema": dict(spec.config_schema),
+            "input_schema": dict(spec.input_schema),
+            "output_schema": dict(spec.output_schema),
+            "implementation_path": spec.implementation_path,
+            "package": spec.package,
+        }
+    )
 
 
 def load_catalog(path: Path | None) -> InMemoryCatalog:
