@@ -112,6 +112,44 @@ def test_signout_revokes_the_session(client: TestClient, alice: ApiUser) -> None
     assert_problem(refreshed, 401)
 
 
+def test_signout_with_only_the_refresh_token_ends_the_session(
+    client: TestClient, alice: ApiUser
+) -> None:
+    response = client.post("/api/v1/auth/signout", json={"refresh_token": alice.refresh_token})
+    assert response.status_code == 204
+    assert_problem(client.get("/api/v1/me", headers=alice.headers), 401)
+
+
+def test_signout_needs_a_token(client: TestClient) -> None:
+    assert_problem(client.post("/api/v1/auth/signout", json={}), 422)
+    bad = client.post("/api/v1/auth/signout", json={"refresh_token": "nope"})
+    assert_problem(bad, 401)
+
+
+def test_refreshed_access_token_works(client: TestClient, alice: ApiUser) -> None:
+    tokens = client.post("/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token})
+    access = tokens.json()["access_token"]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {access}"})
+    assert me.json()["id"] == str(alice.id)
+
+
+def test_refresh_token_is_not_an_access_token(client: TestClient, alice: ApiUser) -> None:
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {alice.refresh_token}"})
+    assert_problem(response, 401)
+
+
+def test_me_can_change_email_and_sign_in_with_it(
+    client: TestClient, alice: ApiUser, bob: ApiUser
+) -> None:
+    new_email = f"{unique('renamed')}@example.test"
+    changed = client.patch("/api/v1/me", json={"email": new_email}, headers=alice.headers)
+    assert changed.json()["email"] == new_email
+    signin = client.post("/api/v1/auth/signin", json={"email": new_email, "password": PASSWORD})
+    assert signin.status_code == 200
+    taken = client.patch("/api/v1/me", json={"email": bob.email}, headers=alice.headers)
+    assert_problem(taken, 409)
+
+
 def test_me_can_change_display_name(client: TestClient, alice: ApiUser) -> None:
     response = client.patch("/api/v1/me", json={"display_name": "Alice"}, headers=alice.headers)
     assert response.status_code == 200

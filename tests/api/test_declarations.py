@@ -51,7 +51,9 @@ def test_query_crud(client: TestClient, alice: ApiUser, workflow: str) -> None:
         client, alice, f"{workflow}/queries", {"query_name": "status", "return_type": {}}
     )
     assert created.status_code == 201
-    listed = client.get(f"/api/v1/workflows/{workflow}/queries", headers=alice.headers).json()
+    listed = client.get(f"/api/v1/workflows/{workflow}/queries", headers=alice.headers).json()[
+        "items"
+    ]
     assert [q["query_name"] for q in listed] == ["status"]
     assert_problem(post(client, alice, f"{workflow}/queries", {"query_name": "bad name"}), 422)
 
@@ -68,8 +70,12 @@ def test_work_queue_creates_its_signal_and_query(
     assert queue.status_code == 201, queue.text
     assert queue.json()["signal_name"] == "orders_add"
     assert queue.json()["query_name"] == "orders_items"
-    signals = client.get(f"/api/v1/workflows/{workflow}/signals", headers=alice.headers).json()
-    queries = client.get(f"/api/v1/workflows/{workflow}/queries", headers=alice.headers).json()
+    signals = client.get(f"/api/v1/workflows/{workflow}/signals", headers=alice.headers).json()[
+        "items"
+    ]
+    queries = client.get(f"/api/v1/workflows/{workflow}/queries", headers=alice.headers).json()[
+        "items"
+    ]
     assert [(s["signal_name"], s["auto_generated"]) for s in signals] == [("orders_add", True)]
     assert signals[0]["parameters"] == {"type": "object"}
     assert [(q["query_name"], q["auto_generated"]) for q in queries] == [("orders_items", True)]
@@ -85,10 +91,15 @@ def test_work_queue_rename_renames_its_handlers_and_delete_removes_them(
     path = f"/api/v1/workflows/{workflow}/work-queues/{queue['id']}"
     renamed = client.patch(path, json={"queue_name": "tasks"}, headers=alice.headers)
     assert renamed.json()["signal_name"] == "tasks_add"
-    signals = client.get(f"/api/v1/workflows/{workflow}/signals", headers=alice.headers).json()
+    signals = client.get(f"/api/v1/workflows/{workflow}/signals", headers=alice.headers).json()[
+        "items"
+    ]
     assert [s["signal_name"] for s in signals] == ["tasks_add"]
     assert client.delete(path, headers=alice.headers).status_code == 204
-    assert client.get(f"/api/v1/workflows/{workflow}/signals", headers=alice.headers).json() == []
+    assert (
+        client.get(f"/api/v1/workflows/{workflow}/signals", headers=alice.headers).json()["items"]
+        == []
+    )
 
 
 def test_work_queue_names_clash_with_existing_handlers_as_409_and_roll_back(
@@ -98,7 +109,7 @@ def test_work_queue_names_clash_with_existing_handlers_as_409_and_roll_back(
     clash = post(client, alice, f"{workflow}/work-queues", {"queue_name": "orders"})
     assert_problem(clash, 409)
     queues = client.get(f"/api/v1/workflows/{workflow}/work-queues", headers=alice.headers)
-    assert queues.json() == []
+    assert queues.json()["items"] == []
     post(client, alice, f"{workflow}/work-queues", {"queue_name": "q"})
     assert_problem(post(client, alice, f"{workflow}/work-queues", {"queue_name": "q"}), 409)
 

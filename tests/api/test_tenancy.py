@@ -149,7 +149,7 @@ def test_declarations_on_anothers_workflow_are_hidden_or_read_only(
     )
     assert created.status_code == 201
     readable = client.get(f"/api/v1/workflows/{shared}/signals", headers=tenants.c.headers)
-    assert [s["signal_name"] for s in readable.json()] == ["go"]
+    assert [s["signal_name"] for s in readable.json()["items"]] == ["go"]
     assert_problem(
         client.post(
             f"/api/v1/workflows/{shared}/signals",

@@ -49,8 +49,12 @@ def test_workflow_in_a_project_runs_on_the_projects_queue(
 
 def test_definition_nodes_and_edges_become_rows(client: TestClient, alice: ApiUser) -> None:
     workflow = new_workflow(client, alice)
-    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers).json()
-    edges = client.get(f"/api/v1/workflows/{workflow['id']}/edges", headers=alice.headers).json()
+    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers).json()[
+        "items"
+    ]
+    edges = client.get(f"/api/v1/workflows/{workflow['id']}/edges", headers=alice.headers).json()[
+        "items"
+    ]
     assert [(n["node_id"], n["node_type"]) for n in nodes] == [
         ("start", "trigger"),
         ("work", "activity"),
@@ -71,9 +75,13 @@ def test_saving_a_definition_rewrites_the_rows(client: TestClient, alice: ApiUse
         headers=alice.headers,
     )
     assert response.status_code == 200
-    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers).json()
+    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers).json()[
+        "items"
+    ]
     assert [n["node_id"] for n in nodes] == ["only"]
-    edges = client.get(f"/api/v1/workflows/{workflow['id']}/edges", headers=alice.headers).json()
+    edges = client.get(f"/api/v1/workflows/{workflow['id']}/edges", headers=alice.headers).json()[
+        "items"
+    ]
     assert edges == []
 
 
@@ -90,7 +98,9 @@ def test_nodes_resolve_their_component_by_name_and_version(
         "nodes": [{"id": "n", "type": "activity", "component": {"name": name, "version": "2.0.0"}}]
     }
     workflow = new_workflow(client, alice, definition=definition)
-    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers).json()
+    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers).json()[
+        "items"
+    ]
     assert nodes[0]["component_id"] == component["id"]
 
 
@@ -298,7 +308,7 @@ def test_export_then_import_recreates_the_workflow(client: TestClient, alice: Ap
     }
     signals = client.get(
         f"/api/v1/workflows/{imported.json()['id']}/signals", headers=alice.headers
-    ).json()
+    ).json()["items"]
     assert {s["signal_name"] for s in signals} == {"approve", "orders_add"}
 
 
@@ -337,7 +347,9 @@ def test_clone_copies_definition_and_declarations_into_a_new_draft(
     assert copy["status"] == "draft"
     assert copy["visibility"] == "private"
     assert copy["definition"] == DEFINITION
-    queues = client.get(f"/api/v1/workflows/{copy['id']}/work-queues", headers=bob.headers).json()
+    queues = client.get(f"/api/v1/workflows/{copy['id']}/work-queues", headers=bob.headers).json()[
+        "items"
+    ]
     assert [q["queue_name"] for q in queues] == ["orders"]
 
 

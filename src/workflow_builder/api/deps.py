@@ -112,6 +112,19 @@ def get_principal(
     return Principal(user_id=claims.user_id, session_id=claims.session_id)
 
 
+def get_optional_principal(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal | None:
+    """Verify the request's credential if it sends one (routes that also work without)."""
+    if bearer is None and not api_key:
+        return None
+    return get_principal(bearer, api_key)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
 def get_session(principal: Annotated[Principal, Depends(get_principal)]) -> Iterator[Session]:
     """Yield the request's transaction, running under RLS as the calling user."""
     with user_session(principal.user_id) as session:

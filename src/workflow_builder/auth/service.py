@@ -45,7 +45,7 @@ from workflow_builder.auth.security import (
     sha256_hex,
     verify_password,
 )
-from workflow_builder.db import system_session
+from workflow_builder.db import system_session, user_session
 
 MAX_FAILED_SIGN_INS = 5
 SIGN_IN_WINDOW = timedelta(minutes=15)
@@ -193,24 +193,30 @@ def refresh(*, refresh_token: str) -> TokenPair:
     return tokens
 
 
-def sign_out(*, db_session: Session, session_id: UUID | None, refresh_token: str | None) -> None:
-    """End the session the refresh token (or else the calling access token) belongs to."""
-    target = session_id
+def sign_out(*, user_id: UUID | None, session_id: UUID | None, refresh_token: str | None) -> None:
+    """End the session the refresh token belongs to, or else the calling access token's."""
+    now = datetime.now(UTC)
     if refresh_token is not None:
         claims = read_token(refresh_token, expected="refresh")
         if claims is None:
-            raise invalid("refresh_token", "not a valid refresh token")
-        target = claims.session_id
-    if target is None:
-        raise invalid("refresh_token", "an API key has no session; send the refresh token")
-    ended = db_session.execute(
-        update(AuthSession)
-        .where(AuthSession.id == target, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-        .returning(AuthSession.id)
-    ).first()
-    if ended is None and db_session.get(AuthSession, target) is None:
-        raise not_found("Session")
+            raise ProblemError(401, "unauthorized", "Not signed in", "The refresh token is invalid")
+        # Holding a session's refresh token is the authority to end it, so this works even
+        # after the access token has expired.
+        with system_session() as session:
+            session.execute(
+                update(AuthSession)
+                .where(AuthSession.id == claims.session_id, AuthSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return
+    if user_id is None or session_id is None:
+        raise invalid("refresh_token", "send the refresh token, or sign out with an access token")
+    with user_session(user_id) as session:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
 
 
 def get_me(*, db_session: Session, user_id: UUID) -> MeRead:

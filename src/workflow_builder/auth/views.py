@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from workflow_builder.api.deps import Caller, CurrentUser, DbSession, require
+from workflow_builder.api.deps import Caller, CurrentUser, DbSession, OptionalPrincipal, require
 from workflow_builder.api.pagination import Page, Paging
 from workflow_builder.auth import service
 from workflow_builder.auth.models import (
@@ -63,10 +63,13 @@ def refresh(data: RefreshRequest) -> TokenPair:
 
 
 @auth_router.post("/signout", status_code=status.HTTP_204_NO_CONTENT)
-def sign_out(data: SignOutRequest, user: Caller, db_session: DbSession) -> Response:
-    """End a sign-in session: its access and refresh tokens stop working."""
+def sign_out(data: SignOutRequest, principal: OptionalPrincipal) -> Response:
+    """End a sign-in session (the refresh token's, else the access token's): its access and
+    refresh tokens stop working."""
     service.sign_out(
-        db_session=db_session, session_id=user.session_id, refresh_token=data.refresh_token
+        user_id=principal.user_id if principal else None,
+        session_id=principal.session_id if principal else None,
+        refresh_token=data.refresh_token,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

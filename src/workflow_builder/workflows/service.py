@@ -4,6 +4,7 @@ signals, queries, work queues, schedules and child workflows declared on it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,7 +28,7 @@ from workflow_builder.api.errors import (
     invalid,
     validation_problem,
 )
-from workflow_builder.api.pagination import Page, PageParams, paginate
+from workflow_builder.api.pagination import ItemT, Page, PageParams, paginate
 from workflow_builder.components.models import (
     Component,
     ComponentVisibility,
@@ -400,26 +401,32 @@ def delete_workflow(*, db_session: Session, workflow_id: UUID) -> None:
     delete_visible(db_session, Workflow, workflow_id, "Workflow")
 
 
-def list_nodes(*, db_session: Session, workflow_id: UUID) -> list[NodeRead]:
-    """Return the workflow's node rows."""
+def list_nodes(*, db_session: Session, workflow_id: UUID, params: PageParams) -> Page[NodeRead]:
+    """Return a page of the workflow's node rows."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    rows = db_session.scalars(
-        select(WorkflowNode)
-        .where(WorkflowNode.workflow_id == workflow_id)
-        .order_by(WorkflowNode.node_id)
+    return paginate(
+        db_session,
+        select(WorkflowNode).where(WorkflowNode.workflow_id == workflow_id),
+        params,
+        sortable={"node_id": WorkflowNode.node_id, "node_type": WorkflowNode.node_type},
+        default_sort="node_id",
+        tiebreaker=WorkflowNode.id,
+        read=NodeRead.model_validate,
     )
-    return [NodeRead.model_validate(row) for row in rows]
 
 
-def list_edges(*, db_session: Session, workflow_id: UUID) -> list[EdgeRead]:
-    """Return the workflow's edge rows."""
+def list_edges(*, db_session: Session, workflow_id: UUID, params: PageParams) -> Page[EdgeRead]:
+    """Return a page of the workflow's edge rows."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    rows = db_session.scalars(
-        select(WorkflowEdge)
-        .where(WorkflowEdge.workflow_id == workflow_id)
-        .order_by(WorkflowEdge.edge_id)
+    return paginate(
+        db_session,
+        select(WorkflowEdge).where(WorkflowEdge.workflow_id == workflow_id),
+        params,
+        sortable={"edge_id": WorkflowEdge.edge_id},
+        default_sort="edge_id",
+        tiebreaker=WorkflowEdge.id,
+        read=EdgeRead.model_validate,
     )
-    return [EdgeRead.model_validate(row) for row in rows]
 
 
 DeclarationT = TypeVar("DeclarationT", Signal, Query, WorkQueue, Schedule)
@@ -435,9 +442,27 @@ def _owned_row(
     return row
 
 
-def _rows(db_session: Session, model: Any, column: Any, workflow_id: UUID, order: Any) -> Any:
+def _page(
+    db_session: Session,
+    model: Any,
+    workflow_column: Any,
+    workflow_id: UUID,
+    params: PageParams,
+    *,
+    name: Any,
+    read: Callable[[Any], ItemT],
+) -> Page[ItemT]:
+    """Return a page of the `model` rows declared on a workflow the caller can see."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
-    return db_session.scalars(select(model).where(column == workflow_id).order_by(order))
+    return paginate(
+        db_session,
+        select(model).where(workflow_column == workflow_id),
+        params,
+        sortable={"name": name, "created_at": model.created_at},
+        default_sort="name",
+        tiebreaker=model.id,
+        read=read,
+    )
 
 
 def _not_generated(row: Signal | Query, what: str) -> None:
@@ -452,10 +477,17 @@ def _not_null(changes: dict[str, Any], *fields: str) -> dict[str, Any]:
     return changes
 
 
-def list_signals(*, db_session: Session, workflow_id: UUID) -> list[SignalRead]:
-    """Return the workflow's signals, generated ones included."""
-    rows = _rows(db_session, Signal, Signal.workflow_id, workflow_id, Signal.signal_name)
-    return [SignalRead.model_validate(row) for row in rows]
+def list_signals(*, db_session: Session, workflow_id: UUID, params: PageParams) -> Page[SignalRead]:
+    """Return a page of the workflow's signals, generated ones included."""
+    return _page(
+        db_session,
+        Signal,
+        Signal.workflow_id,
+        workflow_id,
+        params,
+        name=Signal.signal_name,
+        read=SignalRead.model_validate,
+    )
 
 
 def get_signal(*, db_session: Session, workflow_id: UUID, signal_id: UUID) -> Signal:
@@ -498,10 +530,17 @@ def delete_signal(*, db_session: Session, workflow_id: UUID, signal_id: UUID) ->
     delete_visible(db_session, Signal, signal_id, "Signal")
 
 
-def list_queries(*, db_session: Session, workflow_id: UUID) -> list[QueryRead]:
-    """Return the workflow's queries, generated ones included."""
-    rows = _rows(db_session, Query, Query.workflow_id, workflow_id, Query.query_name)
-    return [QueryRead.model_validate(row) for row in rows]
+def list_queries(*, db_session: Session, workflow_id: UUID, params: PageParams) -> Page[QueryRead]:
+    """Return a page of the workflow's queries, generated ones included."""
+    return _page(
+        db_session,
+        Query,
+        Query.workflow_id,
+        workflow_id,
+        params,
+        name=Query.query_name,
+        read=QueryRead.model_validate,
+    )
 
 
 def get_query(*, db_session: Session, workflow_id: UUID, query_id: UUID) -> Query:
@@ -560,10 +599,19 @@ def _item_schemas(work_item_schema: dict[str, Any] | None) -> tuple[dict[str, An
     return item, {"type": "array", "items": item}
 
 
-def list_work_queues(*, db_session: Session, workflow_id: UUID) -> list[WorkQueueRead]:
-    """Return the workflow's work queues."""
-    rows = _rows(db_session, WorkQueue, WorkQueue.workflow_id, workflow_id, WorkQueue.queue_name)
-    return [WorkQueueRead.model_validate(row) for row in rows]
+def list_work_queues(
+    *, db_session: Session, workflow_id: UUID, params: PageParams
+) -> Page[WorkQueueRead]:
+    """Return a page of the workflow's work queues."""
+    return _page(
+        db_session,
+        WorkQueue,
+        WorkQueue.workflow_id,
+        workflow_id,
+        params,
+        name=WorkQueue.queue_name,
+        read=WorkQueueRead.model_validate,
+    )
 
 
 def get_work_queue(*, db_session: Session, workflow_id: UUID, work_queue_id: UUID) -> WorkQueue:
@@ -669,10 +717,19 @@ def _check_schedule(db_session: Session, workflow_id: UUID, values: dict[str, An
             raise invalid("work_queue_id", "no such work queue on this workflow")
 
 
-def list_schedules(*, db_session: Session, workflow_id: UUID) -> list[ScheduleRead]:
-    """Return the workflow's cron schedules."""
-    rows = _rows(db_session, Schedule, Schedule.workflow_id, workflow_id, Schedule.created_at)
-    return [ScheduleRead.model_validate(row) for row in rows]
+def list_schedules(
+    *, db_session: Session, workflow_id: UUID, params: PageParams
+) -> Page[ScheduleRead]:
+    """Return a page of the workflow's cron schedules."""
+    return _page(
+        db_session,
+        Schedule,
+        Schedule.workflow_id,
+        workflow_id,
+        params,
+        name=Schedule.cron_expression,
+        read=ScheduleRead.model_validate,
+    )
 
 
 def get_schedule(*, db_session: Session, workflow_id: UUID, schedule_id: UUID) -> Schedule:
@@ -722,16 +779,19 @@ def _child_target(db_session: Session, values: dict[str, Any]) -> None:
             values["child_workflow_name"] = child.kebab_name
 
 
-def list_child_workflows(*, db_session: Session, workflow_id: UUID) -> list[ChildWorkflowRead]:
-    """Return the child workflows the workflow starts."""
-    rows = _rows(
+def list_child_workflows(
+    *, db_session: Session, workflow_id: UUID, params: PageParams
+) -> Page[ChildWorkflowRead]:
+    """Return a page of the child workflows the workflow starts."""
+    return _page(
         db_session,
         ChildWorkflow,
         ChildWorkflow.parent_workflow_id,
         workflow_id,
-        ChildWorkflow.created_at,
+        params,
+        name=ChildWorkflow.child_workflow_name,
+        read=ChildWorkflowRead.model_validate,
     )
-    return [ChildWorkflowRead.model_validate(row) for row in rows]
 
 
 def get_child_workflow(*, db_session: Session, workflow_id: UUID, child_id: UUID) -> ChildWorkflow:

@@ -175,21 +175,27 @@ def export_workflow(workflow_id: UUID, db_session: DbSession, user: Reader) -> W
 
 
 @router.get("/{workflow_id}/nodes")
-def list_nodes(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[NodeRead]:
+def list_nodes(
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[NodeRead]:
     """The node rows kept in sync with the definition."""
-    return service.list_nodes(db_session=db_session, workflow_id=workflow_id)
+    return service.list_nodes(db_session=db_session, workflow_id=workflow_id, params=paging)
 
 
 @router.get("/{workflow_id}/edges")
-def list_edges(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[EdgeRead]:
+def list_edges(
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[EdgeRead]:
     """The edge rows kept in sync with the definition."""
-    return service.list_edges(db_session=db_session, workflow_id=workflow_id)
+    return service.list_edges(db_session=db_session, workflow_id=workflow_id, params=paging)
 
 
 @declarations.get("/signals")
-def list_signals(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[SignalRead]:
+def list_signals(
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[SignalRead]:
     """The workflow's signals, including those its work queues generated."""
-    return service.list_signals(db_session=db_session, workflow_id=workflow_id)
+    return service.list_signals(db_session=db_session, workflow_id=workflow_id, params=paging)
 
 
 @declarations.post("/signals", status_code=CREATED)
@@ -233,9 +239,11 @@ def delete_signal(
 
 
 @declarations.get("/queries")
-def list_queries(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[QueryRead]:
+def list_queries(
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[QueryRead]:
     """The workflow's queries, including those its work queues generated."""
-    return service.list_queries(db_session=db_session, workflow_id=workflow_id)
+    return service.list_queries(db_session=db_session, workflow_id=workflow_id, params=paging)
 
 
 @declarations.post("/queries", status_code=CREATED)
@@ -277,9 +285,11 @@ def delete_query(
 
 
 @declarations.get("/work-queues")
-def list_work_queues(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[WorkQueueRead]:
+def list_work_queues(
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[WorkQueueRead]:
     """The workflow's work queues."""
-    return service.list_work_queues(db_session=db_session, workflow_id=workflow_id)
+    return service.list_work_queues(db_session=db_session, workflow_id=workflow_id, params=paging)
 
 
 @declarations.post("/work-queues", status_code=CREATED)
@@ -331,9 +341,11 @@ def delete_work_queue(
 
 
 @declarations.get("/schedules")
-def list_schedules(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[ScheduleRead]:
+def list_schedules(
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[ScheduleRead]:
     """The workflow's cron schedules."""
-    return service.list_schedules(db_session=db_session, workflow_id=workflow_id)
+    return service.list_schedules(db_session=db_session, workflow_id=workflow_id, params=paging)
 
 
 @declarations.post("/schedules", status_code=CREATED)
@@ -380,10 +392,12 @@ def delete_schedule(
 
 @declarations.get("/child-workflows")
 def list_child_workflows(
-    workflow_id: UUID, db_session: DbSession, user: Reader
-) -> list[ChildWorkflowRead]:
+    workflow_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[ChildWorkflowRead]:
     """The child workflows the workflow starts."""
-    return service.list_child_workflows(db_session=db_session, workflow_id=workflow_id)
+    return service.list_child_workflows(
+        db_session=db_session, workflow_id=workflow_id, params=paging
+    )
 
 
 @declarations.post("/child-workflows", status_code=CREATED)
