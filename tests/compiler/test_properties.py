@@ -13,8 +13,24 @@ from tests.compiler.support import Definition, catalog, edge
 from workflow_builder.compiler import CompilationError, compile_definition, validate
 
 CATALOG = catalog()
-HANDLES = {"condition": ["true", "false"], "for_each": ["done"], "loop": ["done"]}
+HANDLES = {
+    "condition": ["true", "false"],
+    "switch": ["a", "default"],
+    "wait_for_signal": ["received", "timed_out"],
+    "for_each": ["done"],
+    "loop": ["done"],
+}
 BROKEN_EXPRESSIONS = ["nodes..x", "input.", "nodes.ghost.output", "vars.nope", "item", "a ^ b"]
+SIMPLE_TYPES = (
+    "activity",
+    "condition",
+    "switch",
+    "join",
+    "end",
+    "delay",
+    "set_variable",
+    "wait_for_signal",
+)
 PROPERTY_SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -30,7 +46,7 @@ def _expression(draw: st.DrawFn, ancestor: str) -> str:
 
 
 def _simple_node(draw: st.DrawFn, node_id: str, ancestor: str) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["activity", "condition", "join", "end", "delay", "set_variable"]))
+    kind = draw(st.sampled_from([*SIMPLE_TYPES]))
     if kind == "activity":
         return {
             "id": node_id,
@@ -44,6 +60,11 @@ def _simple_node(draw: st.DrawFn, node_id: str, ancestor: str) -> dict[str, Any]
             "type": "condition",
             "config": {"expression": _expression(draw, ancestor)},
         }
+    if kind == "switch":
+        case = {"name": "a", "expression": _expression(draw, ancestor)}
+        return {"id": node_id, "type": "switch", "config": {"cases": [case]}}
+    if kind == "wait_for_signal":
+        return {"id": node_id, "type": "wait_for_signal", "config": {"signal": "go"}}
     if kind == "delay":
         return {"id": node_id, "type": "delay", "config": {"seconds": draw(st.integers(0, 9))}}
     if kind == "set_variable":
@@ -98,6 +119,7 @@ def definitions(draw: st.DrawFn) -> Definition:
         "nodes": nodes,
         "edges": edges,
         "variables": {"v": {"initial": None}},
+        "signals": [{"name": "go"}],
     }
 
 
