@@ -216,6 +216,7 @@ def _plan_node(analysis: Analysis, node_id: str, retry: dict[str, Any]) -> dict[
         planned.update(_call(analysis, node, retry))
     elif isinstance(node, ChildWorkflowNode):
         planned["input"] = {"map": dict(node.input)} if node.input is not None else {"map": {}}
+        planned["timeout_seconds"] = node.timeout_seconds
     if isinstance(node, ForEachNode | LoopNode):
         planned["body"] = _body(analysis, node)
     return planned
