@@ -185,7 +185,9 @@ def sync_components(
         discovery = discover_components()
         components, report.errors = discovery.components, discovery.errors
     session.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _SYNC_LOCK_KEY})
-    type_ids = dict(session.execute(select(ComponentType.name, ComponentType.id)).tuples().all())
+    type_ids = {
+        row.name: row.id for row in session.execute(select(ComponentType.name, ComponentType.id))
+    }
     public_id = session.execute(
         select(ComponentVisibility.id).where(ComponentVisibility.name == "public")
     ).scalar_one()

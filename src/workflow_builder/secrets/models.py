@@ -7,7 +7,17 @@ from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import Column, DateTime, ForeignKey, LargeBinary, MetaData, String, Table, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 
 from workflow_builder.secrets.references import SECRET_NAME_PATTERN
@@ -23,7 +33,7 @@ MAX_SECRET_LENGTH = 65_536
 project_secrets = Table(
     "project_secrets",
     MetaData(),
-    Column("id", PgUUID(as_uuid=True), primary_key=True),
+    Column("id", PgUUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
     Column("project_id", PgUUID(as_uuid=True), ForeignKey("projects.id"), nullable=False),
     Column("name", String(255), nullable=False),
     Column("kind", String(20), nullable=False),

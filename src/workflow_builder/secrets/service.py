@@ -18,7 +18,7 @@ from workflow_builder.api.errors import not_found
 from workflow_builder.db import Database, system_session
 from workflow_builder.secrets.crypto import decrypt_value, encrypt_value
 from workflow_builder.secrets.models import SecretKind, SecretRead, project_secrets
-from workflow_builder.secrets.references import resolve_secret_refs
+from workflow_builder.secrets.references import is_secret_ref, resolve_secret_refs
 
 _READ_COLUMNS = (
     project_secrets.c.name,
@@ -92,6 +92,8 @@ def delete_secret(*, db_session: Session, project_id: UUID, name: str) -> None:
 
 
 def _sensitive_strings(value: Any, key: str = "") -> list[str]:
+    if is_secret_ref(value):
+        return []  # the referenced secret is listed as a secret of its own
     if isinstance(value, str):
         found = [value] if _SENSITIVE_KEY.search(key) else []
         password = urlsplit(value).password if "://" in value else None

@@ -1,0 +1,142 @@
+"""The component registry: built-ins, entry-point discovery, implementation loading, sync."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+
+import pytest
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
+
+from tests.activities import third_party
+from tests.activities.conftest import Call
+from tests.conftest import DatabaseFactory
+from tests.support import create_user
+from workflow_builder.activities import registry
+from workflow_builder.activities.contract import ComponentSpec
+from workflow_builder.activities.registry import (
+    ComponentError,
+    builtin_components,
+    check_spec,
+    discover_components,
+    load_implementation,
+    sync_components,
+)
+from workflow_builder.components.models import Component
+from workflow_builder.db import Database, system_session, user_session
+
+
+def _entry_points(monkeypatch: pytest.MonkeyPatch, *values: str) -> None:
+    points = [
+        EntryPoint(name=f"ep{index}", value=value, group=registry.ENTRY_POINT_GROUP)
+        for index, value in enumerate(values)
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: points)
+
+
+def test_every_builtin_is_complete_and_loads() -> None:
+    names = set()
+    for spec in builtin_components():
+        check_spec(spec)
+        names.add(spec.name)
+        assert spec.version == "1.0.0"
+        assert spec.implementation_path == f"workflow_builder.activities.{spec.name}:run"
+        assert spec.tags and spec.capabilities
+        for schema in (spec.config_schema, spec.input_schema, spec.output_schema):
+            assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+            Draft202012Validator.check_schema(schema)
+        assert callable(load_implementation(spec.implementation_path))
+    assert names == {
+        "http_request",
+        "transform",
+        "python_code",
+        "send_email",
+        "sql_query",
+        "llm_agent",
+    }
+    assert {s.name: s.component_type for s in builtin_components()}["llm_agent"] == "agent"
+
+
+def test_secret_references_pass_the_config_schemas() -> None:
+    http = next(s for s in builtin_components() if s.name == "http_request")
+    config = {"url": "https://x.test", "headers": {"Authorization": {"$secret": "TOKEN"}}}
+    assert Draft202012Validator(http.config_schema).is_valid(config)
+    assert not Draft202012Validator(http.config_schema).is_valid(
+        {"url": "https://x.test", "headers": {"Authorization": {"$secret": 1}}}
+    )
+
+
+def test_load_implementation_explains_what_is_missing() -> None:
+    with pytest.raises(ComponentError, match="is the component's package installed"):
+        load_implementation("acme_not_installed.module:run")
+    with pytest.raises(ComponentError, match="no callable 'missing_function'"):
+        load_implementation("tests.activities.third_party:missing_function")
+    with pytest.raises(ComponentError, match="must look like"):
+        load_implementation("no_colon")
+
+
+def test_entry_points_add_specs_lists_and_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    _entry_points(monkeypatch, "tests.activities.third_party:all_specs")
+    found = discover_components()
+    assert found.errors == []
+    assert [s.name for s in found.components][-2:] == ["acme.shout", "acme.whisper"]
+    implementation = load_implementation(third_party.SHOUT.implementation_path)
+    assert implementation({}, {"text": "hi"}, Call().context) == {"text": "HI"}
+
+
+def test_a_broken_entry_point_is_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    _entry_points(
+        monkeypatch,
+        "tests.activities.third_party:BROKEN",
+        "tests.activities.third_party:nothing_here",
+        "tests.activities.third_party:SHOUT",
+    )
+    found = discover_components()
+    assert [s.name for s in found.components][-1] == "acme.shout"
+    assert len(found.errors) == 2
+    assert "config_schema is not valid JSON Schema" in found.errors[0]
+
+
+def test_a_duplicate_of_a_builtin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(third_party, "DUPLICATE", builtin_components()[0], raising=False)
+    _entry_points(monkeypatch, "tests.activities.third_party:DUPLICATE")
+    assert "already defined" in discover_components().errors[0]
+
+
+@pytest.fixture(scope="module")
+def registry_db(database_factory: DatabaseFactory) -> Database:
+    # Its own database: the sync writes public rows every other test would see.
+    return Database(database_factory.create())
+
+
+def test_sync_adds_updates_and_deprecates_public_system_components(
+    registry_db: Database,
+) -> None:
+    shout = third_party.SHOUT
+    with system_session(db=registry_db) as session:
+        first = sync_components(session, [*builtin_components(), shout])
+    assert len(first.added) == 7 and first.updated == []
+
+    changed = ComponentSpec(**{**shout.__dict__, "description": "Louder."})
+    with system_session(db=registry_db) as session:
+        second = sync_components(session, [*builtin_components(), changed])
+    assert second.updated == ["acme.shout@1.0.0"]
+    assert len(second.unchanged) == 6
+
+    with system_session(db=registry_db) as session:
+        third = sync_components(session, builtin_components())
+        row = session.scalars(select(Component).where(Component.name == "acme.shout")).one()
+        assert third.deprecated == ["acme.shout@1.0.0"]
+        assert row.deprecated and row.description == "Louder."
+
+
+def test_synced_components_are_public_and_owned_by_nobody(registry_db: Database) -> None:
+    with system_session(db=registry_db) as session:
+        sync_components(session, builtin_components())
+    user = create_user(registry_db)
+    with user_session(user, db=registry_db) as session:
+        rows = session.scalars(select(Component).where(Component.name == "llm_agent")).all()
+    assert len(rows) == 1
+    assert rows[0].created_by is None
+    assert rows[0].visibility == "public"
+    assert rows[0].type == "agent"
