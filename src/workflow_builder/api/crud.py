@@ -62,4 +62,6 @@ def delete_visible(session: Session, model: type[Base], row_id: UUID, what: str)
     ).first()
     if deleted is None:
         raise forbidden(f"You may read this {what.lower()} but not delete it")
+    # The loaded copy (and rows the database deleted with it by cascade) must not be flushed
+    # or returned later in this transaction.
     session.expunge_all()

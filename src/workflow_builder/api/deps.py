@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -41,11 +41,10 @@ api_key_scheme = APIKeyHeader(
 
 @dataclass(frozen=True)
 class Principal:
-    """A verified credential: the user, and the sign-in session or API key it came from."""
+    """A verified credential: the user, and the sign-in session of a token (an API key has none)."""
 
     user_id: UUID
     session_id: UUID | None = None
-    api_key_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def _principal_from_api_key(key: str) -> Principal:
             )
             .values(last_used_at=now)
         )
-    return Principal(user_id=row.user_id, api_key_id=row.id)
+    return Principal(user_id=row.user_id)
 
 
 def get_principal(
@@ -135,7 +134,7 @@ DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_current_user(
-    request: Request, session: DbSession, principal: Annotated[Principal, Depends(get_principal)]
+    session: DbSession, principal: Annotated[Principal, Depends(get_principal)]
 ) -> CurrentUser:
     """Return the calling user, refusing tokens of ended sessions and deleted users."""
     user = session.get(User, principal.user_id)
@@ -151,15 +150,13 @@ def get_current_user(
         ).first()
         if live is None:
             raise unauthorized("The session has ended; sign in again")
-    current = CurrentUser(
+    return CurrentUser(
         id=user.id,
         email=user.email,
         role=user.role,
         permissions=frozenset(user.permissions),
         session_id=principal.session_id,
     )
-    request.state.user = current
-    return current
 
 
 Caller = Annotated[CurrentUser, Depends(get_current_user)]

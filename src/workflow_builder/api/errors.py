@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -168,10 +168,10 @@ UNIQUE_MESSAGES = {
 }
 
 
-def from_database_error(exc: DBAPIError) -> ProblemError:
-    """Translate a PostgreSQL error into the problem a client should see."""
+def from_database_error(exc: DBAPIError) -> ProblemError | None:
+    """Return the problem a client should see for a PostgreSQL error, or None if it is ours."""
     orig: Any = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None)
+    sqlstate = getattr(orig, "sqlstate", None) or ""
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None)
     message = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
@@ -184,16 +184,18 @@ def from_database_error(exc: DBAPIError) -> ProblemError:
         if message.startswith("update or delete"):
             return conflict(f"Still referenced by other rows: {message}")
         return ProblemError(422, "reference", "Unknown reference", message)
-    if sqlstate in ("23514", "23502", "23P01"):
+    if sqlstate == "23001":
+        return conflict(f"Still referenced by other rows: {message}")
+    if sqlstate.startswith("23"):
         suffix = f" ({constraint})" if constraint else ""
         return ProblemError(422, "constraint", "Constraint violated", f"{message}{suffix}")
     if sqlstate == "42501":
         return forbidden(message)
-    if sqlstate is not None and sqlstate.startswith("22"):
+    if sqlstate.startswith("22"):
         return ProblemError(422, "invalid-value", "Invalid value", message)
-    if sqlstate == "40001" or sqlstate == "40P01":
+    if sqlstate in ("40001", "40P01"):
         return ProblemError(409, "retry", "Concurrent update", "Try the request again")
-    raise exc
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -225,16 +227,11 @@ def install(app: FastAPI) -> None:
         )
         return problem_response(problem, request)
 
-    @app.exception_handler(IntegrityError)
-    async def on_integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        return problem_response(from_database_error(exc), request)
-
     @app.exception_handler(DBAPIError)
-    async def on_dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        try:
-            problem = from_database_error(exc)
-        except DBAPIError:
-            log.exception("database error")
+    async def on_database(request: Request, exc: DBAPIError) -> JSONResponse:
+        problem = from_database_error(exc)
+        if problem is None:
+            log.exception("database error on %s %s", request.method, request.url.path)
             problem = ProblemError(500, "internal", "Internal error", "The database failed")
         return problem_response(problem, request)
 

@@ -130,6 +130,14 @@ def sign_in(*, data: SignIn, client: Client) -> TokenPair:
     # The attempt must be recorded even when the answer is an error, so the transaction
     # finishes before any problem is raised.
     with system_session() as session:
+        # Attempts older than the window no longer count; dropping them keeps the table small.
+        session.execute(
+            delete(SignInAttempt).where(
+                func.lower(SignInAttempt.email) == email,
+                SignInAttempt.ip_address == client.ip_address,
+                SignInAttempt.attempted_at < func.now() - SIGN_IN_WINDOW,
+            )
+        )
         retry_after = _sign_in_retry_after(session, email=email, client=client)
         if retry_after is None:
             account = session.execute(
