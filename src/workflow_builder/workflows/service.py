@@ -29,6 +29,7 @@ from workflow_builder.api.errors import (
     validation_problem,
 )
 from workflow_builder.api.pagination import ItemT, Page, PageParams, paginate
+from workflow_builder.compiler import work_queue_query_name, work_queue_signal_name
 from workflow_builder.components.models import (
     Component,
     ComponentVisibility,
@@ -581,16 +582,6 @@ def delete_query(*, db_session: Session, workflow_id: UUID, query_id: UUID) -> N
         get_query(db_session=db_session, workflow_id=workflow_id, query_id=query_id), "query"
     )
     delete_visible(db_session, Query, query_id, "Query")
-
-
-def work_queue_signal_name(queue_name: str) -> str:
-    """The signal that adds an item to the work queue `queue_name`."""
-    return f"{queue_name}_add"
-
-
-def work_queue_query_name(queue_name: str) -> str:
-    """The query that lists the items waiting in the work queue `queue_name`."""
-    return f"{queue_name}_items"
 
 
 def _item_schemas(work_item_schema: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
