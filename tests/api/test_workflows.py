@@ -369,3 +369,35 @@ def test_viewer_reads_public_workflows_but_cannot_create(
         "/api/v1/workflows", json={"kebab_name": unique("wf")}, headers=viewer.headers
     )
     assert assert_problem(refused, 403)["permission"] == "workflows:write"
+
+
+def test_workflow_runs_only_on_system_queues_or_the_owners_own(
+    client: TestClient, alice: ApiUser, bob: ApiUser
+) -> None:
+    bobs_queue = client.post(
+        "/api/v1/task-queues", json={"name": unique("q")}, headers=bob.headers
+    ).json()
+    refused = client.post(
+        "/api/v1/workflows",
+        json={"kebab_name": unique("wf"), "task_queue_id": bobs_queue["id"]},
+        headers=alice.headers,
+    )
+    assert assert_problem(refused, 422)["errors"][0]["pointer"] == "/task_queue_id"
+    own = client.post(
+        "/api/v1/workflows",
+        json={"kebab_name": unique("wf"), "task_queue_id": bobs_queue["id"]},
+        headers=bob.headers,
+    )
+    assert own.json()["task_queue_name"] == bobs_queue["name"]
+
+
+def test_a_project_or_queue_still_in_use_cannot_be_deleted(
+    client: TestClient, alice: ApiUser
+) -> None:
+    project = client.post(
+        "/api/v1/projects", json={"name": unique("p")}, headers=alice.headers
+    ).json()
+    workflow = new_workflow(client, alice, project_id=project["id"])
+    assert_problem(client.delete(f"/api/v1/projects/{project['id']}", headers=alice.headers), 409)
+    queue_id = workflow["task_queue_id"]
+    assert_problem(client.delete(f"/api/v1/task-queues/{queue_id}", headers=alice.headers), 409)

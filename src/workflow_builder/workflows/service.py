@@ -93,10 +93,18 @@ def _status_id(db_session: Session, name: str) -> UUID:
 def _task_queue_id(
     db_session: Session, *, task_queue_id: UUID | None, project_id: UUID | None
 ) -> UUID:
-    """Return the queue to run on: the given one, else the project's, else 'default'."""
+    """Return the queue to run on: the given one, else the project's, else 'default'.
+
+    Every queue is readable (workers and the canvas list them), but a workflow may only be
+    put on a system queue or on one its owner created: another user's queue is served by
+    that user's workers.
+    """
     if task_queue_id is not None:
-        if db_session.get(TaskQueue, task_queue_id) is None:
+        queue = db_session.get(TaskQueue, task_queue_id)
+        if queue is None:
             raise invalid("task_queue_id", "no such task queue")
+        if not queue.is_system_queue and queue.created_by != _current_user_id(db_session):
+            raise invalid("task_queue_id", "use a system task queue or one of your own")
         return task_queue_id
     if project_id is not None:
         queue_name = db_session.execute(
@@ -110,6 +118,12 @@ def _task_queue_id(
     if found is None:
         raise invalid("task_queue_id", f"the task queue {queue_name!r} does not exist")
     return found
+
+
+def _current_user_id(db_session: Session) -> UUID | None:
+    """The user the transaction runs as (`auth.uid()`)."""
+    user_id: UUID | None = db_session.execute(select(func.auth.uid())).scalar_one()
+    return user_id
 
 
 def _check_project(db_session: Session, project_id: UUID | None) -> None:
