@@ -201,3 +201,31 @@ def test_prompt_with_a_template_syntax_error_is_refused(client: TestClient, alic
         headers=alice.headers,
     )
     assert assert_problem(response, 422)["errors"][0]["pointer"] == "/prompt_content"
+
+
+def test_prompt_template_cannot_exhaust_memory(client: TestClient, alice: ApiUser) -> None:
+    for content in ("{{ 'x' * 1000000000 }}", "{{ 10 ** 100000000 }}"):
+        prompt = new_prompt(client, alice, prompt_content=content, prompt_variables={})
+        response = client.post(
+            f"/api/v1/agent-prompts/{prompt['id']}/render",
+            json={"variables": {}},
+            headers=alice.headers,
+        )
+        assert_problem(response, 422)
+
+
+def test_prompt_with_an_unresolvable_schema_reference_is_a_422(
+    client: TestClient, alice: ApiUser
+) -> None:
+    prompt = new_prompt(
+        client,
+        alice,
+        prompt_content="Hi",
+        prompt_variables={"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+    )
+    response = client.post(
+        f"/api/v1/agent-prompts/{prompt['id']}/render",
+        json={"variables": {"a": 1}},
+        headers=alice.headers,
+    )
+    assert_problem(response, 422)

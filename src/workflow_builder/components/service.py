@@ -7,6 +7,7 @@ from uuid import UUID
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -39,7 +40,31 @@ from workflow_builder.components.models import (
     WorkflowStatusRead,
 )
 
-_templates = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+MAX_RENDERED_LENGTH = 1_000_000
+MAX_EXPONENT = 1_000
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with repetition and powers bounded so a template cannot exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Refuse `*` and `**` whose result would be too large, else apply them."""
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(sequence) * times > MAX_RENDERED_LENGTH
+                ):
+                    raise SecurityError("the repeated value would be too long")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponents are limited to {MAX_EXPONENT}")
+        return super().call_binop(context, operator, left, right)
+
+
+_templates = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 SCHEMA_FIELDS = ("config_schema", "input_schema", "output_schema")
 
 
@@ -355,7 +380,12 @@ def render_agent_prompt(
     """Return the prompt filled with `variables`, after checking them against its schema."""
     prompt = get_agent_prompt(db_session=db_session, agent_prompt_id=agent_prompt_id)
     validator = Draft202012Validator(prompt.prompt_variables or {"type": "object"})
-    problems = sorted(validator.iter_errors(variables), key=lambda e: list(e.absolute_path))
+    try:
+        problems = sorted(validator.iter_errors(variables), key=lambda e: str(e.absolute_path))
+    except Exception as exc:  # e.g. a $ref that resolves nowhere: the stored schema is at fault
+        raise ProblemError(
+            422, "invalid-schema", "The prompt's variable schema cannot be used", str(exc)
+        ) from None
     if problems:
         raise validation_problem(
             [
@@ -364,10 +394,15 @@ def render_agent_prompt(
             ]
         )
     try:
-        return _templates.from_string(prompt.prompt_content).render(**variables)
+        rendered = _templates.from_string(prompt.prompt_content).render(**variables)
     except UndefinedError as exc:
         raise invalid("variables", f"the template needs a value: {exc.message}") from None
     except SecurityError as exc:
         raise ProblemError(422, "template", "The template is not allowed", str(exc)) from None
     except Exception as exc:  # the template is user input: any failure is the caller's to fix
         raise ProblemError(422, "template", "The template failed", str(exc)) from None
+    if len(rendered) > MAX_RENDERED_LENGTH:
+        raise ProblemError(
+            422, "template", "The template failed", "the rendered prompt is too long"
+        )
+    return rendered
