@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -15,8 +16,7 @@ from workflow_builder.executions.tracking import (
     StepRecord,
     execution_finished,
     execution_started,
-    record_activity,
-    record_step,
+    record_component_call,
 )
 
 RUNS = 12
@@ -87,26 +87,31 @@ def _run(
         execution_started(s, execution_id=execution_id)
     for step in range(STEPS_PER_RUN):
         duration, ok = rng.randint(1, 500), rng.random() > 0.25
-        with system_session(db=db) as s:
-            record_step(
-                s,
-                StepRecord(
-                    execution_id=execution_id,
-                    node_id=f"n{step}",
-                    node_type="activity",
-                    status="completed" if ok else "failed",
-                    component_id=world["component"],
-                    attempts=1,
-                ),
-            )
-            record_activity(
-                s,
-                component_id=world["component"],
-                workflow_id=world["workflow"],
-                project_id=world["project"],
-                duration_ms=duration,
-                succeeded=ok,
-            )
+        record = StepRecord(
+            execution_id=execution_id,
+            node_id=f"n{step}",
+            node_type="activity",
+            status="completed" if ok else "failed",
+            component_id=world["component"],
+            attempts=1,
+            started_at=datetime.now(UTC),
+            completed_at=datetime.now(UTC),
+        )
+        counted = []
+        for _ in range(2):  # a step re-executed after a crash records the same attempt again
+            with system_session(db=db) as s:
+                counted.append(
+                    record_component_call(
+                        s,
+                        record,
+                        attempt_key=f"{execution_id}:{step}#1",
+                        workflow_id=world["workflow"],
+                        project_id=world["project"],
+                        duration_ms=duration,
+                        succeeded=ok,
+                    )
+                )
+        assert counted == [True, False]
         calls.append((duration, ok))
     with system_session(db=db) as s:
         assert execution_finished(s, execution_id=execution_id, status="completed", outputs={})

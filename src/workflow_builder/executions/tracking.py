@@ -53,30 +53,49 @@ _UPSERT_STEP = text(
     """
 )
 
-_RECORD_ACTIVITY = text(
+# One component call attempt: its history row, its statistics (the workflow's row and the
+# global one) and its project's counter, in one statement. The attempt key makes it idempotent:
+# a step re-executed after a crash writes the same key, finds it recorded, and counts nothing.
+_RECORD_CALL = text(
     """
-    insert into activity_statistics as s (component_id, workflow_id, execution_count,
-      success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
-      max_duration_ms, last_executed_at)
-    select :component_id, scope.workflow_id, 1, :ok, 1 - :ok, :duration, :duration, :duration,
-      :duration, now()
-    from (values (cast(:workflow_id as uuid)), (cast(null as uuid))) as scope(workflow_id)
-    on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
-      execution_count = s.execution_count + 1,
-      success_count = s.success_count + excluded.success_count,
-      failure_count = s.failure_count + excluded.failure_count,
-      total_duration_ms = s.total_duration_ms + excluded.total_duration_ms,
-      avg_duration_ms = (s.total_duration_ms + excluded.total_duration_ms)
-                        / (s.execution_count + 1),
-      min_duration_ms = least(s.min_duration_ms, excluded.min_duration_ms),
-      max_duration_ms = greatest(s.max_duration_ms, excluded.max_duration_ms),
-      last_executed_at = now()
+    with step as (
+      insert into execution_steps as s (execution_id, node_id, iteration, node_type,
+        component_id, status, inputs, outputs, error, attempts, started_at, completed_at,
+        duration_ms, last_attempt_key)
+      values (:execution_id, :node_id, :iteration, :node_type, :component_id, :status,
+        cast(:inputs as jsonb), cast(:outputs as jsonb), :error, :attempts, :started_at,
+        :completed_at, :duration, :attempt_key)
+      on conflict (execution_id, node_id, iteration) do update set
+        status = excluded.status, inputs = coalesce(excluded.inputs, s.inputs),
+        outputs = excluded.outputs, error = excluded.error, attempts = excluded.attempts,
+        started_at = excluded.started_at, completed_at = excluded.completed_at,
+        duration_ms = excluded.duration_ms, last_attempt_key = excluded.last_attempt_key
+      where s.last_attempt_key is distinct from excluded.last_attempt_key
+      returning 1
+    ), stats as (
+      insert into activity_statistics as a (component_id, workflow_id, execution_count,
+        success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
+        max_duration_ms, last_executed_at)
+      select :component_id, scope.workflow_id, 1, :ok, 1 - :ok, :duration, :duration,
+        :duration, :duration, now()
+      from (values (cast(:workflow_id as uuid)), (cast(null as uuid))) as scope(workflow_id)
+      cross join step
+      on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
+        execution_count = a.execution_count + 1,
+        success_count = a.success_count + excluded.success_count,
+        failure_count = a.failure_count + excluded.failure_count,
+        total_duration_ms = a.total_duration_ms + excluded.total_duration_ms,
+        avg_duration_ms = (a.total_duration_ms + excluded.total_duration_ms)
+                          / (a.execution_count + 1),
+        min_duration_ms = least(a.min_duration_ms, excluded.min_duration_ms),
+        max_duration_ms = greatest(a.max_duration_ms, excluded.max_duration_ms),
+        last_executed_at = now()
+    ), project as (
+      update projects set total_activity_executions = total_activity_executions + 1
+      where id = :project_id and exists (select 1 from step)
+    )
+    select count(*) from step
     """
-)
-
-_COUNT_PROJECT_ACTIVITY = text(
-    "update projects set total_activity_executions = total_activity_executions + 1 "
-    "where id = :project_id"
 )
 
 _EXECUTION_STARTED = text(
@@ -149,27 +168,42 @@ def record_step(session: Session, step: StepRecord) -> None:
     )
 
 
-def record_activity(
+def record_component_call(
     session: Session,
+    step: StepRecord,
     *,
-    component_id: UUID,
+    attempt_key: str,
     workflow_id: UUID,
     project_id: UUID | None,
     duration_ms: int,
     succeeded: bool,
-) -> None:
-    """Count one finished component call in its workflow's, the global and the project's stats."""
-    session.execute(
-        _RECORD_ACTIVITY,
+) -> bool:
+    """Record one finished component call attempt; return False if it was already recorded."""
+    assert step.component_id is not None, "a component call names its component"
+    duration = max(duration_ms, 0)
+    counted = session.execute(
+        _RECORD_CALL,
         {
-            "component_id": component_id,
+            "execution_id": step.execution_id,
+            "node_id": step.node_id,
+            "iteration": step.iteration,
+            "node_type": step.node_type,
+            "component_id": step.component_id,
+            "status": step.status,
+            "inputs": _json(step.inputs),
+            "outputs": _json(step.outputs),
+            "error": step.error,
+            "attempts": step.attempts,
+            "started_at": step.started_at,
+            "completed_at": step.completed_at,
+            "duration": duration,
+            "attempt_key": attempt_key,
             "workflow_id": workflow_id,
+            "project_id": project_id,
             "ok": int(succeeded),
-            "duration": max(duration_ms, 0),
         },
-    )
-    if project_id is not None:
-        session.execute(_COUNT_PROJECT_ACTIVITY, {"project_id": project_id})
+    ).scalar_one()
+    return bool(counted)
 
 
 def execution_started(session: Session, *, execution_id: UUID) -> None:
