@@ -208,6 +208,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [field_error(err["loc"], err["msg"]) for err in exc.errors()]
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            malformed = ProblemError(
+                400, "bad-request", "Malformed request", "The body is not valid JSON", errors=errors
+            )
+            return problem_response(malformed, request)
         return problem_response(validation_problem(errors), request)
 
     @app.exception_handler(StarletteHTTPException)
