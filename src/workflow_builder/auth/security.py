@@ -53,6 +53,14 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Whether `password_hash` was made with weaker parameters than the current ones."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
 def sha256_hex(value: str) -> str:
     """Return the hex SHA-256 of `value` (how refresh tokens and API keys are stored)."""
     return hashlib.sha256(value.encode()).hexdigest()

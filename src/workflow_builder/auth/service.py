@@ -40,6 +40,7 @@ from workflow_builder.auth.security import (
     REFRESH_TOKEN_TTL,
     hash_password,
     issue_token,
+    needs_rehash,
     new_api_key,
     read_token,
     sha256_hex,
@@ -146,6 +147,8 @@ def sign_in(*, data: SignIn, client: Client) -> TokenPair:
             valid = verify_password(data.password, account.encrypted_password if account else None)
             session.add(SignInAttempt(email=email, ip_address=client.ip_address, succeeded=valid))
             if valid and account is not None:
+                if account.encrypted_password and needs_rehash(account.encrypted_password):
+                    account.encrypted_password = hash_password(data.password)
                 session.execute(
                     delete(SignInAttempt).where(
                         func.lower(SignInAttempt.email) == email,

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, func, literal_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from workflow_builder.api.orm import Base, CreatedAt, UpdatedAt, UuidPk
 from workflow_builder.auth.models import Email, User
@@ -33,6 +33,11 @@ class Organization(Base):
     created_by: Mapped[UUID]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+
+    # The caller's own role here, read with the row so clients know what they may do.
+    my_role: Mapped[str | None] = column_property(
+        func.public.organization_role(literal_column("organizations.id"))
+    )
 
 
 class OrganizationMember(Base):
@@ -92,6 +97,7 @@ class OrganizationRead(BaseModel):
     created_by: UUID
     created_at: datetime
     updated_at: datetime
+    my_role: MemberRole | None = Field(description="The caller's role in the organization.")
 
 
 class MemberAdd(BaseModel):
