@@ -35,11 +35,6 @@ def get_task_queue(*, db_session: Session, task_queue_id: UUID) -> TaskQueue:
     return get_or_404(db_session, TaskQueue, task_queue_id, "Task queue")
 
 
-def get_task_queue_by_name(*, db_session: Session, name: str) -> TaskQueue | None:
-    """Return the task queue called `name`, if any."""
-    return db_session.execute(select(TaskQueue).where(TaskQueue.name == name)).scalar_one_or_none()
-
-
 def list_task_queues(
     *, db_session: Session, params: PageParams, is_system_queue: bool | None, q: str | None
 ) -> Page[TaskQueueRead]:
