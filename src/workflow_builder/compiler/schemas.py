@@ -10,6 +10,20 @@ from jsonschema.exceptions import SchemaError
 
 JsonSchema = dict[str, Any]
 MISSING = "missing"
+# Keywords that can admit properties beyond `properties`: with any of them, say nothing.
+_COMPOSITE = frozenset(
+    {
+        "patternProperties",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "$ref",
+        "$dynamicRef",
+        "unevaluatedProperties",
+        "dependentSchemas",
+        "if",
+    }
+)
 
 _JSON_TYPES = {
     bool: "boolean",
@@ -49,7 +63,7 @@ def lookup(schema: JsonSchema | None, path: Sequence[str]) -> JsonSchema | str |
         extra = current.get("additionalProperties")
         if isinstance(extra, dict):
             current = extra
-        elif isinstance(properties, dict) and extra is not True:
+        elif isinstance(properties, dict) and extra is not True and not _COMPOSITE & current.keys():
             return MISSING
         else:
             return None
