@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -55,6 +56,18 @@ def test_every_builtin_is_complete_and_loads() -> None:
         "llm_agent",
     }
     assert {s.name: s.component_type for s in builtin_components()}["llm_agent"] == "agent"
+
+
+def test_the_docs_describe_every_builtin_config_field() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "components.md").read_text()
+    missing = [
+        f"{spec.name}.{field}"
+        for spec in builtin_components()
+        for field in spec.config_schema.get("properties", {})
+        if f"`{field}`" not in docs
+    ]
+    assert missing == []
+    assert all(f"## `{spec.name}`" in docs for spec in builtin_components())
 
 
 def test_secret_references_pass_the_config_schemas() -> None:
