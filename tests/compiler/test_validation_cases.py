@@ -10,6 +10,7 @@ import pytest
 
 from tests.compiler.support import Definition, base, catalog, edge, node, splice, transform
 from workflow_builder.compiler import CODES, ValidationContext, validate
+from workflow_builder.compiler.catalog import component_from_dict
 
 
 @dataclass(frozen=True)
@@ -455,3 +456,20 @@ def test_all_problems_are_reported_at_once() -> None:
         "unknown_component",
         "dangling_edge",
     }
+
+
+def test_a_component_with_an_invalid_config_schema_is_reported_on_the_node() -> None:
+    broken = catalog()
+    broken.add(
+        component_from_dict({"name": "odd", "version": "1.0.0", "config_schema": {"type": 5}})
+    )
+    definition = base()
+    node(definition, "mail")["component"] = {"name": "odd"}
+    del node(definition, "mail")["input"]
+    node(definition, "done")["config"]["output"] = "nodes.mail.output"
+
+    result = validate(definition, broken)
+
+    assert [(p.code, p.pointer) for p in result.errors] == [
+        ("invalid_json_schema", "/nodes/3/component")
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,6 +62,9 @@ def check_declarations(analysis: Analysis, definition: WorkflowDefinition) -> No
     for i, signal in enumerate(definition.signals):
         if signal.parameters is not None:
             _check_schema(problems, signal.parameters, pointer("signals", i, "parameters"), None)
+    for i, query in enumerate(definition.queries):
+        if query.return_type is not None:
+            _check_schema(problems, query.return_type, pointer("queries", i, "return_type"), None)
     for i, queue in enumerate(definition.work_queues):
         if queue.work_item_schema is not None:
             where = pointer("work_queues", i, "work_item_schema")
@@ -304,7 +306,17 @@ def _check_component(
             f"{where}/component",
             node_id=node.id,
         )
-    for error in _config_validator(spec).iter_errors(node.config):
+    validator = _config_validator(spec)
+    if validator is None:
+        problems.error(
+            "invalid_json_schema",
+            f"The config_schema of component {spec.ref} is not a valid JSON Schema "
+            f"(Draft 2020-12): {schema_problem(spec.config_schema)}; fix the component.",
+            f"{where}/component",
+            node_id=node.id,
+        )
+        return
+    for error in validator.iter_errors(node.config):
         path = "".join(pointer(p) for p in error.absolute_path)
         problems.error(
             "invalid_config",
@@ -314,16 +326,18 @@ def _check_component(
         )
 
 
-_validators: dict[tuple[str, str], Draft202012Validator] = {}
+_validators: dict[str, Draft202012Validator] = {}
 
 
-def _config_validator(spec: ComponentSpec) -> Draft202012Validator:
-    """Return a (cached) validator for a component's config schema."""
-    key = (spec.id, json.dumps(spec.config_schema, sort_keys=True))
-    validator = _validators.get(key)
-    if validator is None:
-        validator = Draft202012Validator(spec.config_schema)
-        _validators[key] = validator
+def _config_validator(spec: ComponentSpec) -> Draft202012Validator | None:
+    """Return a (cached) validator of a component's config, or None if its schema is invalid."""
+    cached = _validators.get(spec.id)
+    if cached is not None and cached.schema == spec.config_schema:
+        return cached
+    if schema_problem(spec.config_schema) is not None:
+        return None
+    validator = Draft202012Validator(spec.config_schema)
+    _validators[spec.id] = validator
     return validator
 
 
