@@ -130,11 +130,6 @@ class Problems:
         """Record a warning."""
         self.items.append(Problem(code, message, pointer, "warning", node_id, edge_id))
 
-    @property
-    def has_errors(self) -> bool:
-        """Return True when an error was recorded."""
-        return any(p.severity == "error" for p in self.items)
-
     def result(self) -> ValidationResult:
         """Return the recorded problems, deduplicated and in a stable order."""
         unique = sorted(set(self.items), key=_sort_key)
