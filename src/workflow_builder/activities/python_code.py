@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -133,7 +134,9 @@ def _communicate(
             for key, _ in selector.select(remaining):
                 if key.fileobj is process.stdin:
                     try:
-                        written = os.write(process.stdin.fileno(), pending[:_READ_CHUNK])
+                        # At most PIPE_BUF bytes: a write that size never blocks once the
+                        # selector reports the pipe writable, so the deadline still holds.
+                        written = os.write(process.stdin.fileno(), pending[: select.PIPE_BUF])
                     except BrokenPipeError:
                         written = len(pending)
                     pending = pending[written:]

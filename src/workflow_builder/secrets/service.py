@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.api.errors import not_found
 from workflow_builder.db import Database, system_session
-from workflow_builder.secrets.crypto import decrypt_value, encrypt_value
+from workflow_builder.secrets.crypto import SecretDecryptionError, decrypt_value, encrypt_value
 from workflow_builder.secrets.models import SecretKind, SecretRead, project_secrets
 from workflow_builder.secrets.references import is_secret_ref, resolve_secret_refs
 
@@ -125,7 +125,12 @@ class ProjectSecretResolver:
                 error_type=error_type,
                 retryable=False,
             )
-        return decrypt_value(project_id=self.project_id, name=name, ciphertext=found[1])
+        try:
+            return decrypt_value(project_id=self.project_id, name=name, ciphertext=found[1])
+        except SecretDecryptionError as exc:
+            raise ActivityError(
+                str(exc), error_type="SecretDecryptionError", retryable=False
+            ) from None
 
     def secret(self, name: str) -> str:
         """Return the secret's plaintext."""
@@ -141,10 +146,11 @@ class ProjectSecretResolver:
         """Return every secret value and every credential inside the connections."""
         values: list[str] = []
         for name, (kind, _) in self._stored.items():
-            if kind == "secret":
-                values.append(self.secret(name))
-            else:
-                values.extend(_sensitive_strings(self._value(name, "connection")))
+            try:
+                value = self._value(name, kind)
+            except ActivityError:
+                continue  # a value this key cannot decrypt cannot be used, so cannot leak
+            values.extend([value] if kind == "secret" else _sensitive_strings(value))
         return values
 
 
