@@ -86,19 +86,22 @@ def test_design_a_workflow_fix_it_and_find_it_saved(live_server: str, page: Page
     connect(page, "activity_1", "next", "condition_1")
     expect(page.locator(".react-flow__edge")).to_have_count(2)
 
+    # The condition has no expression yet: an error on the node, fixed in the side panel.
     expect(error_badge(page, "condition_1")).to_be_visible()
-    expect(error_badge(page, "activity_1")).to_be_visible()
     screenshot(page, "builder-canvas")
-
     node(page, "condition_1").click()
     panel = page.get_by_role("complementary", name="Settings of condition_1")
+    expect(panel.get_by_role("list", name="Problems of this node")).to_be_visible()
     panel.get_by_label("Expression").fill("input.amount > `100`")
+    expect(error_badge(page, "condition_1")).to_have_count(0, timeout=10_000)
+
+    # The component's config_schema requires a sender.
+    expect(error_badge(page, "activity_1")).to_be_visible(timeout=10_000)
     node(page, "activity_1").click()
     panel = page.get_by_role("complementary", name="Settings of activity_1")
     panel.get_by_label("Sender address").fill("shop@example.com")
     panel.get_by_label("Maximum attempts").fill("3")
-    expect(error_badge(page, "condition_1")).to_have_count(0)
-    expect(error_badge(page, "activity_1")).to_have_count(0)
+    expect(error_badge(page, "activity_1")).to_have_count(0, timeout=10_000)
     expect(page.get_by_test_id("save-state")).to_have_text("All changes saved", timeout=10_000)
 
     page.reload()

@@ -61,3 +61,21 @@ def test_navigation_reaches_every_section(live_server: str, page: Page) -> None:
         expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute(
             "aria-current", "page"
         )
+
+
+@pytest.mark.expected_http_errors(401)
+def test_an_expired_access_token_is_refreshed_without_signing_out(
+    live_server: str, page: Page
+) -> None:
+    sign_up(page, live_server, name="Ren")
+    page.evaluate(
+        """() => {
+            const tokens = JSON.parse(localStorage.getItem('wfb.tokens'));
+            tokens.access_token = 'expired';
+            localStorage.setItem('wfb.tokens', JSON.stringify(tokens));
+        }"""
+    )
+    page.reload()
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    assert page.evaluate("JSON.parse(localStorage.getItem('wfb.tokens')).access_token") != "expired"

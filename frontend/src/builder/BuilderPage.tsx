@@ -31,6 +31,7 @@ import {
   type Definition,
   type DefinitionNode,
 } from "./definition";
+import { CanvasContext, problemsOf, type CanvasInfo } from "./canvasContext";
 import { FlowEdge } from "./FlowEdge";
 import { FlowNode } from "./FlowNode";
 import { readDefinition, toDefinition, toFlow, type WorkflowEdge, type WorkflowNode } from "./graph";
@@ -122,6 +123,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const etag = useRef(initial.etag);
   const savedJson = useRef(JSON.stringify(toDefinition(base, start.nodes, start.edges)));
   const saving = useRef(false);
+  const failedJson = useRef<string | null>(null);
   const clipboard = useRef<Snapshot | null>(null);
   const pasteCount = useRef(0);
   const lastEdit = useRef<{ node: string; at: number } | null>(null);
@@ -131,7 +133,6 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const components = useMemo(() => new Map(catalog.components.map((c) => [c.name, c])), [catalog.components]);
   const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
   const itemsByKey = useMemo(() => new Map(groups.flatMap((g) => g.items).map((i) => [i.key, i])), [groups]);
-  const iconOfType = useCallback((type: string) => catalog.types.find((t) => t.name === type)?.icon, [catalog.types]);
 
   const history = useHistory(
     useCallback(() => state.current, []),
@@ -152,31 +153,17 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return [];
   }, [report, definition, components]);
 
-  const shownNodes: WorkflowNode[] = useMemo(
-    () =>
-      nodes.map((node) => {
-        const def = node.data.def;
-        const component = def.component ? components.get(def.component.name) : undefined;
-        return {
-          ...node,
-          data: {
-            ...node.data,
-            subtitle: component?.display_name,
-            icon: def.type === "activity" || def.type === "agent" ? iconOfType(def.type) ?? undefined : undefined,
-            problems: problems.filter((p) => p.node_id === node.id && !p.edge_id),
-          },
-        };
-      }),
-    [nodes, components, problems, iconOfType],
-  );
-  const shownEdges: WorkflowEdge[] = useMemo(
-    () =>
-      edges.map((edge) => ({
-        ...edge,
-        data: { outcome: edge.sourceHandle ?? null, label: edge.data?.label, problems: problems.filter((p) => p.edge_id === edge.id) },
-      })),
-    [edges, problems],
-  );
+  const canvasInfo: CanvasInfo = useMemo(() => {
+    const nodeProblems = new Map<string, Problem[]>();
+    const edgeProblems = new Map<string, Problem[]>();
+    for (const problem of problems) {
+      if (problem.edge_id) (edgeProblems.get(problem.edge_id) ?? edgeProblems.set(problem.edge_id, []).get(problem.edge_id)!).push(problem);
+      else if (problem.node_id) (nodeProblems.get(problem.node_id) ?? nodeProblems.set(problem.node_id, []).get(problem.node_id)!).push(problem);
+    }
+    const typeIcons = new Map<string, string>();
+    for (const type of catalog.types) if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
+    return { nodeProblems, edgeProblems, components, typeIcons };
+  }, [problems, components, catalog.types]);
 
   // -- autosave with optimistic concurrency --
   const validate = useCallback(async () => {
@@ -211,6 +198,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     } catch (reason) {
       if (isConflict(reason)) setSaveState("conflict");
       else {
+        failedJson.current = json;
         setSaveState("error");
         setSaveError(errorMessage(reason));
       }
@@ -220,8 +208,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   }, [base, workflow.id, validate]);
 
   useEffect(() => {
-    if (saveState === "conflict" || definitionJson === savedJson.current) return;
-    if (saveState !== "saving") setSaveState("dirty");
+    // A save in flight re-arms this when it ends; a conflict waits for the user; a failed
+    // save is retried when the definition changes again (or from the Retry button).
+    if (saveState === "conflict" || saveState === "saving") return;
+    if (definitionJson === savedJson.current) return;
+    if (saveState === "error" && definitionJson === failedJson.current) return;
+    setSaveState("dirty");
     const timer = window.setTimeout(() => void save(), AUTOSAVE_DELAY_MS);
     return () => window.clearTimeout(timer);
   }, [definitionJson, save, saveState]);
@@ -260,7 +252,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       const id = freshEdgeId(connection.source, connection.sourceHandle, connection.target, taken);
       setEdges((current) =>
         addEdge<WorkflowEdge>(
-          { ...connection, id, type: "workflow", data: { outcome: connection.sourceHandle ?? null, problems: [] } },
+          { ...connection, id, type: "workflow", data: {} },
           current,
         ),
       );
@@ -279,7 +271,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       const id = freshEdgeId(source, outcome, target, new Set(kept.map((e) => e.id)));
       setEdges([
         ...kept,
-        { id, type: "workflow", source, target, sourceHandle: outcome, targetHandle: "in", data: { outcome, problems: [] } },
+        { id, type: "workflow", source, target, sourceHandle: outcome, targetHandle: "in", data: {} },
       ]);
     },
     [record],
@@ -308,7 +300,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       if (item.component) def.component = { name: item.component.name, version: item.component.version };
       setNodes((current) => [
         ...current.map((n) => (n.selected ? { ...n, selected: false } : n)),
-        { id, type: "workflow", position: def.position, data: { def, problems: [] }, selected: true },
+        { id, type: "workflow", position: def.position, data: { def }, selected: true },
       ]);
     },
     [record, screenToFlowPosition],
@@ -408,7 +400,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   }, [history, copy, paste]);
 
   const selected = nodes.filter((n) => n.selected);
-  const selectedNode = selected.length === 1 ? shownNodes.find((n) => n.id === selected[0].id) : undefined;
+  const selectedNode = selected.length === 1 ? selected[0] : undefined;
   const errorCount = problems.filter((p) => p.severity !== "warning").length;
   const warningCount = problems.length - errorCount;
 
@@ -454,7 +446,14 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           {saveState === "saved" && "All changes saved"}
           {saveState === "dirty" && "Unsaved changes"}
           {saveState === "saving" && "Saving…"}
-          {saveState === "error" && `Save failed: ${saveError}`}
+          {saveState === "error" && (
+            <>
+              Save failed: {saveError}{" "}
+              <button type="button" className="link-button" onClick={() => void save()}>
+                Retry
+              </button>
+            </>
+          )}
           {saveState === "conflict" && "Not saved: conflict"}
         </span>
       </div>
@@ -485,9 +484,10 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           aria-label="Canvas"
           role="application"
         >
+          <CanvasContext.Provider value={canvasInfo}>
           <ReactFlow<WorkflowNode, WorkflowEdge>
-            nodes={shownNodes}
-            edges={shownEdges}
+            nodes={nodes}
+            edges={edges}
             nodeTypes={NODE_TYPES}
             edgeTypes={EDGE_TYPES}
             defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
@@ -509,6 +509,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
             <Controls showInteractive={false} />
           </ReactFlow>
+          </CanvasContext.Provider>
         </div>
         <div className="side-panel">
           {showProblems || !selectedNode ? (
@@ -525,9 +526,10 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               key={selectedNode.id}
               node={selectedNode}
               index={nodes.findIndex((n) => n.id === selectedNode.id)}
-              nodes={shownNodes}
+              nodes={nodes}
               edges={edges}
-              component={selectedNode.data.def.component ? components.get(selectedNode.data.def.component.name) : undefined}
+              components={components}
+              problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
               serverProblems={report ? problems : []}
               onChange={updateNode}
               onConnect={connectFromPanel}

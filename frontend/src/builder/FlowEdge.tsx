@@ -1,13 +1,15 @@
 /** An edge labelled with its outcome, with a badge when the compiler reports a problem on it. */
 import { BaseEdge, EdgeLabelRenderer, getSmoothStepPath, type EdgeProps } from "@xyflow/react";
+import { problemsOf, useCanvasInfo } from "./canvasContext";
 import type { WorkflowEdge } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
 
 export function FlowEdge(props: EdgeProps<WorkflowEdge>) {
-  const { id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, markerEnd, selected } = props;
+  const { id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, markerEnd, selected, sourceHandleId } = props;
+  const info = useCanvasInfo();
   const [path, labelX, labelY] = getSmoothStepPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, borderRadius: 10 });
-  const problems = data?.problems ?? [];
-  const label = data?.label || (data?.outcome && data.outcome !== "next" ? data.outcome : null);
+  const problems = problemsOf(info.edgeProblems, id);
+  const label = data?.label || (sourceHandleId && sourceHandleId !== "next" ? sourceHandleId : null);
   const className = problems.some((p) => p.severity !== "warning") ? "edge-error" : problems.length ? "edge-warning" : "";
   return (
     <>

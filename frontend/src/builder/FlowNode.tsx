@@ -2,15 +2,19 @@
  * outcome. Loop nodes take their body's back edge on a second target handle at their side. */
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { Icon } from "../ui/Icon";
+import { problemsOf, useCanvasInfo } from "./canvasContext";
 import { BACK, IN, isLoop, NODE_KINDS, nodeOutcomes } from "./definition";
 import type { WorkflowNode } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
 
 export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
-  const { def, problems } = data;
+  const { def } = data;
+  const info = useCanvasInfo();
+  const problems = problemsOf(info.nodeProblems, def.id);
   const kind = NODE_KINDS[def.type];
   const outcomes = nodeOutcomes(def);
-  const title = def.label || data.subtitle || kind?.title || def.type;
+  const component = def.component ? info.components.get(def.component.name) : undefined;
+  const title = def.label || component?.display_name || kind?.title || def.type;
   const errors = problems.filter((p) => p.severity !== "warning").length;
   const state = errors ? "has-errors" : problems.length ? "has-warnings" : "";
   return (
@@ -25,7 +29,7 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
       )}
       <div className="flow-node-head">
         <span className="flow-node-icon">
-          <Icon name={data.icon ?? kind?.icon} />
+          <Icon name={info.typeIcons.get(def.type) ?? kind?.icon} />
         </span>
         <div className="flow-node-text">
           <div className="flow-node-title">{title}</div>

@@ -8,6 +8,7 @@ import { useMemo } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
 import { NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
+import { FORM_TEMPLATES } from "./formTemplates";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
 const validator = customizeValidator({ AjvClass: Ajv2020, ajvOptionsOverrides: { strict: false } });
@@ -69,16 +70,22 @@ interface InspectorProps {
   index: number;
   nodes: WorkflowNode[];
   edges: WorkflowEdge[];
-  component: Component | undefined;
+  components: Map<string, Component>;
+  /** This node's problems. */
+  problems: Problem[];
+  /** Every problem the compiler reported (the config form shows those under its fields). */
   serverProblems: Problem[];
   onChange: (def: DefinitionNode) => void;
   onConnect: (source: string, outcome: string, target: string | null) => void;
   onDelete: () => void;
 }
 
-export function Inspector({ node, index, nodes, edges, component, serverProblems, onChange, onConnect, onDelete }: InspectorProps) {
+export function Inspector({ node, index, nodes, edges, components, problems, serverProblems, onChange, onConnect, onDelete }: InspectorProps) {
   const def = node.data.def;
   const kind = NODE_KINDS[def.type];
+  const component = def.component ? components.get(def.component.name) : undefined;
+  const nameOf = (n: WorkflowNode) =>
+    n.data.def.label || (n.data.def.component && components.get(n.data.def.component.name)?.display_name) || NODE_KINDS[n.data.def.type].title;
   const schema = def.type === "activity" || def.type === "agent" ? component?.config_schema : kind.configSchema;
   const input = useMemo(() => inputSchema(component), [component]);
   const extraErrors = useMemo(() => configErrors(serverProblems, index), [serverProblems, index]);
@@ -94,9 +101,9 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
   return (
     <aside className="inspector" aria-label={`Settings of ${def.id}`}>
       <header className="inspector-header">
-        <Icon name={node.data.icon ?? kind.icon} size={20} />
+        <Icon name={kind.icon} size={20} />
         <div>
-          <h2>{def.label || node.data.subtitle || kind.title}</h2>
+          <h2>{nameOf(node)}</h2>
           <p className="muted small">
             {kind.title} · <code>{def.id}</code>
             {def.component && (
@@ -108,9 +115,9 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
           </p>
         </div>
       </header>
-      {node.data.problems.length > 0 && (
+      {problems.length > 0 && (
         <ul className="problem-list" aria-label="Problems of this node">
-          {node.data.problems.map((p, i) => (
+          {problems.map((p, i) => (
             <li key={i} className={p.severity === "warning" ? "warning" : "error"}>
               <strong>{p.code}</strong> {p.message}
             </li>
@@ -122,7 +129,7 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
         <input
           id="node-label"
           value={def.label ?? ""}
-          placeholder={node.data.subtitle ?? kind.title}
+          placeholder={component?.display_name ?? kind.title}
           onChange={(event) => update({ label: event.target.value || undefined })}
         />
       </div>
@@ -140,6 +147,7 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
             showErrorList={false}
             extraErrors={extraErrors}
             noHtml5Validate
+            templates={FORM_TEMPLATES}
             onChange={(event) => update({ config: (event.formData ?? {}) as Record<string, unknown> })}
           />
         ) : (
@@ -163,6 +171,7 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
             liveValidate="onChange"
             showErrorList={false}
             noHtml5Validate
+            templates={FORM_TEMPLATES}
             onChange={(event) => {
               const data = (event.formData ?? {}) as Record<string, string>;
               update({ input: Object.keys(data).length ? data : undefined });
@@ -183,6 +192,7 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
             liveValidate="onChange"
             showErrorList={false}
             noHtml5Validate
+            templates={FORM_TEMPLATES}
             onChange={(event) => {
               const data = (event.formData ?? {}) as { timeout_seconds?: number; retry?: RetryPolicy };
               const retry = Object.fromEntries(Object.entries(data.retry ?? {}).filter(([, v]) => v !== undefined));
@@ -215,7 +225,7 @@ export function Inspector({ node, index, nodes, edges, component, serverProblems
                     .filter((n) => n.id !== def.id && n.data.def.type !== "trigger")
                     .map((n) => (
                       <option key={n.id} value={n.id}>
-                        {n.data.def.label || n.data.subtitle || NODE_KINDS[n.data.def.type].title} ({n.id})
+                        {nameOf(n)} ({n.id})
                       </option>
                     ))}
                 </select>

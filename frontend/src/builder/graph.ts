@@ -1,20 +1,13 @@
 /** Converting between the saved definition and React Flow's nodes and edges. */
 import type { Edge, Node } from "@xyflow/react";
-import type { Problem } from "../api/types";
 import { BACK, defaultOutcome, IN, type Definition, type DefinitionEdge, type DefinitionNode } from "./definition";
 
 export interface WorkflowNodeData extends Record<string, unknown> {
   def: DefinitionNode;
-  /** Shown in the node: the component's display name when there is one. */
-  subtitle?: string;
-  icon?: string;
-  problems: Problem[];
 }
 
 export interface WorkflowEdgeData extends Record<string, unknown> {
-  outcome: string | null;
   label?: string | null;
-  problems: Problem[];
 }
 
 export type WorkflowNode = Node<WorkflowNodeData, "workflow">;
@@ -26,7 +19,7 @@ export function toFlow(definition: Definition): { nodes: WorkflowNode[]; edges: 
     id: def.id,
     type: "workflow",
     position: { x: def.position?.x ?? 0, y: def.position?.y ?? 0 },
-    data: { def, problems: [] },
+    data: { def },
   }));
   const edges: WorkflowEdge[] = definition.edges.map((edge) => {
     const source = byId.get(edge.source);
@@ -38,7 +31,7 @@ export function toFlow(definition: Definition): { nodes: WorkflowNode[]; edges: 
       target: edge.target,
       sourceHandle: outcome,
       targetHandle: edge.target_handle === BACK ? BACK : IN,
-      data: { outcome, label: edge.label, problems: [] },
+      data: { label: edge.label },
     };
   });
   return { nodes, edges };
