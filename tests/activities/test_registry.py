@@ -14,9 +14,8 @@ from tests.activities.conftest import Call
 from tests.conftest import DatabaseFactory
 from tests.support import create_user
 from workflow_builder.activities import registry
-from workflow_builder.activities.contract import ComponentSpec
+from workflow_builder.activities.contract import ActivityError, ComponentSpec
 from workflow_builder.activities.registry import (
-    ComponentError,
     builtin_components,
     check_spec,
     discover_components,
@@ -79,13 +78,19 @@ def test_secret_references_pass_the_config_schemas() -> None:
     )
 
 
-def test_load_implementation_explains_what_is_missing() -> None:
-    with pytest.raises(ComponentError, match="is the component's package installed"):
-        load_implementation("acme_not_installed.module:run")
-    with pytest.raises(ComponentError, match="no callable 'missing_function'"):
-        load_implementation("tests.activities.third_party:missing_function")
-    with pytest.raises(ComponentError, match="must look like"):
-        load_implementation("no_colon")
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("acme_not_installed.module:run", "is the component's package installed"),
+        ("tests.activities.third_party:missing_function", "no callable 'missing_function'"),
+        ("no_colon", "must look like"),
+    ],
+)
+def test_load_implementation_explains_what_is_missing(path: str, reason: str) -> None:
+    with pytest.raises(ActivityError, match=reason) as caught:
+        load_implementation(path)
+    assert caught.value.error_type == "ImplementationNotFound"
+    assert not caught.value.retryable
 
 
 def test_entry_points_add_specs_lists_and_functions(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from workflow_builder.activities import (
     sql_query,
     transform,
 )
-from workflow_builder.activities.contract import Activity, ComponentSpec
+from workflow_builder.activities.contract import Activity, ActivityError, ComponentSpec
 from workflow_builder.components.models import Component, ComponentType, ComponentVisibility
 
 ENTRY_POINT_GROUP = "workflow_builder.components"
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 class ComponentError(Exception):
-    """A component spec that cannot be registered, or an implementation that cannot load."""
+    """A component spec that cannot be registered."""
 
 
 def builtin_components() -> list[ComponentSpec]:
@@ -122,24 +122,33 @@ def discover_components() -> Discovery:
     return found
 
 
+def _not_found(message: str) -> ActivityError:
+    # Not retryable: the worker's installation has to change before the call can succeed.
+    return ActivityError(message, error_type="ImplementationNotFound", retryable=False)
+
+
 @cache
 def load_implementation(implementation_path: str) -> Activity:
-    """Import and return the callable named 'package.module:function' (cached)."""
+    """Import and return the callable named 'package.module:function' (cached).
+
+    Raises ActivityError (ImplementationNotFound), so a node naming a missing implementation
+    fails like any other call.
+    """
     module_name, _, attribute = implementation_path.partition(":")
     if not module_name or not attribute:
-        raise ComponentError(
+        raise _not_found(
             f"implementation_path {implementation_path!r} must look like 'package.module:function'"
         )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ComponentError(
+        raise _not_found(
             f"Cannot import {module_name!r} for {implementation_path!r}: {exc} "
             "(is the component's package installed on this worker?)"
         ) from exc
     implementation = getattr(module, attribute, None)
     if not callable(implementation):
-        raise ComponentError(f"{module_name!r} has no callable {attribute!r}")
+        raise _not_found(f"{module_name!r} has no callable {attribute!r}")
     return cast(Activity, implementation)
 
 
