@@ -11,7 +11,13 @@ import pytest
 from tests.activities.conftest import Call
 from tests.activities.fakes import AnthropicServer, OpenAIServer, Turn
 from workflow_builder.activities.contract import ActivityError, Tool
-from workflow_builder.activities.llm_agent import OUTPUT_SCHEMA, agent_config, run
+from workflow_builder.activities.llm_agent import (
+    OUTPUT_SCHEMA,
+    RequestedTool,
+    agent_config,
+    requested_tools,
+    run,
+)
 
 PROMPT = {
     "name": "summarize",
@@ -361,3 +367,36 @@ def test_agent_config_ignores_the_builtin_generic_output_schema() -> None:
         {}, prompt=PROMPT, model_provider="anthropic", model_name="m", output_schema=OUTPUT_SCHEMA
     )
     assert "output_schema" not in config
+
+
+def test_requested_tools_name_a_component_with_or_without_a_fixed_config() -> None:
+    config = {
+        "tools": [
+            "weather.lookup",
+            {
+                "name": "crm_search",
+                "component": "http_request",
+                "config": {"url": "https://crm.test/search"},
+                "description": "Search the CRM.",
+            },
+        ]
+    }
+    assert requested_tools(config) == [
+        RequestedTool(name="weather.lookup", component="weather.lookup", config={}),
+        RequestedTool(
+            name="crm_search",
+            component="http_request",
+            config={"url": "https://crm.test/search"},
+            description="Search the CRM.",
+        ),
+    ]
+
+
+def test_a_tool_with_a_fixed_config_is_offered_under_its_own_name(
+    openai_server: OpenAIServer, agent_call: Call
+) -> None:
+    agent_call.tools["city_weather"] = _weather_tool([])
+    openai_server.script.turns = [Turn(text="no tools needed")]
+    tool = {"name": "city_weather", "component": "weather.lookup", "config": {"units": "C"}}
+    run(_openai(openai_server, tools=[tool]), INPUTS, agent_call.context)
+    assert openai_server.received[0].body["tools"][0]["function"]["name"] == "city_weather"

@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
@@ -88,9 +89,25 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "tools": {
             "type": "array",
-            "items": {"type": "string", "minLength": 1},
+            "items": {
+                "anyOf": [
+                    {"type": "string", "minLength": 1, "description": "A component's name."},
+                    {
+                        "type": "object",
+                        "description": "A component offered under a name, with a fixed config.",
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "component": {"type": "string", "minLength": 1},
+                            "config": {"type": "object"},
+                            "description": {"type": "string"},
+                        },
+                        "required": ["name", "component"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
             "uniqueItems": True,
-            "description": "Names of the components the agent may call.",
+            "description": "The components the agent may call.",
         },
         "max_tool_rounds": {"type": "integer", "minimum": 0, "maximum": 50, "default": 5},
         "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200_000, "default": 1024},
@@ -134,6 +151,36 @@ SPEC = ComponentSpec(
     capabilities=("network", "secrets", "tools", "structured-output"),
     package="openai>=1.50 anthropic>=0.40",
 )
+
+
+@dataclass(frozen=True)
+class RequestedTool:
+    """A tool a node asks for: offer component `component` to the model as `name`, running it
+    with `config` (and `description`, when set, instead of the component's)."""
+
+    name: str
+    component: str
+    config: Mapping[str, Any]
+    description: str | None = None
+
+
+def requested_tools(config: Mapping[str, Any]) -> list[RequestedTool]:
+    """Return the tools a node's config asks for; the runtime offers each in `context.tools`
+    under its `name`."""
+    requested = []
+    for entry in config.get("tools", []):
+        if isinstance(entry, str):
+            requested.append(RequestedTool(name=entry, component=entry, config={}))
+        else:
+            requested.append(
+                RequestedTool(
+                    name=entry["name"],
+                    component=entry["component"],
+                    config=entry.get("config", {}),
+                    description=entry.get("description"),
+                )
+            )
+    return requested
 
 
 def agent_config(
@@ -341,7 +388,7 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
             "No prompt: the runtime loads config.agent_prompt_id into config.prompt",
         )
     provider, model = config["model_provider"], config["model"]
-    specs, tools = _tool_specs(config.get("tools", []), context.tools)
+    specs, tools = _tool_specs([tool.name for tool in requested_tools(config)], context.tools)
     api_key = (
         resolve_secret_refs(config["api_key"], context.secrets) if "api_key" in config else None
     )
