@@ -110,13 +110,62 @@ def test_another_users_private_component_is_not_resolved(
     name = unique("comp")
     client.post("/api/v1/components", json={"name": name, "type": "activity"}, headers=bob.headers)
     definition = {"nodes": [{"id": "n", "type": "activity", "component": {"name": name}}]}
-    response = client.post(
-        "/api/v1/workflows",
-        json={"kebab_name": unique("wf"), "definition": definition},
-        headers=alice.headers,
+    workflow = new_workflow(client, alice, definition=definition)
+    nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=alice.headers)
+    assert nodes.json()["items"][0]["component_id"] is None
+    report = client.post(f"/api/v1/workflows/{workflow['id']}/validate", headers=alice.headers)
+    assert "unknown_component" in {problem["code"] for problem in report.json()["errors"]}
+
+
+def test_latest_version_and_own_component_win(
+    client: TestClient, alice: ApiUser, bob: ApiUser
+) -> None:
+    name = unique("comp")
+
+    def register(user: ApiUser, version: str, visibility: str) -> str:
+        response = client.post(
+            "/api/v1/components",
+            json={"name": name, "type": "activity", "version": version, "visibility": visibility},
+            headers=user.headers,
+        )
+        assert response.status_code == 201, response.text
+        identifier: str = response.json()["id"]
+        return identifier
+
+    register(bob, "1.9.0", "public")
+    newest = register(bob, "1.10.0", "public")
+    own = register(alice, "1.10.0", "private")
+    definition = {"nodes": [{"id": "n", "type": "activity", "component": {"name": name}}]}
+    for user, expected in ((bob, newest), (alice, own)):
+        workflow = new_workflow(client, user, definition=definition)
+        nodes = client.get(f"/api/v1/workflows/{workflow['id']}/nodes", headers=user.headers)
+        assert nodes.json()["items"][0]["component_id"] == expected
+
+
+def test_validate_reports_the_compilers_verdict(client: TestClient, alice: ApiUser) -> None:
+    name = unique("comp")
+    client.post(
+        "/api/v1/components", json={"name": name, "type": "activity"}, headers=alice.headers
     )
-    body = assert_problem(response, 422)
-    assert body["errors"][0]["pointer"] == "/definition/nodes/0/component"
+    good = {
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "work", "type": "activity", "component": {"name": name}},
+        ],
+        "edges": [{"id": "e1", "source": "start", "target": "work"}],
+    }
+    workflow = new_workflow(client, alice, definition=good)
+    report = client.post(f"/api/v1/workflows/{workflow['id']}/validate", headers=alice.headers)
+    assert report.status_code == 200
+    assert report.json()["valid"] is True
+    assert report.json()["errors"] == []
+    broken = {"nodes": [{"id": "work", "type": "activity", "component": {"name": name}}]}
+    client.patch(
+        f"/api/v1/workflows/{workflow['id']}", json={"definition": broken}, headers=alice.headers
+    )
+    report = client.post(f"/api/v1/workflows/{workflow['id']}/validate", headers=alice.headers)
+    assert report.json()["valid"] is False
+    assert "missing_trigger" in {problem["code"] for problem in report.json()["errors"]}
 
 
 def test_malformed_definition_is_a_422_listing_every_problem_and_writes_nothing(

@@ -294,6 +294,25 @@ class WorkflowRead(WorkflowSummary):
     definition: dict[str, Any]
 
 
+class DefinitionProblem(BaseModel):
+    """One thing the compiler found wrong with a definition."""
+
+    code: str = Field(description="A stable code; docs/definition-format.md lists them.")
+    message: str
+    pointer: str = Field(description="JSON Pointer into the definition.")
+    severity: Literal["error", "warning"]
+    node_id: str | None
+    edge_id: str | None
+
+
+class ValidationReport(BaseModel):
+    """The compiler's verdict on a definition: errors block deployment, warnings do not."""
+
+    valid: bool
+    errors: list[DefinitionProblem]
+    warnings: list[DefinitionProblem]
+
+
 class VersionBump(BaseModel):
     """Which part of the semantic version to increase."""
 

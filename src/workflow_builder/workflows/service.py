@@ -24,19 +24,22 @@ from workflow_builder.api.crud import (
 from workflow_builder.api.errors import (
     ProblemError,
     conflict,
-    field_error,
     invalid,
-    validation_problem,
 )
 from workflow_builder.api.pagination import ItemT, Page, PageParams, paginate
-from workflow_builder.compiler import work_queue_query_name, work_queue_signal_name
+from workflow_builder.compiler import (
+    ValidationContext,
+    validate,
+    work_queue_query_name,
+    work_queue_signal_name,
+)
 from workflow_builder.components.models import (
-    Component,
     ComponentVisibility,
     WorkflowStatus,
 )
 from workflow_builder.components.service import check_json_schema, visibility_id
 from workflow_builder.projects.models import Project, TaskQueue
+from workflow_builder.workflows.catalog import RegistryCatalog
 from workflow_builder.workflows.definition import EdgeSpec, NodeSpec, extract
 from workflow_builder.workflows.models import (
     ChildWorkflow,
@@ -57,6 +60,7 @@ from workflow_builder.workflows.models import (
     SignalCreate,
     SignalRead,
     SignalUpdate,
+    ValidationReport,
     Workflow,
     WorkflowCreate,
     WorkflowEdge,
@@ -219,41 +223,20 @@ def list_workflows(
 
 
 def _component_ids(db_session: Session, nodes: list[NodeSpec]) -> dict[int, UUID]:
-    """Resolve each node's component (by name, and version when given) among the components
-    the caller can see, preferring their own and then the newest."""
+    """Resolve each node's component (by name, and version when given, else the latest) among
+    the components the caller can see, as the compiler does.
+
+    A component that cannot be resolved leaves the node's component_id empty rather than
+    refusing the save: autosave must never lose work, and `POST /workflows/{id}/validate`
+    reports the unknown component.
+    """
+    catalog = RegistryCatalog(db_session, _current_user_id(db_session))
     resolved: dict[int, UUID] = {}
-    missing: list[NodeSpec] = []
     for node in nodes:
-        if node.component_name is None:
-            continue
-        statement = select(Component.id).where(Component.name == node.component_name)
-        if node.component_version is not None:
-            statement = statement.where(Component.version == node.component_version)
-        found = db_session.execute(
-            statement.order_by(
-                (Component.created_by == func.auth.uid()).desc(), Component.created_at.desc()
-            ).limit(1)
-        ).scalar_one_or_none()
-        if found is None:
-            missing.append(node)
-        else:
-            resolved[node.index] = found
-    if missing:
-        raise validation_problem(
-            [
-                field_error(
-                    ["body", "definition", "nodes", node.index, "component"],
-                    f"no component named {node.component_name!r}"
-                    + (
-                        f" with version {node.component_version!r}"
-                        if node.component_version
-                        else ""
-                    )
-                    + " is visible to you",
-                )
-                for node in missing
-            ]
-        )
+        if node.component_name is not None:
+            component = catalog.component(node.component_name, node.component_version)
+            if component is not None:
+                resolved[node.index] = component.id
     return resolved
 
 
@@ -402,6 +385,18 @@ def update_workflow(
             changes["deployed_at"] = datetime.now(UTC)
     apply_changes(workflow, changes)
     return save(db_session, workflow)
+
+
+def validate_workflow(*, db_session: Session, workflow_id: UUID) -> ValidationReport:
+    """Return the compiler's verdict on the workflow's saved definition."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
+    result = validate(
+        workflow.definition,
+        RegistryCatalog(db_session, _current_user_id(db_session)),
+        ValidationContext(known_workflows=known),
+    )
+    return ValidationReport.model_validate(result.to_dict())
 
 
 def bump_version(*, db_session: Session, workflow_id: UUID, part: str) -> Workflow:

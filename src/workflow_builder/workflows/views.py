@@ -28,6 +28,7 @@ from workflow_builder.workflows.models import (
     SignalRead,
     SignalUpdate,
     StatusName,
+    ValidationReport,
     VersionBump,
     Workflow,
     WorkflowClone,
@@ -172,6 +173,12 @@ def clone_workflow(
 def export_workflow(workflow_id: UUID, db_session: DbSession, user: Reader) -> WorkflowExport:
     """The workflow and everything declared on it, as a document /workflows/import accepts."""
     return flows.export_workflow(db_session=db_session, workflow_id=workflow_id)
+
+
+@router.post("/{workflow_id}/validate")
+def validate_workflow(workflow_id: UUID, db_session: DbSession, user: Reader) -> ValidationReport:
+    """Check the saved definition with the compiler against the components you can see."""
+    return service.validate_workflow(db_session=db_session, workflow_id=workflow_id)
 
 
 @router.get("/{workflow_id}/nodes")
