@@ -264,6 +264,12 @@ def test_stale_if_match_is_refused_with_412(client: TestClient, alice: ApiUser) 
         headers={**alice.headers, "If-Match": first.json()["updated_at"]},
     )
     assert by_timestamp.status_code == 200
+    weak = client.patch(
+        path,
+        json={"description": "three"},
+        headers={**alice.headers, "If-Match": f"W/{by_timestamp.headers['ETag']}"},
+    )
+    assert weak.status_code == 200
     assert client.get(path, headers=alice.headers).json()["description"] == "three"
 
 

@@ -313,8 +313,9 @@ def create_workflow(*, db_session: Session, user_id: UUID, data: WorkflowCreate)
 
 def matches(workflow: Workflow, if_match: str) -> bool:
     """Whether an If-Match header names the workflow's current state (ETag or updated_at)."""
-    for candidate in (tag.strip() for tag in if_match.split(",")):
-        if candidate in ("*", workflow.etag, workflow.etag.removeprefix("W/")):
+    for candidate in (tag.strip().removeprefix("W/") for tag in if_match.split(",")):
+        # Proxies may weaken the tag (W/"..."); the value still names the same save.
+        if candidate in ("*", workflow.etag):
             return True
         try:
             stamp = datetime.fromisoformat(candidate.strip('"').replace("Z", "+00:00"))
