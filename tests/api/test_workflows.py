@@ -3,6 +3,7 @@ export and import."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -456,3 +457,21 @@ def test_a_project_or_queue_still_in_use_cannot_be_deleted(
     assert_problem(client.delete(f"/api/v1/projects/{project['id']}", headers=alice.headers), 409)
     queue_id = workflow["task_queue_id"]
     assert_problem(client.delete(f"/api/v1/task-queues/{queue_id}", headers=alice.headers), 409)
+
+
+def test_concurrent_saves_from_one_etag_let_exactly_one_through(
+    client: TestClient, alice: ApiUser
+) -> None:
+    workflow = new_workflow(client, alice)
+    path = f"/api/v1/workflows/{workflow['id']}"
+    headers = {**alice.headers, "If-Match": workflow["etag"]}
+
+    def save(index: int) -> int:
+        definition = {"nodes": [{"id": f"n{index}", "type": "activity"}], "edges": []}
+        return client.patch(path, json={"definition": definition}, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(save, range(4)))
+    assert statuses == [200, 412, 412, 412]
+    nodes = client.get(f"{path}/nodes", headers=alice.headers).json()["items"]
+    assert len(nodes) == 1
