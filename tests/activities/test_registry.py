@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tests.activities import third_party
 from tests.activities.conftest import Call
@@ -22,8 +23,10 @@ from workflow_builder.activities.registry import (
     load_implementation,
     sync_components,
 )
+from workflow_builder.cli import app
 from workflow_builder.components.models import Component
-from workflow_builder.db import Database, system_session, user_session
+from workflow_builder.config import get_settings
+from workflow_builder.db import Database, set_database, system_session, user_session
 
 
 def _entry_points(monkeypatch: pytest.MonkeyPatch, *values: str) -> None:
@@ -122,9 +125,14 @@ def test_a_duplicate_of_a_builtin_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.fixture(scope="module")
-def registry_db(database_factory: DatabaseFactory) -> Database:
+def registry_url(database_factory: DatabaseFactory) -> str:
     # Its own database: the sync writes public rows every other test would see.
-    return Database(database_factory.create())
+    return database_factory.create()
+
+
+@pytest.fixture(scope="module")
+def registry_db(registry_url: str) -> Database:
+    return Database(registry_url)
 
 
 def test_sync_adds_updates_and_deprecates_public_system_components(
@@ -158,3 +166,18 @@ def test_synced_components_are_public_and_owned_by_nobody(registry_db: Database)
     assert rows[0].created_by is None
     assert rows[0].visibility == "public"
     assert rows[0].type == "agent"
+
+
+def test_the_sync_command_prints_what_it_changed(
+    registry_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", registry_url)
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(app, ["components", "sync"])
+        again = CliRunner().invoke(app, ["components", "sync"])
+    finally:
+        get_settings.cache_clear()
+        set_database(db)  # the command points the process at its database; point it back
+    assert first.exit_code == 0, first.output
+    assert "0 updated" in again.output and "6 unchanged" in again.output
