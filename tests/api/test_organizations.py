@@ -26,7 +26,9 @@ def test_creator_owns_the_organization_and_slug_is_derived(
     assert org["slug"].startswith("acme-org-")
     assert org["my_role"] == "owner"
     members = client.get(f"/api/v1/organizations/{org['id']}/members", headers=alice.headers)
-    assert [(m["user_id"], m["role"]) for m in members.json()] == [(str(alice.id), "owner")]
+    assert [(m["user_id"], m["role"]) for m in members.json()["items"]] == [
+        (str(alice.id), "owner")
+    ]
 
 
 def test_duplicate_slug_conflicts(client: TestClient, alice: ApiUser) -> None:

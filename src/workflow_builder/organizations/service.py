@@ -96,15 +96,20 @@ def delete_organization(*, db_session: Session, organization_id: UUID) -> None:
     delete_visible(db_session, Organization, organization_id, "Organization")
 
 
-def list_members(*, db_session: Session, organization_id: UUID) -> list[MemberRead]:
-    """Return the organization's members."""
+def list_members(
+    *, db_session: Session, organization_id: UUID, params: PageParams
+) -> Page[MemberRead]:
+    """Return a page of the organization's members."""
     get_organization(db_session=db_session, organization_id=organization_id)
-    rows = db_session.scalars(
-        select(OrganizationMember)
-        .where(OrganizationMember.organization_id == organization_id)
-        .order_by(OrganizationMember.created_at, OrganizationMember.id)
+    return paginate(
+        db_session,
+        select(OrganizationMember).where(OrganizationMember.organization_id == organization_id),
+        params,
+        sortable={"created_at": OrganizationMember.created_at, "role": OrganizationMember.role},
+        default_sort="created_at",
+        tiebreaker=OrganizationMember.id,
+        read=MemberRead.model_validate,
     )
-    return [MemberRead.model_validate(row) for row in rows]
 
 
 def _user_id_for_email(email: str) -> UUID:

@@ -73,9 +73,13 @@ def delete_organization(organization_id: UUID, db_session: DbSession, user: Writ
 
 
 @router.get("/{organization_id}/members")
-def list_members(organization_id: UUID, db_session: DbSession, user: Reader) -> list[MemberRead]:
+def list_members(
+    organization_id: UUID, db_session: DbSession, paging: Paging, user: Reader
+) -> Page[MemberRead]:
     """The organization's members and their roles."""
-    return service.list_members(db_session=db_session, organization_id=organization_id)
+    return service.list_members(
+        db_session=db_session, organization_id=organization_id, params=paging
+    )
 
 
 @router.post("/{organization_id}/members", status_code=status.HTTP_201_CREATED)
