@@ -149,7 +149,6 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     tags=("ai", "llm", "agent"),
     capabilities=("network", "secrets", "tools", "structured-output"),
-    package="openai>=1.50 anthropic>=0.40",
 )
 
 
