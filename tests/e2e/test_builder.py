@@ -251,6 +251,10 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     panel.get_by_label("On received").select_option("end_1")
     expect(page.locator(".react-flow__edge")).to_have_count(6)
 
+    page.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
+    workflow_panel = page.get_by_role("complementary", name="Workflow")
+    workflow_panel.get_by_label("Run timeout (s)").fill("600")
+
     before = node(page, "end_1").bounding_box()
     page.get_by_role("button", name="Auto-layout").click()
     page.get_by_role("button", name="Zoom to fit").click()
@@ -273,4 +277,5 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     assert ("mark", "next", "retry_loop", "back") in edges
     assert ("approval", "received", "end_1", None) in edges
     assert definition["signals"] == [{"name": "approved"}]
+    assert definition["settings"] == {"timeout_seconds": 600}
     assert definition["variables"] == {"done": {"initial": False}}

@@ -34,8 +34,9 @@ import {
 import { CanvasContext, problemsOf, type CanvasInfo } from "./canvasContext";
 import { FlowEdge } from "./FlowEdge";
 import { FlowNode } from "./FlowNode";
-import { readDefinition, toDefinition, toFlow, type WorkflowEdge, type WorkflowNode } from "./graph";
+import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge, type WorkflowNode } from "./graph";
 import { useHistory, type Snapshot } from "./history";
+import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
@@ -114,6 +115,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const start = useMemo(() => toFlow(base), [base]);
   const [nodes, setNodes] = useState<WorkflowNode[]>(start.nodes);
   const [edges, setEdges] = useState<WorkflowEdge[]>(start.edges);
+  const [declarations, setDeclarations] = useState<Declarations>(() => declarationsOf(base));
   const [saveState, setSaveState] = useState<SaveState>("saved");
   const [saveError, setSaveError] = useState<string | null>(null);
   const [report, setReport] = useState<ValidationReport | null | undefined>(undefined);
@@ -121,14 +123,14 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
   const etag = useRef(initial.etag);
-  const savedJson = useRef(JSON.stringify(toDefinition(base, start.nodes, start.edges)));
+  const savedJson = useRef(JSON.stringify(toDefinition(declarationsOf(base), start.nodes, start.edges)));
   const saving = useRef(false);
   const failedJson = useRef<string | null>(null);
-  const clipboard = useRef<Snapshot | null>(null);
+  const clipboard = useRef<{ nodes: WorkflowNode[]; edges: WorkflowEdge[] } | null>(null);
   const pasteCount = useRef(0);
-  const lastEdit = useRef<{ node: string; at: number } | null>(null);
-  const state = useRef<Snapshot>({ nodes, edges });
-  state.current = { nodes, edges };
+  const lastEdit = useRef<{ target: string; at: number } | null>(null);
+  const state = useRef<Snapshot>({ nodes, edges, declarations });
+  state.current = { nodes, edges, declarations };
 
   const components = useMemo(() => new Map(catalog.components.map((c) => [c.name, c])), [catalog.components]);
   const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
@@ -139,11 +141,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     useCallback((snapshot: Snapshot) => {
       setNodes(snapshot.nodes);
       setEdges(snapshot.edges);
+      setDeclarations(snapshot.declarations);
     }, []),
   );
   const { record } = history;
 
-  const definition: Definition = useMemo(() => toDefinition(base, nodes, edges), [base, nodes, edges]);
+  const definition: Definition = useMemo(() => toDefinition(declarations, nodes, edges), [declarations, nodes, edges]);
   const definitionJson = useMemo(() => JSON.stringify(definition), [definition]);
 
   // -- problems: the compiler's when the server validates, else the browser's own checks --
@@ -178,9 +181,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     void validate();
   }, [validate]);
 
+  const currentDefinition = () => toDefinition(state.current.declarations, state.current.nodes, state.current.edges);
+
   const save = useCallback(async () => {
     if (saving.current) return;
-    const json = JSON.stringify(toDefinition(base, state.current.nodes, state.current.edges));
+    const json = JSON.stringify(currentDefinition());
     if (json === savedJson.current) {
       setSaveState("saved");
       return;
@@ -191,7 +196,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       const result = await saveDefinition(workflow.id, JSON.parse(json), etag.current);
       etag.current = result.etag;
       savedJson.current = json;
-      const now = JSON.stringify(toDefinition(base, state.current.nodes, state.current.edges));
+      const now = JSON.stringify(currentDefinition());
       setSaveState(now === json ? "saved" : "dirty");
       setSaveError(null);
       void validate();
@@ -205,7 +210,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     } finally {
       saving.current = false;
     }
-  }, [base, workflow.id, validate]);
+  }, [workflow.id, validate]);
 
   useEffect(() => {
     // A save in flight re-arms this when it ends; a conflict waits for the user; a failed
@@ -220,13 +225,13 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
 
   useEffect(() => {
     const warn = (event: BeforeUnloadEvent) => {
-      if (JSON.stringify(toDefinition(base, state.current.nodes, state.current.edges)) !== savedJson.current) {
+      if (JSON.stringify(currentDefinition()) !== savedJson.current) {
         event.preventDefault();
       }
     };
     window.addEventListener("beforeunload", warn);
     return () => window.removeEventListener("beforeunload", warn);
-  }, [base]);
+  }, []);
 
   // -- editing --
   const onNodesChange = useCallback((changes: NodeChange<WorkflowNode>[]) => {
@@ -318,14 +323,31 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     [addNode, itemsByKey, screenToFlowPosition],
   );
 
-  const updateNode = useCallback(
-    (def: DefinitionNode) => {
+  /** Typing in a form records one undo step per pause, not one per keystroke. */
+  const recordEdit = useCallback(
+    (target: string) => {
       const now = Date.now();
-      if (!lastEdit.current || lastEdit.current.node !== def.id || now - lastEdit.current.at > 1500) record();
-      lastEdit.current = { node: def.id, at: now };
-      setNodes((current) => current.map((n) => (n.id === def.id ? { ...n, data: { ...n.data, def } } : n)));
+      if (!lastEdit.current || lastEdit.current.target !== target || now - lastEdit.current.at > 1500) record();
+      lastEdit.current = { target, at: now };
     },
     [record],
+  );
+
+  const updateNode = useCallback(
+    (def: DefinitionNode) => {
+      recordEdit(`node:${def.id}`);
+      setNodes((current) => current.map((n) => (n.id === def.id ? { ...n, data: { ...n.data, def } } : n)));
+    },
+    [recordEdit],
+  );
+
+  const updateDeclarations = useCallback(
+    (next: Declarations) => {
+      if (JSON.stringify(next) === JSON.stringify(state.current.declarations)) return;
+      recordEdit("workflow");
+      setDeclarations(next);
+    },
+    [recordEdit],
   );
 
   const deleteNodes = useCallback(
@@ -513,9 +535,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         </div>
         <div className="side-panel">
           {showProblems || !selectedNode ? (
-            <ProblemsPanel
+            <WorkflowPanel
               problems={problems}
               validated={report !== undefined}
+              declarations={declarations}
+              onDeclarations={updateDeclarations}
               onSelect={(id) => {
                 setShowProblems(false);
                 selectNode(id);
@@ -539,28 +563,5 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         </div>
       </div>
     </div>
-  );
-}
-
-function ProblemsPanel({ problems, validated, onSelect }: { problems: Problem[]; validated: boolean; onSelect: (nodeId: string) => void }) {
-  return (
-    <aside className="inspector" id="problems-panel" aria-label="Problems">
-      <h2>Problems</h2>
-      {!validated && <p className="muted">Checking…</p>}
-      {validated && problems.length === 0 && <p className="muted">No problems found. Select a node to edit it.</p>}
-      <ul className="problem-list">
-        {problems.map((problem, i) => (
-          <li key={i} className={problem.severity === "warning" ? "warning" : "error"}>
-            <strong>{problem.code}</strong> {problem.message}
-            {problem.node_id && (
-              <button type="button" className="link-button" onClick={() => onSelect(problem.node_id!)}>
-                Show {problem.node_id}
-              </button>
-            )}
-          </li>
-        ))}
-      </ul>
-      <p className="hint">Select a node to edit its settings. Shortcuts: Ctrl+Z undo, Ctrl+Shift+Z redo, Ctrl+C / Ctrl+V copy and paste, Delete removes.</p>
-    </aside>
   );
 }

@@ -2,16 +2,14 @@
  * connections (a keyboard way to wire outcomes), and its problems. */
 import Form from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
-import { customizeValidator } from "@rjsf/validator-ajv8";
-import Ajv2020 from "ajv/dist/2020";
 import { useMemo } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
 import { NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
 import { FORM_TEMPLATES } from "./formTemplates";
+import { formValidator } from "./formValidator";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
-const validator = customizeValidator({ AjvClass: Ajv2020, ajvOptionsOverrides: { strict: false } });
 const HIDE_SUBMIT: UiSchema = { "ui:submitButtonOptions": { norender: true } };
 
 const EXECUTION_SCHEMA: RJSFSchema = {
@@ -142,7 +140,7 @@ export function Inspector({ node, index, nodes, edges, components, problems, ser
             schema={withoutMeta(schema)}
             uiSchema={HIDE_SUBMIT}
             formData={def.config ?? {}}
-            validator={validator}
+            validator={formValidator}
             liveValidate="onChange"
             showErrorList={false}
             extraErrors={extraErrors}
@@ -167,7 +165,7 @@ export function Inspector({ node, index, nodes, edges, components, problems, ser
             schema={input}
             uiSchema={HIDE_SUBMIT}
             formData={def.input ?? {}}
-            validator={validator}
+            validator={formValidator}
             liveValidate="onChange"
             showErrorList={false}
             noHtml5Validate
@@ -188,7 +186,7 @@ export function Inspector({ node, index, nodes, edges, components, problems, ser
             schema={EXECUTION_SCHEMA}
             uiSchema={HIDE_SUBMIT}
             formData={{ timeout_seconds: def.timeout_seconds, retry: def.retry ?? {} }}
-            validator={validator}
+            validator={formValidator}
             liveValidate="onChange"
             showErrorList={false}
             noHtml5Validate

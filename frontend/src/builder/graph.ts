@@ -37,8 +37,8 @@ export function toFlow(definition: Definition): { nodes: WorkflowNode[]; edges: 
   return { nodes, edges };
 }
 
-/** The definition the canvas shows, with every top-level declaration of `base` kept. */
-export function toDefinition(base: Definition, nodes: WorkflowNode[], edges: WorkflowEdge[]): Definition {
+/** The definition the canvas shows: its nodes and edges plus the workflow's declarations. */
+export function toDefinition(declarations: Record<string, unknown>, nodes: WorkflowNode[], edges: WorkflowEdge[]): Definition {
   const defNodes: DefinitionNode[] = nodes.map((node) => ({
     ...node.data.def,
     position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
@@ -50,7 +50,13 @@ export function toDefinition(base: Definition, nodes: WorkflowNode[], edges: Wor
     if (edge.data?.label) out.label = edge.data.label;
     return out;
   });
-  return { ...base, format_version: 1, nodes: defNodes, edges: defEdges };
+  return { format_version: 1, ...declarations, nodes: defNodes, edges: defEdges };
+}
+
+/** Everything at the top level of a definition except its graph. */
+export function declarationsOf(definition: Definition): Record<string, unknown> {
+  const { nodes: _nodes, edges: _edges, format_version: _version, ...declarations } = definition;
+  return declarations;
 }
 
 /** Normalize whatever the server stored into a definition the canvas can show. */

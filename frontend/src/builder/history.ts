@@ -5,6 +5,7 @@ import type { WorkflowEdge, WorkflowNode } from "./graph";
 export interface Snapshot {
   nodes: WorkflowNode[];
   edges: WorkflowEdge[];
+  declarations: Record<string, unknown>;
 }
 
 const LIMIT = 100;

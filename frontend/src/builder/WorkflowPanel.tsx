@@ -1,0 +1,206 @@
+/** The side panel when no node is selected: the compiler's problems, and the workflow's
+ * declarations (run settings, signals, queries, work queues, schedules, child workflows,
+ * variables) as the definition format stores them. */
+import Form from "@rjsf/core";
+import type { RJSFSchema, UiSchema } from "@rjsf/utils";
+import { useState } from "react";
+import type { Problem } from "../api/types";
+import { FORM_TEMPLATES } from "./formTemplates";
+import { formValidator } from "./formValidator";
+
+const NAME: RJSFSchema = { type: "string", title: "Name", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
+const DESCRIPTION: RJSFSchema = { type: "string", title: "Description" };
+
+const DECLARATIONS_SCHEMA: RJSFSchema = {
+  type: "object",
+  properties: {
+    settings: {
+      type: "object",
+      title: "Run settings",
+      properties: {
+        timeout_seconds: { type: "integer", title: "Run timeout (s)", minimum: 1, description: "Default 3600." },
+        activity_timeout_seconds: { type: "integer", title: "Activity timeout (s)", minimum: 1, description: "Default 300." },
+        retry: {
+          type: "object",
+          title: "Default retry policy",
+          properties: {
+            maximum_attempts: { type: "integer", title: "Maximum attempts", minimum: 1 },
+            initial_interval: { type: "number", title: "Initial interval (s)", exclusiveMinimum: 0 },
+            backoff_coefficient: { type: "number", title: "Backoff coefficient", minimum: 1 },
+            maximum_interval: { type: "number", title: "Maximum interval (s)", exclusiveMinimum: 0 },
+          },
+        },
+      },
+    },
+    signals: {
+      type: "array",
+      title: "Signals",
+      items: { type: "object", title: "Signal", required: ["name"], properties: { name: NAME, description: DESCRIPTION } },
+    },
+    queries: {
+      type: "array",
+      title: "Queries",
+      items: {
+        type: "object",
+        title: "Query",
+        required: ["name"],
+        properties: {
+          name: NAME,
+          description: DESCRIPTION,
+          expression: { type: "string", title: "Expression", description: "What the query answers; default: vars." },
+        },
+      },
+    },
+    work_queues: {
+      type: "array",
+      title: "Work queues",
+      items: {
+        type: "object",
+        title: "Work queue",
+        required: ["name"],
+        properties: {
+          name: NAME,
+          description: DESCRIPTION,
+          max_size: { type: "integer", title: "Max size", minimum: 1 },
+          priority: { type: "string", title: "Order", enum: ["fifo", "lifo", "priority"] },
+          deduplicate: { type: "boolean", title: "Deduplicate items" },
+        },
+      },
+    },
+    schedules: {
+      type: "array",
+      title: "Schedules",
+      items: {
+        type: "object",
+        title: "Schedule",
+        required: ["cron"],
+        properties: {
+          cron: { type: "string", title: "Cron", description: "e.g. 0 9 * * 1-5" },
+          timezone: { type: "string", title: "Time zone", description: "IANA name; default UTC." },
+          start_immediately: { type: "boolean", title: "Start immediately" },
+          max_runs: { type: "integer", title: "Max runs", minimum: 1 },
+        },
+      },
+    },
+    child_workflows: {
+      type: "array",
+      title: "Child workflows",
+      items: {
+        type: "object",
+        title: "Child workflow",
+        required: ["workflow"],
+        properties: {
+          workflow: { type: "string", title: "Workflow (kebab name)", pattern: "^[a-z0-9]+(-[a-z0-9]+)*$" },
+          parent_close_policy: { type: "string", title: "When the parent closes", enum: ["terminate", "abandon", "request_cancel"] },
+          can_signal_parent: { type: "boolean", title: "May signal the parent" },
+          can_query_parent: { type: "boolean", title: "May query the parent" },
+        },
+      },
+    },
+  },
+};
+const UI: UiSchema = { "ui:submitButtonOptions": { norender: true } };
+
+export type Declarations = Record<string, unknown>;
+
+function withoutEmpty(value: Declarations): Declarations {
+  const out: Declarations = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item === undefined) continue;
+    if (Array.isArray(item) && item.length === 0) continue;
+    if (item && typeof item === "object" && !Array.isArray(item) && Object.keys(item).length === 0) continue;
+    out[key] = item;
+  }
+  return out;
+}
+
+function VariablesEditor({ value, onChange }: { value: unknown; onChange: (variables: unknown) => void }) {
+  const [text, setText] = useState(() => JSON.stringify(value ?? {}, null, 2));
+  const [error, setError] = useState<string | null>(null);
+  const apply = () => {
+    try {
+      const parsed: unknown = JSON.parse(text || "{}");
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("Expected a JSON object.");
+      setError(null);
+      onChange(parsed);
+    } catch (reason) {
+      setError(reason instanceof Error ? reason.message : String(reason));
+    }
+  };
+  return (
+    <div className="field">
+      <label htmlFor="workflow-variables">Variables (JSON)</label>
+      <textarea
+        id="workflow-variables"
+        rows={5}
+        spellCheck={false}
+        className="code"
+        value={text}
+        onChange={(event) => setText(event.target.value)}
+        onBlur={apply}
+        aria-invalid={error ? true : undefined}
+        aria-describedby="workflow-variables-hint workflow-variables-error"
+      />
+      <p className="hint" id="workflow-variables-hint">
+        {'Name → {"initial": value, "schema": {...}}, e.g. {"count": {"initial": 0}}. Applied when you leave the field.'}
+      </p>
+      <p className="field-error" id="workflow-variables-error">
+        {error}
+      </p>
+    </div>
+  );
+}
+
+export function WorkflowPanel({
+  problems,
+  validated,
+  declarations,
+  onDeclarations,
+  onSelect,
+}: {
+  problems: Problem[];
+  validated: boolean;
+  declarations: Declarations;
+  onDeclarations: (next: Declarations) => void;
+  onSelect: (nodeId: string) => void;
+}) {
+  const { variables, ...rest } = declarations;
+  return (
+    <aside className="inspector" id="problems-panel" aria-label="Workflow">
+      <section aria-labelledby="problems-title">
+        <h2 id="problems-title">Problems</h2>
+        {!validated && <p className="muted">Checking…</p>}
+        {validated && problems.length === 0 && <p className="muted">No problems found.</p>}
+        <ul className="problem-list">
+          {problems.map((problem, i) => (
+            <li key={i} className={problem.severity === "warning" ? "warning" : "error"}>
+              <strong>{problem.code}</strong> {problem.message}
+              {problem.node_id && (
+                <button type="button" className="link-button" onClick={() => onSelect(problem.node_id!)}>
+                  Show {problem.node_id}
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      </section>
+      <section className="inspector-section" aria-labelledby="declarations-title">
+        <h2 id="declarations-title">Workflow settings</h2>
+        <p className="hint">Select a node to edit it. Ctrl+Z undo, Ctrl+Shift+Z redo, Ctrl+C / Ctrl+V copy and paste, Delete removes.</p>
+        <Form
+          idPrefix="workflow"
+          schema={DECLARATIONS_SCHEMA}
+          uiSchema={UI}
+          formData={rest}
+          validator={formValidator}
+          liveValidate="onChange"
+          showErrorList={false}
+          noHtml5Validate
+          templates={FORM_TEMPLATES}
+          onChange={(event) => onDeclarations(withoutEmpty({ ...(event.formData as Declarations), variables }))}
+        />
+        <VariablesEditor value={variables} onChange={(next) => onDeclarations(withoutEmpty({ ...rest, variables: next }))} />
+      </section>
+    </aside>
+  );
+}
