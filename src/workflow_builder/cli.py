@@ -57,10 +57,57 @@ def up(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (WFB_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
 ) -> None:
-    """Start everything: the database (embedded unless DATABASE_URL is set), then the API."""
+    """Start everything: the database (embedded unless DATABASE_URL is set), a worker for
+    every project, and the API with the web app."""
+    from workflow_builder.runtime.worker import Worker
+
     logging.basicConfig(level=get_settings().log_level.upper())
     _prepare_database(migrate=True)
-    _serve(host, port)
+    worker = Worker()
+    with console.status("Starting the in-process worker"):
+        worker.start()
+    try:
+        _serve(host, port)
+    finally:
+        worker.stop()
+
+
+@app.command()
+def worker(
+    project: Annotated[
+        list[str] | None,
+        typer.Option("--project", help="Serve only this project (repeatable). Default: all."),
+    ] = None,
+    drain_seconds: Annotated[
+        float, typer.Option(help="On SIGTERM, how long running steps may take to finish.")
+    ] = 30.0,
+) -> None:
+    """Run a worker: executes the runs of its projects' task queues until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+    from uuid import UUID
+
+    from workflow_builder.runtime.worker import Worker
+
+    logging.basicConfig(level=get_settings().log_level.upper())
+    try:
+        projects = [UUID(p) for p in project or []]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--project takes a project id: {exc}") from None
+    _prepare_database(migrate=False)
+    running = Worker(projects or None)
+    try:
+        running.start()
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    with console.status("Draining"):
+        running.stop(drain_seconds)
 
 
 @app.command()

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     )
     encryption_key: SecretStr | None = Field(default=None, description="Encrypts secrets.")
     log_level: str = "info"
+    worker_id: str | None = Field(
+        default=None, description="This worker's engine executor id (default: host-pid-random)."
+    )
+    heartbeat_seconds: float = Field(default=5.0, gt=0, description="Worker heartbeat period.")
+    worker_dead_after_seconds: float = Field(
+        default=30.0, gt=0, description="Silence after which a worker's runs are resumed elsewhere."
+    )
 
     @property
     def embedded_db_dir(self) -> Path:

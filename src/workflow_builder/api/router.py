@@ -7,6 +7,8 @@ from fastapi import APIRouter
 from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
 from workflow_builder.components import views as components
+from workflow_builder.deployments import views as deployments
+from workflow_builder.executions import views as executions
 from workflow_builder.organizations import views as organizations
 from workflow_builder.projects import views as projects
 from workflow_builder.secrets.views import secrets_router
@@ -33,6 +35,9 @@ def api_router() -> APIRouter:
         secrets_router,
         workflows.router,
         workflows.declarations,
+        deployments.router,
+        deployments.schemas_router,
+        executions.router,
     ):
         router.include_router(domain_router)
     return router

@@ -25,8 +25,12 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations up to `revision`."""
+    """Apply migrations up to `revision`; at head, also create or upgrade the engine's schema."""
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        from workflow_builder.runtime.engine import migrate_engine
+
+        migrate_engine(url)
 
 
 def downgrade(url: str, revision: str) -> None:

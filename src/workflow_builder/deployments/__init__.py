@@ -1,0 +1,1 @@
+"""Compiled versions and deployment: compile, list and activate versions, deploy, undeploy."""

@@ -1,0 +1,57 @@
+"""Wire shapes of compiled versions and deployments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+
+class VersionRead(BaseModel):
+    """A compiled version of a workflow (a workflow_compiled_code row)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    workflow_id: UUID
+    version: str
+    content_hash: str | None
+    is_active: bool
+    compiled_at: datetime
+    compiled_by: UUID | None
+    interpreter: str | None
+    requirements: str | None
+    runtime_config: dict[str, Any]
+    execution_count: int
+    avg_execution_duration_ms: int
+    last_executed_at: datetime | None
+
+
+class VersionDetail(VersionRead):
+    """A compiled version with its plan."""
+
+    plan: dict[str, Any]
+    components: list[dict[str, Any]]
+
+
+class CompileResult(BaseModel):
+    """What compiling gave: the version, whether it is new, and the compiler's warnings."""
+
+    version: VersionRead
+    created: bool
+    warnings: list[dict[str, Any]]
+
+
+class DeployResult(BaseModel):
+    """A deployed workflow: its active version and where its runs go."""
+
+    workflow_id: UUID
+    status: str
+    deployed_at: datetime | None
+    engine_workflow_id: str | None
+    engine_workflow_type: str | None
+    task_queue: str
+    version: VersionRead | None
+    schedules: int

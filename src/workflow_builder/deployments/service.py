@@ -1,0 +1,284 @@
+"""Compiling definitions into stored versions, activating them, deploying workflows.
+
+Everything runs in the caller's session, so only a workflow's owner can compile, activate or
+deploy it (row-level security on workflow_compiled_code and workflows decides).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from workflow_builder.api.errors import ProblemError, conflict, field_error, not_found
+from workflow_builder.compiler import (
+    CompilationError,
+    ValidationContext,
+    compile_definition,
+    validate,
+)
+from workflow_builder.deployments.models import DeployResult, VersionDetail, VersionRead
+from workflow_builder.runtime import service as runtime
+from workflow_builder.runtime.interpreter import RUN_WORKFLOW
+from workflow_builder.workflows.catalog import RegistryCatalog
+from workflow_builder.workflows.models import Workflow
+from workflow_builder.workflows.service import check_transition, get_workflow
+
+_VERSION_COLUMNS = """id, workflow_id, version, content_hash, is_active, compiled_at, compiled_by,
+  worker_code as interpreter, requirements, runtime_config, execution_count,
+  avg_execution_duration_ms, last_executed_at"""
+
+
+def _version(row: Any) -> VersionRead:
+    return VersionRead.model_validate(dict(row._mapping))
+
+
+def compile_problem(error: CompilationError) -> ProblemError:
+    """Return the 422 problem listing every compiler error with its node, edge and pointer."""
+    errors = [
+        field_error(
+            ["body", "definition", *[p for p in (problem.pointer or "").split("/") if p]],
+            f"[{problem.code}] "
+            + (f"node {problem.node_id}: " if problem.node_id else "")
+            + (f"edge {problem.edge_id}: " if problem.edge_id else "")
+            + problem.message,
+        )
+        for problem in error.result.errors
+    ]
+    problem = ProblemError(
+        422,
+        "compilation",
+        "The workflow does not compile",
+        f"{len(errors)} error(s) in the definition",
+        errors=errors,
+    )
+    return problem
+
+
+def compile_workflow(
+    *, db_session: Session, workflow_id: UUID, user_id: UUID
+) -> tuple[VersionRead, bool, list[dict[str, Any]]]:
+    """Compile the workflow's definition; return its version (the existing one when nothing
+    changed), whether it is new, and the warnings. A new version becomes the active one."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
+    catalog = RegistryCatalog(db_session, user_id)
+    context = ValidationContext(known_workflows=known)
+    result = validate(workflow.definition, catalog, context)
+    if not result.ok:
+        raise compile_problem(CompilationError(result))
+    plan = compile_definition(workflow.definition, catalog, context)
+    warnings: list[dict[str, Any]] = result.to_dict()["warnings"]
+    existing = db_session.execute(
+        text(
+            f"select {_VERSION_COLUMNS} from workflow_compiled_code "
+            "where workflow_id = :w and content_hash = :h"
+        ),
+        {"w": workflow_id, "h": plan.content_hash},
+    ).first()
+    if existing is not None:
+        return _version(existing), False, warnings
+    code = plan.compiled_code()
+    db_session.execute(
+        text("update workflow_compiled_code set is_active = false where workflow_id = :w"),
+        {"w": workflow_id},
+    )
+    row = db_session.execute(
+        text(
+            f"""insert into workflow_compiled_code (workflow_id, version, workflow_code,
+                  activities_code, worker_code, requirements, runtime_config, compiled_by,
+                  is_active, content_hash)
+                values (:w, :version, :workflow_code, :activities_code, :worker_code,
+                  :requirements, cast(:runtime_config as jsonb), :user, true, :h)
+                returning {_VERSION_COLUMNS}"""
+        ),
+        {
+            "w": workflow_id,
+            "version": workflow.version,
+            "workflow_code": code["workflow_code"],
+            "activities_code": code["activities_code"],
+            "worker_code": code["worker_code"],
+            "requirements": code["requirements"],
+            "runtime_config": json.dumps(code["runtime_config"]),
+            "user": user_id,
+            "h": plan.content_hash,
+        },
+    ).one()
+    return _version(row), True, warnings
+
+
+def list_versions(*, db_session: Session, workflow_id: UUID) -> list[VersionRead]:
+    """Return the workflow's compiled versions, newest first."""
+    get_workflow(db_session=db_session, workflow_id=workflow_id)
+    rows = db_session.execute(
+        text(
+            f"select {_VERSION_COLUMNS} from workflow_compiled_code where workflow_id = :w "
+            "order by compiled_at desc, id"
+        ),
+        {"w": workflow_id},
+    )
+    return [_version(row) for row in rows]
+
+
+def get_version(*, db_session: Session, workflow_id: UUID, version_id: UUID) -> VersionDetail:
+    """Return one compiled version with its plan and pinned components."""
+    row = db_session.execute(
+        text(
+            f"select {_VERSION_COLUMNS}, workflow_code, activities_code "
+            "from workflow_compiled_code where workflow_id = :w and id = :v"
+        ),
+        {"w": workflow_id, "v": version_id},
+    ).first()
+    if row is None:
+        raise not_found("Compiled version")
+    values = dict(row._mapping)
+    return VersionDetail.model_validate(
+        {
+            **values,
+            "plan": json.loads(values.pop("workflow_code")),
+            "components": json.loads(values.pop("activities_code") or "[]"),
+        }
+    )
+
+
+def activate_version(*, db_session: Session, workflow_id: UUID, version_id: UUID) -> VersionRead:
+    """Make a compiled version the one new runs use (a rollback when it is an older one)."""
+    get_workflow(db_session=db_session, workflow_id=workflow_id)
+    exists = db_session.execute(
+        text("select 1 from workflow_compiled_code where workflow_id = :w and id = :v"),
+        {"w": workflow_id, "v": version_id},
+    ).first()
+    if exists is None:
+        raise not_found("Compiled version")
+    db_session.execute(
+        text(
+            "update workflow_compiled_code set is_active = false where workflow_id = :w "
+            "and is_active and id <> :v"
+        ),
+        {"w": workflow_id, "v": version_id},
+    )
+    row = db_session.execute(
+        text(
+            f"update workflow_compiled_code set is_active = true where id = :v "
+            f"returning {_VERSION_COLUMNS}"
+        ),
+        {"v": version_id},
+    ).one()
+    return _version(row)
+
+
+def _status_id(db_session: Session, name: str) -> UUID:
+    status_id: UUID = db_session.execute(
+        text("select id from workflow_statuses where name = :n"), {"n": name}
+    ).scalar_one()
+    return status_id
+
+
+def _sync_declared_schedules(
+    db_session: Session, workflow_id: UUID, user_id: UUID, plan: dict[str, Any]
+) -> None:
+    """Give every schedule the definition declares (and a schedule trigger) its row."""
+    declared = [
+        (
+            s["cron"],
+            s.get("timezone") or "UTC",
+            s.get("start_immediately", False),
+            s.get("max_runs"),
+        )
+        for s in plan.get("schedules", [])
+    ]
+    for node in plan["nodes"]:
+        config = node.get("config") or {}
+        if node["type"] == "trigger" and config.get("kind") == "schedule" and config.get("cron"):
+            declared.append((config["cron"], config.get("timezone") or "UTC", False, None))
+    for cron, timezone, immediately, max_runs in declared:
+        db_session.execute(
+            text(
+                """insert into workflow_scheduled_workflows (workflow_id, cron_expression, timezone,
+                     start_immediately, max_runs, created_by)
+                   select :w, :cron, :tz, :now, :max, :u
+                   where not exists (select 1 from workflow_scheduled_workflows
+                                     where workflow_id = :w and cron_expression = :cron
+                                       and timezone = :tz)"""
+            ),
+            {
+                "w": workflow_id,
+                "cron": cron,
+                "tz": timezone,
+                "now": immediately,
+                "max": max_runs,
+                "u": user_id,
+            },
+        )
+
+
+def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployResult:
+    """Compile if needed, activate that version, set the workflow active, and start serving it:
+    its task queue's engine queues and its cron schedules."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    check_transition(workflow.status, "active")
+    version, _, _ = compile_workflow(
+        db_session=db_session, workflow_id=workflow_id, user_id=user_id
+    )
+    if not version.is_active:
+        version = activate_version(
+            db_session=db_session, workflow_id=workflow_id, version_id=version.id
+        )
+    deployed_at = datetime.now(UTC)
+    db_session.execute(
+        text(
+            """update workflows set status_id = :s, deployed_at = :at, engine_workflow_id = :id,
+                 engine_workflow_type = :type where id = :w"""
+        ),
+        {
+            "s": _status_id(db_session, "active"),
+            "at": deployed_at,
+            "w": workflow_id,
+            "id": f"wfb:{workflow.kebab_name}",
+            "type": RUN_WORKFLOW,
+        },
+    )
+    plan = get_version(db_session=db_session, workflow_id=workflow_id, version_id=version.id).plan
+    _sync_declared_schedules(db_session, workflow_id, user_id, plan)
+    queue = workflow.task_queue
+    runtime.ensure_queues(queue.name, queue.max_concurrent_workflows)
+    schedules = runtime.register_schedules(
+        db_session, workflow_id=workflow_id, queue_name=queue.name
+    )
+    return DeployResult(
+        workflow_id=workflow_id,
+        status="active",
+        deployed_at=deployed_at,
+        engine_workflow_id=f"wfb:{workflow.kebab_name}",
+        engine_workflow_type=RUN_WORKFLOW,
+        task_queue=queue.name,
+        version=version,
+        schedules=schedules,
+    )
+
+
+def undeploy(*, db_session: Session, workflow_id: UUID) -> DeployResult:
+    """Stop serving a workflow: back to draft, schedules removed; runs in flight finish on the
+    version they started with."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    if workflow.status not in ("active", "paused"):
+        raise conflict(f"A {workflow.status} workflow is not deployed")
+    runtime.unregister_schedules(db_session, workflow_id=workflow_id)
+    db_session.execute(
+        text("update workflows set status_id = :s, deployed_at = null where id = :w"),
+        {"s": _status_id(db_session, "draft"), "w": workflow_id},
+    )
+    return DeployResult(
+        workflow_id=workflow_id,
+        status="draft",
+        deployed_at=None,
+        engine_workflow_id=workflow.engine_workflow_id,
+        engine_workflow_type=workflow.engine_workflow_type,
+        task_queue=workflow.task_queue.name,
+        version=None,
+        schedules=0,
+    )

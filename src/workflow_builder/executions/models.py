@@ -1,0 +1,98 @@
+"""Wire shapes of executions, their steps, and the operations on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ExecutionStatus = Literal["pending", "running", "completed", "failed", "canceled"]
+
+
+class ExecutionStart(BaseModel):
+    """The inputs of a new run (validated against the workflow's trigger input schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExecutionRead(BaseModel):
+    """A run of a workflow."""
+
+    id: UUID
+    workflow_id: UUID
+    project_id: UUID | None
+    compiled_code_id: UUID | None
+    engine_run_id: str | None
+    engine_workflow_id: str | None
+    status: ExecutionStatus
+    trigger_kind: str
+    inputs: dict[str, Any]
+    outputs: Any = None
+    error: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    duration_ms: int | None
+    parent_execution_id: UUID | None
+    created_by: UUID | None
+
+
+class StepRead(BaseModel):
+    """One node's execution (one iteration of it inside loops)."""
+
+    node_id: str
+    iteration: str
+    node_type: str
+    component_id: UUID | None
+    status: str
+    inputs: Any = None
+    outputs: Any = None
+    error: str | None
+    attempts: int
+    started_at: datetime
+    completed_at: datetime | None
+    duration_ms: int | None
+
+
+class ExecutionDetail(ExecutionRead):
+    """A run with its per-node history."""
+
+    steps: list[StepRead]
+
+
+class ExecutionPage(BaseModel):
+    """A page of runs."""
+
+    items: list[ExecutionRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkItemAdd(BaseModel):
+    """An item for a run's work queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: Any
+    priority: int = Field(default=0, description="For priority queues: higher is taken first.")
+
+
+class WorkItemAdded(BaseModel):
+    """What became of an added item."""
+
+    queue: str
+    accepted: bool
+    deduplicated: bool
+    size: int
+    item_id: UUID | None = None
+
+
+class QueryAnswer(BaseModel):
+    """A query's answer from the run's current state."""
+
+    query: str
+    result: Any

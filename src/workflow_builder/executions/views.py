@@ -1,0 +1,238 @@
+"""Routes: start runs, list and inspect them, cancel, retry, signal, query, work-queue items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Header, Query, status
+from sqlalchemy import text
+
+from workflow_builder.api.deps import CurrentUser, DbSession, require
+from workflow_builder.api.errors import (
+    conflict,
+    field_error,
+    forbidden,
+    not_found,
+    validation_problem,
+)
+from workflow_builder.executions.models import (
+    ExecutionDetail,
+    ExecutionPage,
+    ExecutionRead,
+    ExecutionStart,
+    ExecutionStatus,
+    QueryAnswer,
+    StepRead,
+    WorkItemAdd,
+    WorkItemAdded,
+)
+from workflow_builder.runtime import service as runtime
+
+router = APIRouter(tags=["executions"])
+
+Reader = Annotated[CurrentUser, require("executions:read")]
+Runner = Annotated[CurrentUser, require("workflows:execute")]
+
+_COLUMNS = """id, workflow_id, project_id, compiled_code_id, engine_run_id, engine_workflow_id,
+  status, trigger_kind, inputs, outputs, error, started_at, completed_at, duration_ms,
+  parent_execution_id, created_by"""
+
+
+@contextmanager
+def _runtime_errors(what: str = "Execution") -> Iterator[None]:
+    """Answer the runtime's refusals as problems: 404, 409, 403 or 422 naming the fields."""
+    try:
+        yield
+    except runtime.NotFound as missing:
+        raise not_found(str(missing).capitalize() if str(missing) else what) from None
+    except runtime.ExecutionRefused as refused:
+        raise conflict(str(refused)) from None
+    except PermissionError as denied:
+        raise forbidden(str(denied)) from None
+    except runtime.InvalidPayload as invalid:
+        raise validation_problem(
+            [
+                field_error(["body", *[p for p in pointer.split("/") if p]], message)
+                for pointer, message in invalid.errors
+            ]
+        ) from None
+
+
+def _read(db_session: DbSession, execution_id: UUID) -> ExecutionRead:
+    row = (
+        db_session.execute(
+            text(f"select {_COLUMNS} from workflow_executions where id = :e"), {"e": execution_id}
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise not_found("Execution")
+    return ExecutionRead.model_validate(dict(row))
+
+
+@router.post("/workflows/{workflow_id}/executions", status_code=status.HTTP_201_CREATED)
+def start_execution(
+    workflow_id: UUID,
+    db_session: DbSession,
+    user: Runner,
+    body: ExecutionStart | None = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=255, description="Repeat a request with the same key: one run only."),
+    ] = None,
+) -> ExecutionRead:
+    """Start a run of an active workflow with `inputs`; answers at once with its id."""
+    with _runtime_errors("Workflow"):
+        started = runtime.start_execution(
+            user_id=user.id,
+            workflow_id=workflow_id,
+            inputs=(body or ExecutionStart()).inputs,
+            idempotency_key=idempotency_key,
+            session=db_session,
+        )
+    return _read(db_session, started.execution_id)
+
+
+@router.get("/executions")
+def list_executions(
+    db_session: DbSession,
+    user: Reader,
+    workflow_id: UUID | None = None,
+    project_id: UUID | None = None,
+    status_: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExecutionPage:
+    """List runs the caller can see, newest first, filtered by workflow, project, status, time."""
+    filters = {
+        "workflow_id = :workflow_id": workflow_id,
+        "project_id = :project_id": project_id,
+        "status = :status": status_,
+        "started_at >= :started_after": started_after,
+        "started_at < :started_before": started_before,
+    }
+    where = " and ".join(["true", *[clause for clause, value in filters.items() if value]])
+    params: dict[str, Any] = {
+        "workflow_id": workflow_id,
+        "project_id": project_id,
+        "status": status_,
+        "started_after": started_after,
+        "started_before": started_before,
+        "limit": limit,
+        "offset": offset,
+    }
+    rows = (
+        db_session.execute(
+            text(
+                f"""select {_COLUMNS}, count(*) over () as total from workflow_executions
+                where {where} order by started_at desc, id limit :limit offset :offset"""
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    total = (
+        rows[0]["total"]
+        if rows
+        else db_session.execute(
+            text(f"select count(*) from workflow_executions where {where}"), params
+        ).scalar_one()
+    )
+    return ExecutionPage(
+        items=[ExecutionRead.model_validate(dict(r)) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/executions/{execution_id}")
+def get_execution(execution_id: UUID, db_session: DbSession, user: Reader) -> ExecutionDetail:
+    """Return a run with each node's status, inputs, outputs, error, attempts and times."""
+    execution = _read(db_session, execution_id)
+    steps = db_session.execute(
+        text(
+            """select node_id, iteration, node_type, component_id, status, inputs, outputs, error,
+                      attempts, started_at, completed_at, duration_ms
+               from execution_steps where execution_id = :e order by started_at, node_id"""
+        ),
+        {"e": execution_id},
+    ).mappings()
+    return ExecutionDetail(
+        **execution.model_dump(), steps=[StepRead.model_validate(dict(s)) for s in steps]
+    )
+
+
+@router.post("/executions/{execution_id}/cancel")
+def cancel_execution(execution_id: UUID, db_session: DbSession, user: Runner) -> ExecutionRead:
+    """Cancel a pending or running run; its children follow their parent-close policy."""
+    with _runtime_errors():
+        runtime.cancel(db_session, execution_id=execution_id)
+    return _read(db_session, execution_id)
+
+
+@router.post("/executions/{execution_id}/retry")
+def retry_execution(execution_id: UUID, db_session: DbSession, user: Runner) -> ExecutionRead:
+    """Re-run a failed run from its failed node, reusing every step completed before it."""
+    with _runtime_errors():
+        runtime.retry(db_session, execution_id=execution_id)
+    return _read(db_session, execution_id)
+
+
+@router.post("/executions/{execution_id}/signals/{name}", status_code=status.HTTP_202_ACCEPTED)
+def send_signal(
+    execution_id: UUID,
+    name: str,
+    db_session: DbSession,
+    user: Runner,
+    payload: Annotated[
+        Any, Body(description="The signal's payload (its parameters schema).")
+    ] = None,
+) -> dict[str, str]:
+    """Deliver a signal to a run (validated against the signal's parameters)."""
+    with _runtime_errors():
+        runtime.signal(db_session, execution_id=execution_id, name=name, payload=payload)
+    return {"status": "accepted", "signal": name}
+
+
+@router.get("/executions/{execution_id}/queries/{name}")
+def run_query(execution_id: UUID, name: str, db_session: DbSession, user: Reader) -> QueryAnswer:
+    """Answer a query from the run's current state, also while it waits."""
+    with _runtime_errors():
+        result = runtime.query(db_session, execution_id=execution_id, name=name)
+    return QueryAnswer(query=name, result=result)
+
+
+@router.post(
+    "/executions/{execution_id}/work-queues/{queue}/items", status_code=status.HTTP_201_CREATED
+)
+def add_work_item(
+    execution_id: UUID, queue: str, body: WorkItemAdd, db_session: DbSession, user: Runner
+) -> WorkItemAdded:
+    """Add an item to a run's work queue (409 when full; equal items dropped if deduplicating)."""
+    with _runtime_errors():
+        added = runtime.add_work_item(
+            db_session,
+            execution_id=execution_id,
+            queue=queue,
+            item=body.item,
+            priority=body.priority,
+        )
+    return WorkItemAdded.model_validate(added)
+
+
+@router.get("/executions/{execution_id}/work-queues/{queue}/items")
+def list_work_items(
+    execution_id: UUID, queue: str, db_session: DbSession, user: Reader
+) -> list[dict[str, Any]]:
+    """List the items waiting in a run's work queue, in the order they will be taken."""
+    with _runtime_errors():
+        return runtime.list_work_items(db_session, execution_id=execution_id, queue=queue)
