@@ -27,7 +27,7 @@ from workflow_builder.auth.models import ApiKey, AuthSession, User
 from workflow_builder.auth.security import is_api_key, read_token, sha256_hex
 from workflow_builder.db import system_session, user_session
 
-# last_used_at is advisory; writing it at most once a minute keeps API-key calls read-only.
+# last_used_at is advisory; writing it at most once a minute spares most API-key calls a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 bearer_scheme = HTTPBearer(

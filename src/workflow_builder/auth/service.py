@@ -103,8 +103,8 @@ def sign_up(*, data: SignUp, client: Client) -> SignUpResult:
         session.flush()
         _record_sign_in(session, user_id=account.id)
         tokens = _start_session(session, user_id=account.id, client=client)
+        # The trigger on auth.users created the profile row; read it as it is now.
         user = session.execute(select(User).where(User.id == account.id)).scalar_one()
-        session.refresh(user)
         return SignUpResult(user=MeRead.model_validate(user), tokens=tokens)
 
 
