@@ -475,3 +475,26 @@ def test_concurrent_saves_from_one_etag_let_exactly_one_through(
     assert statuses == [200, 412, 412, 412]
     nodes = client.get(f"{path}/nodes", headers=alice.headers).json()["items"]
     assert len(nodes) == 1
+
+
+def test_moving_a_workflow_into_a_project_moves_it_to_the_projects_queue(
+    client: TestClient, alice: ApiUser, bob: ApiUser
+) -> None:
+    workflow = new_workflow(client, alice)
+    project = client.post(
+        "/api/v1/projects", json={"name": unique("p")}, headers=alice.headers
+    ).json()
+    path = f"/api/v1/workflows/{workflow['id']}"
+    moved = client.patch(path, json={"project_id": project["id"]}, headers=alice.headers)
+    assert moved.json()["task_queue_name"] == project["task_queue_name"]
+    bobs_queue = client.post(
+        "/api/v1/task-queues", json={"name": unique("q")}, headers=bob.headers
+    ).json()
+    refused = client.patch(
+        path,
+        json={"project_id": project["id"], "task_queue_id": bobs_queue["id"]},
+        headers=alice.headers,
+    )
+    assert_problem(refused, 422)
+    back = client.patch(path, json={"project_id": None}, headers=alice.headers)
+    assert back.json()["task_queue_name"] == "default"

@@ -364,12 +364,13 @@ def update_workflow(
         sync_graph(db_session, workflow_id=workflow.id, nodes=nodes, edges=edges)
     if "project_id" in changes:
         _check_project(db_session, changes["project_id"])
-        if "task_queue_id" not in changes:
-            changes["task_queue_id"] = _task_queue_id(
-                db_session, task_queue_id=None, project_id=changes["project_id"]
-            )
-    elif "task_queue_id" in changes:
-        _task_queue_id(db_session, task_queue_id=changes["task_queue_id"], project_id=None)
+    if "project_id" in changes or "task_queue_id" in changes:
+        # A new project brings its own queue unless a queue is named too.
+        changes["task_queue_id"] = _task_queue_id(
+            db_session,
+            task_queue_id=changes.get("task_queue_id"),
+            project_id=changes.get("project_id", workflow.project_id),
+        )
     if "visibility" in changes or "organization_id" in changes:
         visibility = changes.pop("visibility", None) or workflow.visibility
         organization_id = changes.pop("organization_id", workflow.organization_id)
