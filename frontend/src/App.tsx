@@ -6,6 +6,7 @@ import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
 import { ComingSoon } from "./pages/ComingSoon";
+import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
 import { lazy, Suspense, useEffect } from "react";
 
@@ -34,7 +35,7 @@ function SignedInRoutes() {
     "/components": () => <ComponentsPage />,
     "/agent-prompts": () => <AgentPromptsPage />,
     "/task-queues": () => <TaskQueuesPage />,
-    "/executions": () => <ComingSoon title="Executions" />,
+    "/executions": () => <ExecutionsPage />,
     "/statistics": () => <ComingSoon title="Statistics" />,
     "/api-keys": () => <ApiKeysPage />,
   };

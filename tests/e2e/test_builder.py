@@ -110,7 +110,12 @@ def test_design_a_workflow_fix_it_and_find_it_saved(live_server: str, page: Page
     expect(page.locator(".react-flow__edge")).to_have_count(2)
     expect(error_badge(page, "condition_1")).to_have_count(0)
 
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_test_id("deploy-message")).to_have_text("Deployed.")
+    expect(page.locator("[data-status=active]")).to_be_visible()
+
     saved: dict[str, Any] = api(live_server, token).get(f"/workflows/{workflow_id}").json()
+    assert saved["status"] == "active"
     definition = saved["definition"]
     by_id = {n["id"]: n for n in definition["nodes"]}
     assert by_id["condition_1"]["config"] == {"expression": "input.amount > `100`"}

@@ -119,3 +119,19 @@ export interface ValidationReport {
   errors: Problem[];
   warnings: Problem[];
 }
+
+export const EXECUTION_STATUSES = ["pending", "running", "completed", "failed", "canceled"] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+
+export interface Execution {
+  id: string;
+  workflow_id: string;
+  project_id: string | null;
+  status: ExecutionStatus;
+  trigger_kind: string;
+  error: string | null;
+  started_at: string;
+  completed_at: string | null;
+  duration_ms: number | null;
+  parent_execution_id: string | null;
+}

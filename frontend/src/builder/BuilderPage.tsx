@@ -17,7 +17,8 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
-import { api, errorMessage, type Page } from "../api/client";
+import { api, ApiError, errorMessage, type Page } from "../api/client";
+import { hasRoute } from "../api/capabilities";
 import type { Component, ComponentType, Problem, ValidationReport, WorkflowStatus } from "../api/types";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
@@ -120,6 +121,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const [saveError, setSaveError] = useState<string | null>(null);
   const [report, setReport] = useState<ValidationReport | null | undefined>(undefined);
   const [showProblems, setShowProblems] = useState(false);
+  const [status, setStatus] = useState(workflow.status);
+  const [deployment, setDeployment] = useState<{ busy: boolean; message: string | null }>({ busy: false, message: null });
+  const [canDeploy, setCanDeploy] = useState(false);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
   const etag = useRef(initial.etag);
@@ -405,6 +409,38 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   }, [record, fitView]);
 
   useEffect(() => {
+    void hasRoute("/api/v1/workflows/{workflow_id}/deploy").then(setCanDeploy);
+  }, []);
+
+  /** Save what is on the canvas, then deploy it; the workflow's new ETag comes back with it. */
+  const changeDeployment = useCallback(
+    async (action: "deploy" | "undeploy") => {
+      setDeployment({ busy: true, message: null });
+      await save();
+      if (JSON.stringify(currentDefinition()) !== savedJson.current) {
+        setDeployment({ busy: false, message: "Save the workflow first." });
+        return;
+      }
+      try {
+        await api(`/workflows/${workflow.id}/${action}`, { method: "POST" });
+        const fresh = await readWorkflow(workflow.id);
+        etag.current = fresh.etag;
+        setStatus(fresh.workflow.status);
+        setDeployment({ busy: false, message: action === "deploy" ? "Deployed." : "Back to draft." });
+      } catch (reason) {
+        const count = reason instanceof ApiError ? (reason.problem.errors?.length ?? 0) : 0;
+        setDeployment({
+          busy: false,
+          message: count ? `Cannot deploy: ${count} error${count === 1 ? "" : "s"} to fix.` : `Cannot ${action}: ${errorMessage(reason)}`,
+        });
+        if (count) setShowProblems(true);
+      }
+    },
+    // currentDefinition reads refs only.
+    [save, workflow.id],
+  );
+
+  useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (isEditingText(event.target)) return;
       const mod = event.ctrlKey || event.metaKey;
@@ -440,7 +476,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         </Link>
         <h1 className="builder-title">{workflow.display_name || workflow.name}</h1>
         <code className="muted">{workflow.kebab_name}</code>
-        <StatusChip name={workflow.status} statuses={catalog.statuses} />
+        <StatusChip name={status} statuses={catalog.statuses} />
         <div className="toolbar-spacer" />
         <button type="button" className="icon-button" onClick={history.undo} disabled={!history.canUndo} aria-label="Undo" title="Undo (Ctrl+Z)">
           <Icon name="undo" />
@@ -464,6 +500,19 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         >
           {errorCount} error{errorCount === 1 ? "" : "s"}, {warningCount} warning{warningCount === 1 ? "" : "s"}
         </button>
+        {canDeploy && (
+          <button
+            type="button"
+            className={status === "active" ? "" : "primary"}
+            disabled={deployment.busy || saveState === "conflict"}
+            onClick={() => void changeDeployment(status === "active" ? "undeploy" : "deploy")}
+          >
+            {status === "active" ? "Undeploy" : "Deploy"}
+          </button>
+        )}
+        <span className="deploy-message" role="status" data-testid="deploy-message">
+          {deployment.message}
+        </span>
         <span className={`save-state save-${saveState}`} role="status" data-testid="save-state">
           {saveState === "saved" && "All changes saved"}
           {saveState === "dirty" && "Unsaved changes"}

@@ -1,0 +1,116 @@
+/** Runs of the workflows the user can see, newest first, filtered by status and project. */
+import { useEffect, useState } from "react";
+import { api, type Page } from "../api/client";
+import { hasRoute } from "../api/capabilities";
+import { EXECUTION_STATUSES, type Execution, type Workflow } from "../api/types";
+import { Link } from "../app/router";
+import { useAsync } from "../app/useAsync";
+import { useWorkspace } from "../app/workspace";
+import { formatDate } from "../ui/format";
+import { ComingSoon } from "./ComingSoon";
+
+const STATUS_COLORS: Record<string, string> = {
+  pending: "#6B7280",
+  running: "#2563EB",
+  completed: "#16A34A",
+  failed: "#DC2626",
+  canceled: "#475569",
+};
+
+function duration(ms: number | null): string {
+  if (ms === null) return "—";
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+export function ExecutionsPage() {
+  const { projectId } = useWorkspace();
+  const [available, setAvailable] = useState<boolean | null>(null);
+  const [status, setStatus] = useState("");
+  useEffect(() => {
+    void hasRoute("/api/v1/executions").then(setAvailable);
+  }, []);
+  const executions = useAsync(
+    () =>
+      available
+        ? api<Page<Execution>>("/executions", { query: { status, project_id: projectId, limit: 100 } })
+        : Promise.resolve(null),
+    `${available}|${status}|${projectId}`,
+  );
+  const workflows = useAsync(
+    () => (available ? api<Page<Workflow>>("/workflows", { query: { limit: 200 } }) : Promise.resolve(null)),
+    `${available}`,
+  );
+  if (available === false) return <ComingSoon title="Executions" />;
+  const names = new Map((workflows.data?.items ?? []).map((w) => [w.id, w.display_name || w.name]));
+
+  return (
+    <section aria-labelledby="executions-title">
+      <div className="page-header">
+        <h1 id="executions-title">Executions</h1>
+        <button type="button" onClick={executions.reload}>
+          Refresh
+        </button>
+      </div>
+      <p className="lead">Runs of your workflows, newest first.</p>
+      <div className="filters">
+        <label htmlFor="execution-status-filter">Status</label>
+        <select id="execution-status-filter" value={status} onChange={(event) => setStatus(event.target.value)}>
+          <option value="">All</option>
+          {EXECUTION_STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
+      {executions.error && (
+        <p role="alert" className="form-error">
+          {executions.error}
+        </p>
+      )}
+      <table className="table">
+        <caption className="visually-hidden">Executions</caption>
+        <thead>
+          <tr>
+            <th scope="col">Workflow</th>
+            <th scope="col">Status</th>
+            <th scope="col">Started by</th>
+            <th scope="col">Started</th>
+            <th scope="col">Duration</th>
+            <th scope="col">Error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {executions.data?.items.map((run) => (
+            <tr key={run.id}>
+              <td>
+                <Link to={`/workflows/${run.workflow_id}`}>{names.get(run.workflow_id) ?? run.workflow_id}</Link>
+                <div className="muted small">
+                  <code>{run.id}</code>
+                </div>
+              </td>
+              <td>
+                <span className="chip" style={{ ["--chip-color" as string]: STATUS_COLORS[run.status] ?? "#6B7280" }}>
+                  {run.status}
+                </span>
+              </td>
+              <td>{run.trigger_kind}</td>
+              <td>{formatDate(run.started_at)}</td>
+              <td>{duration(run.duration_ms)}</td>
+              <td className="muted">{run.error ?? ""}</td>
+            </tr>
+          ))}
+          {executions.data && executions.data.items.length === 0 && (
+            <tr>
+              <td colSpan={6} className="empty">
+                No runs yet. Deploy a workflow and start it to see its runs here.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
