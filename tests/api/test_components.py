@@ -229,3 +229,19 @@ def test_prompt_with_an_unresolvable_schema_reference_is_a_422(
         headers=alice.headers,
     )
     assert_problem(response, 422)
+
+
+def test_organization_id_with_another_visibility_is_a_422(
+    client: TestClient, alice: ApiUser
+) -> None:
+    org = client.post(
+        "/api/v1/organizations", json={"name": unique("org")}, headers=alice.headers
+    ).json()
+    component = new_component(client, alice, visibility="organization", organization_id=org["id"])
+    path = f"/api/v1/components/{component['id']}"
+    refused = client.patch(
+        path, json={"visibility": "public", "organization_id": org["id"]}, headers=alice.headers
+    )
+    assert assert_problem(refused, 422)["errors"][0]["pointer"] == "/organization_id"
+    public = client.patch(path, json={"visibility": "public"}, headers=alice.headers).json()
+    assert (public["visibility"], public["organization_id"]) == ("public", None)

@@ -121,9 +121,11 @@ def _shared_changes(
     """Turn `visibility`/`organization_id` in `changes` into the columns they set."""
     if "visibility" not in changes and "organization_id" not in changes:
         return changes
+    organization_given = "organization_id" in changes
     visibility = changes.pop("visibility", None) or row.visibility
     organization_id = changes.pop("organization_id", row.organization_id)
-    if visibility != "organization" and "organization_id" not in changes:
+    # Leaving 'organization' drops the organization, unless one is named (which is refused).
+    if visibility != "organization" and not organization_given:
         organization_id = None
     changes["visibility_id"] = visibility_id(
         db_session=db_session, visibility=visibility, organization_id=organization_id
