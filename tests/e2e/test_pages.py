@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -82,3 +84,30 @@ def test_workflows_list_filters_and_refuses_a_taken_kebab_name(
     expect(dialog.get_by_label("Kebab name")).to_have_attribute("aria-invalid", "true")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def test_new_workflows_go_into_the_chosen_project(live_server: str, page: Page) -> None:
+    token = sign_up(page, live_server, name="Pia")
+    client = api(live_server, token)
+    loose = client.post("/workflows", json={"kebab_name": "loose-end", "display_name": "Loose"})
+    assert loose.status_code == 201, loose.text
+
+    switcher = page.get_by_label("Project", exact=True)
+    switcher.select_option("__new")
+    dialog = page.get_by_role("dialog", name="New project")
+    dialog.get_by_label("Name").fill("Billing")
+    dialog.get_by_role("button", name="Create project").click()
+    expect(dialog).to_be_hidden()
+    expect(switcher.locator("option:checked")).to_have_text("Billing")
+    expect(page.get_by_text("In project Billing.")).to_be_visible()
+    expect(page.get_by_text("Loose")).to_have_count(0)
+
+    page.get_by_role("button", name="New workflow").click()
+    dialog = page.get_by_role("dialog", name="New workflow")
+    dialog.get_by_label("Display name").fill("Dunning")
+    dialog.get_by_role("button", name="Create workflow").click()
+    expect(page).to_have_url(re.compile(r"/workflows/[0-9a-f-]{36}$"))
+    project = client.get("/projects").json()["items"][0]
+    created = client.get(f"/workflows/{page.url.rsplit('/', 1)[1]}").json()
+    assert project["name"] == "Billing"
+    assert created["project_id"] == project["id"]

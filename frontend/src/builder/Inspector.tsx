@@ -5,6 +5,7 @@ import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
 import { useMemo } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
+import { JsonField, mustBeObject } from "../ui/JsonField";
 import { NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
 import { FORM_TEMPLATES } from "./formTemplates";
 import { formValidator } from "./formValidator";
@@ -156,6 +157,21 @@ export function Inspector({ node, index, nodes, edges, components, problems, ser
           </p>
         )}
       </section>
+      {def.type === "trigger" && (
+        <JsonField
+          key={`input-schema-${def.id}`}
+          label="Input schema (JSON Schema)"
+          hint='What a run takes as input, e.g. {"type": "object", "properties": {"amount": {"type": "number"}}}. Applied when you leave the field.'
+          value={(def.config ?? {}).input_schema}
+          check={mustBeObject}
+          onChange={(schema) => {
+            const config = { ...(def.config ?? {}) };
+            if (Object.keys(schema as object).length) config.input_schema = schema;
+            else delete config.input_schema;
+            update({ config });
+          }}
+        />
+      )}
       {input && (
         <section className="inspector-section" aria-labelledby="input-title">
           <h3 id="input-title">Input</h3>

@@ -3,8 +3,8 @@
  * variables) as the definition format stores them. */
 import Form from "@rjsf/core";
 import type { RJSFSchema, UiSchema } from "@rjsf/utils";
-import { useState } from "react";
 import type { Problem } from "../api/types";
+import { JsonField, mustBeObject } from "../ui/JsonField";
 import { FORM_TEMPLATES } from "./formTemplates";
 import { formValidator } from "./formValidator";
 
@@ -114,43 +114,6 @@ function withoutEmpty(value: Declarations): Declarations {
   return out;
 }
 
-function VariablesEditor({ value, onChange }: { value: unknown; onChange: (variables: unknown) => void }) {
-  const [text, setText] = useState(() => JSON.stringify(value ?? {}, null, 2));
-  const [error, setError] = useState<string | null>(null);
-  const apply = () => {
-    try {
-      const parsed: unknown = JSON.parse(text || "{}");
-      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("Expected a JSON object.");
-      setError(null);
-      onChange(parsed);
-    } catch (reason) {
-      setError(reason instanceof Error ? reason.message : String(reason));
-    }
-  };
-  return (
-    <div className="field">
-      <label htmlFor="workflow-variables">Variables (JSON)</label>
-      <textarea
-        id="workflow-variables"
-        rows={5}
-        spellCheck={false}
-        className="code"
-        value={text}
-        onChange={(event) => setText(event.target.value)}
-        onBlur={apply}
-        aria-invalid={error ? true : undefined}
-        aria-describedby="workflow-variables-hint workflow-variables-error"
-      />
-      <p className="hint" id="workflow-variables-hint">
-        {'Name → {"initial": value, "schema": {...}}, e.g. {"count": {"initial": 0}}. Applied when you leave the field.'}
-      </p>
-      <p className="field-error" id="workflow-variables-error">
-        {error}
-      </p>
-    </div>
-  );
-}
-
 export function WorkflowPanel({
   problems,
   validated,
@@ -199,7 +162,13 @@ export function WorkflowPanel({
           templates={FORM_TEMPLATES}
           onChange={(event) => onDeclarations(withoutEmpty({ ...(event.formData as Declarations), variables }))}
         />
-        <VariablesEditor value={variables} onChange={(next) => onDeclarations(withoutEmpty({ ...rest, variables: next }))} />
+        <JsonField
+          label="Variables (JSON)"
+          hint={'Name → {"initial": value, "schema": {...}}, e.g. {"count": {"initial": 0}}. Applied when you leave the field.'}
+          value={variables}
+          check={mustBeObject}
+          onChange={(next) => onDeclarations(withoutEmpty({ ...rest, variables: next }))}
+        />
       </section>
     </aside>
   );
