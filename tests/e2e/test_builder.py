@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -284,3 +285,23 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     assert definition["signals"] == [{"name": "approved"}]
     assert definition["settings"] == {"timeout_seconds": 600}
     assert definition["variables"] == {"done": {"initial": False}}
+
+    # Leaving right after an edit still saves it.
+    node(page, "route").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("complementary", name="Settings of route").get_by_label("Label").fill(
+        "Route it"
+    )
+    page.get_by_role("link", name="← Workflows").click()
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    expect(page.get_by_role("link", name="Approvals")).to_be_visible()
+
+    def route_label() -> str | None:
+        stored = client.get(f"/workflows/{workflow_id}").json()["definition"]
+        label: str | None = {n["id"]: n.get("label") for n in stored["nodes"]}["route"]
+        return label
+
+    deadline = time.monotonic() + 5
+    while route_label() != "Route it" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert route_label() == "Route it"

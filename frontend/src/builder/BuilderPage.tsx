@@ -227,6 +227,19 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return () => window.clearTimeout(timer);
   }, [definitionJson, save, saveState]);
 
+  // Leaving the builder inside the app (a link, the back button) saves what is pending.
+  const saveRef = useRef(save);
+  saveRef.current = save;
+  const conflicted = useRef(false);
+  conflicted.current = saveState === "conflict";
+  useEffect(
+    () => () => {
+      if (!conflicted.current && JSON.stringify(currentDefinition()) !== savedJson.current) void saveRef.current();
+    },
+    // Runs once, on unmount; everything it reads is a ref.
+    [],
+  );
+
   useEffect(() => {
     const warn = (event: BeforeUnloadEvent) => {
       if (JSON.stringify(currentDefinition()) !== savedJson.current) {
