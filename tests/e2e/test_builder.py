@@ -305,3 +305,32 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     while route_label() != "Route it" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert route_label() == "Route it"
+
+
+def test_an_edge_from_a_missing_outcome_is_flagged_and_removable(
+    live_server: str, page: Page
+) -> None:
+    token = sign_up(page, live_server, name="Eve")
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "trigger", "position": {"x": 0, "y": 0}},
+            {"id": "finish", "type": "end", "position": {"x": 0, "y": 200}},
+        ],
+        "edges": [
+            {"id": "good", "source": "start", "target": "finish", "source_handle": "next"},
+            {"id": "stale", "source": "start", "target": "finish", "source_handle": "approve"},
+        ],
+    }
+    created = api(live_server, token).post(
+        "/workflows", json={"kebab_name": "stale-edge", "definition": definition}
+    )
+    assert created.status_code == 201, created.text
+    page.goto(f"{live_server}/workflows/{created.json()['id']}")
+
+    expect(error_badge(page, "start")).to_be_visible()
+    expect(error_badge(page, "start")).to_have_attribute("title", re.compile("approve"))
+    page.get_by_role("complementary", name="Workflow").get_by_role(
+        "button", name="Remove edge stale"
+    ).click()
+    expect(error_badge(page, "start")).to_have_count(0, timeout=10_000)
+    expect(page.get_by_test_id("save-state")).to_have_text("All changes saved")

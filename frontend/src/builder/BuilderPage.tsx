@@ -44,6 +44,12 @@ import { localProblems } from "./localChecks";
 import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
 
 const NODE_TYPES = { workflow: FlowNode };
+
+function addTo(map: Map<string, Problem[]>, key: string, problem: Problem): void {
+  const list = map.get(key);
+  if (list) list.push(problem);
+  else map.set(key, [problem]);
+}
 const EDGE_TYPES = { workflow: FlowEdge };
 const DEFAULT_EDGE_OPTIONS = { type: "workflow", markerEnd: { type: MarkerType.ArrowClosed } };
 const AUTOSAVE_DELAY_MS = 700;
@@ -164,8 +170,10 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     const nodeProblems = new Map<string, Problem[]>();
     const edgeProblems = new Map<string, Problem[]>();
     for (const problem of problems) {
-      if (problem.edge_id) (edgeProblems.get(problem.edge_id) ?? edgeProblems.set(problem.edge_id, []).get(problem.edge_id)!).push(problem);
-      else if (problem.node_id) (nodeProblems.get(problem.node_id) ?? nodeProblems.set(problem.node_id, []).get(problem.node_id)!).push(problem);
+      // An edge problem that names a node shows on both: the edge may not be drawable
+      // (a handle that no longer exists), and the node is where the user looks.
+      if (problem.edge_id) addTo(edgeProblems, problem.edge_id, problem);
+      if (problem.node_id) addTo(nodeProblems, problem.node_id, problem);
     }
     const typeIcons = new Map<string, string>();
     for (const type of catalog.types) if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
@@ -602,6 +610,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               validated={report !== undefined}
               declarations={declarations}
               onDeclarations={updateDeclarations}
+              edgeIds={new Set(edges.map((e) => e.id))}
+              onRemoveEdge={(id) => {
+                record();
+                setEdges((current) => current.filter((e) => e.id !== id));
+              }}
               onSelect={(id) => {
                 setShowProblems(false);
                 selectNode(id);

@@ -120,7 +120,11 @@ export function WorkflowPanel({
   declarations,
   onDeclarations,
   onSelect,
+  edgeIds,
+  onRemoveEdge,
 }: {
+  edgeIds: Set<string>;
+  onRemoveEdge: (edgeId: string) => void;
   problems: Problem[];
   validated: boolean;
   declarations: Declarations;
@@ -141,6 +145,11 @@ export function WorkflowPanel({
               {problem.node_id && (
                 <button type="button" className="link-button" onClick={() => onSelect(problem.node_id!)}>
                   Show {problem.node_id}
+                </button>
+              )}
+              {problem.edge_id && edgeIds.has(problem.edge_id) && (
+                <button type="button" className="link-button" onClick={() => onRemoveEdge(problem.edge_id!)}>
+                  Remove edge {problem.edge_id}
                 </button>
               )}
             </li>
