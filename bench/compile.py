@@ -186,8 +186,9 @@ def section(rows: list[Row], runs: int) -> str:
         "compile column is what `compile_definition` costs: full validation, plan, canonical "
         "JSON and sha256. Target: 1,000 nodes in 100 ms or less, close to linear growth.\n\n"
         f"{table(rows)}\n\n"
-        "Profile (cProfile, 10,000 nodes): JMESPath parsing is about half the time; the rest is "
-        "spread over the checks. Pausing the cyclic garbage collector during analysis (its full "
+        "Profile (cProfile, 10,000 nodes): parsing expressions with JMESPath is the largest "
+        "single cost (a quarter to a third); the rest is spread over the checks. Pausing the "
+        "cyclic garbage collector during analysis (its full "
         "passes over the many small objects grew faster than the workflow) cut the 10,000-node "
         "time by about a third. Timings vary with the machine's load, reported above.\n"
     )
