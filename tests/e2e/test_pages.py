@@ -111,3 +111,20 @@ def test_new_workflows_go_into_the_chosen_project(live_server: str, page: Page) 
     created = client.get(f"/workflows/{page.url.rsplit('/', 1)[1]}").json()
     assert project["name"] == "Billing"
     assert created["project_id"] == project["id"]
+
+
+def test_a_component_created_on_its_page_is_listed(live_server: str, page: Page) -> None:
+    sign_up(page, live_server, name="Cy")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Components").click()
+    page.get_by_role("button", name="New component").click()
+    dialog = page.get_by_role("dialog", name="New component")
+    dialog.get_by_label("Name", exact=True).fill("bad name")
+    expect(dialog.get_by_text("Use letters, digits")).to_be_visible()
+    dialog.get_by_label("Name", exact=True).fill("fetch-invoice")
+    dialog.get_by_label("Display name").fill("Fetch invoice")
+    dialog.get_by_label("Config schema").fill('{"type": "object", "properties": {}}')
+    dialog.get_by_role("button", name="Create component").click()
+    expect(dialog).to_be_hidden()
+    row = page.get_by_role("row").filter(has_text="Fetch invoice")
+    expect(row).to_contain_text("activity")
+    screenshot(page, "components")

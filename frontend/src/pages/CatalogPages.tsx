@@ -1,9 +1,11 @@
 /** Read-only catalog pages: components, agent prompts, task queues. */
-import { useEffect, useState, type ReactNode } from "react";
-import { api, type Page } from "../api/client";
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { api, ApiError, errorMessage, type Page } from "../api/client";
 import type { AgentPrompt, Component, ComponentType, TaskQueue } from "../api/types";
 import { useAsync } from "../app/useAsync";
+import { Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/Icon";
+import { JsonField, mustBeObject } from "../ui/JsonField";
 import { formatDate } from "../ui/format";
 
 function useDebounced(value: string, ms = 250): string {
@@ -29,7 +31,9 @@ function CatalogTable<T extends { id: string }>({
   search,
   onSearch,
   filters,
+  actions,
 }: {
+  actions?: ReactNode;
   title: string;
   lead: string;
   rows: T[] | undefined;
@@ -44,6 +48,7 @@ function CatalogTable<T extends { id: string }>({
     <section aria-labelledby={`${id}-title`}>
       <div className="page-header">
         <h1 id={`${id}-title`}>{title}</h1>
+        {actions}
       </div>
       <p className="lead">{lead}</p>
       <div className="filters" role="search">
@@ -96,7 +101,129 @@ function CatalogTable<T extends { id: string }>({
   );
 }
 
+const COMPONENT_NAME = /^[A-Za-z0-9_.@/-]+$/;
+
+function NewComponentDialog({
+  open,
+  types,
+  onClose,
+  onCreated,
+}: {
+  open: boolean;
+  types: ComponentType[];
+  onClose: () => void;
+  onCreated: () => void;
+}) {
+  const [name, setName] = useState("");
+  const [displayName, setDisplayName] = useState("");
+  const [type, setType] = useState("activity");
+  const [description, setDescription] = useState("");
+  const [schemas, setSchemas] = useState<Record<string, unknown>>({ config_schema: { type: "object", properties: {} } });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+
+  const nameError = errors.name ?? (name && !COMPONENT_NAME.test(name) ? "Use letters, digits and . _ - @ / only." : null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setErrors({});
+    try {
+      await api("/components", {
+        method: "POST",
+        body: { name, display_name: displayName || name, type, description: description || undefined, ...schemas },
+      });
+      onCreated();
+      onClose();
+      setName("");
+      setDisplayName("");
+      setDescription("");
+    } catch (reason) {
+      if (reason instanceof ApiError && reason.status === 409) setErrors({ name: reason.message });
+      else if (reason instanceof ApiError && reason.problem.errors) {
+        const byField: Record<string, string> = {};
+        for (const item of reason.problem.errors) byField[String(item.loc[1] ?? "form")] = item.message;
+        setErrors(byField);
+      } else setErrors({ form: errorMessage(reason) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const schemaField = (key: string, label: string) => (
+    <JsonField
+      label={label}
+      hint="A JSON Schema (Draft 2020-12) object."
+      value={schemas[key]}
+      check={mustBeObject}
+      onChange={(value) => setSchemas((current) => ({ ...current, [key]: value }))}
+    />
+  );
+
+  return (
+    <Dialog open={open} title="New component" onClose={onClose}>
+      <form className="form dialog-scroll" onSubmit={submit} noValidate>
+        <div className="field">
+          <label htmlFor="component-name">Name</label>
+          <input
+            id="component-name"
+            data-autofocus
+            value={name}
+            spellCheck={false}
+            onChange={(event) => {
+              setName(event.target.value);
+              setErrors(({ name: _dropped, ...rest }) => rest);
+            }}
+            aria-invalid={nameError ? true : undefined}
+            aria-describedby="component-name-error"
+          />
+          <p className="field-error" id="component-name-error">
+            {nameError}
+          </p>
+        </div>
+        <div className="field">
+          <label htmlFor="component-display-name">Display name</label>
+          <input id="component-display-name" value={displayName} onChange={(event) => setDisplayName(event.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="component-type">Type</label>
+          <select id="component-type" value={type} onChange={(event) => setType(event.target.value)}>
+            {types.map((t) => (
+              <option key={t.id} value={t.name}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="component-description">Description</label>
+          <textarea id="component-description" rows={2} value={description} onChange={(event) => setDescription(event.target.value)} />
+        </div>
+        {schemaField("config_schema", "Config schema")}
+        {schemaField("input_schema", "Input schema")}
+        {schemaField("output_schema", "Output schema")}
+        {Object.entries(errors)
+          .filter(([field]) => field !== "name")
+          .map(([field, message]) => (
+            <p key={field} role="alert" className="form-error">
+              {field === "form" ? message : `${field}: ${message}`}
+            </p>
+          ))}
+        <div className="dialog-actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy || !name || Boolean(nameError)}>
+            Create component
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
 export function ComponentsPage() {
+  const [creating, setCreating] = useState(false);
   const [search, setSearch] = useState("");
   const [type, setType] = useState("");
   const q = useDebounced(search);
@@ -107,8 +234,14 @@ export function ComponentsPage() {
   );
   const iconOf = (name: string) => types.data?.find((t) => t.name === name)?.icon;
   return (
+    <>
     <CatalogTable
       title="Components"
+      actions={
+        <button type="button" className="primary" onClick={() => setCreating(true)}>
+          New component
+        </button>
+      }
       lead="Reusable building blocks: activities, agents, signals and triggers."
       rows={components.data?.items}
       error={components.error}
@@ -152,6 +285,8 @@ export function ComponentsPage() {
         { header: "Updated", cell: (c) => formatDate(c.updated_at) },
       ]}
     />
+    <NewComponentDialog open={creating} types={types.data ?? []} onClose={() => setCreating(false)} onCreated={components.reload} />
+    </>
   );
 }
 
