@@ -161,7 +161,24 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
             usable = False
     if not usable:
         return False
-    source, target = nodes[edge.source], nodes[edge.target]
+    _check_handles(analysis, edge, where)
+    target = nodes[edge.target]
+    if isinstance(target, TriggerNode):
+        problems.error(
+            "trigger_has_incoming",
+            f"Trigger {target.id!r} cannot have incoming edges.",
+            f"{where}/target",
+            edge_id=edge.id,
+            node_id=target.id,
+        )
+        return False
+    return True
+
+
+def _check_handles(analysis: Analysis, edge: Edge, where: str) -> None:
+    """Record an edge leaving from a handle its source lacks, or entering one its target lacks."""
+    problems = analysis.problems
+    source, target = analysis.nodes[edge.source], analysis.nodes[edge.target]
     # Malformed nodes and edges already have schema errors: do not guess at their handles.
     opaque = edge.id in analysis.opaque_edges
     outcomes = () if opaque or source.id in analysis.opaque_nodes else node_outcomes(source)
@@ -186,16 +203,6 @@ def _edge_is_usable(analysis: Analysis, edge: Edge, where: str) -> bool:
             edge_id=edge.id,
             node_id=target.id,
         )
-    if isinstance(target, TriggerNode):
-        problems.error(
-            "trigger_has_incoming",
-            f"Trigger {target.id!r} cannot have incoming edges.",
-            f"{where}/target",
-            edge_id=edge.id,
-            node_id=target.id,
-        )
-        usable = False
-    return usable
 
 
 # -- graph -----------------------------------------------------------------------------------
