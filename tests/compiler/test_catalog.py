@@ -44,3 +44,7 @@ def test_components_file_adds_to_the_built_in_components(tmp_path: Path) -> None
     assert found is not None and found.type == "agent" and found.id
     assert catalog.resolve("http_request", None) is not None
     assert catalog.resolve("transform", None) is not None
+
+
+def test_non_ascii_digits_in_versions_do_not_break_ordering() -> None:
+    assert catalog_with("1.²", "1.0").versions("c") == ["1.²", "1.0"]

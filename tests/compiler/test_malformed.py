@@ -78,3 +78,9 @@ def test_corrupting_any_field_never_crashes_validation(data: st.DataObject) -> N
     result = validate(definition, catalog())
 
     assert all(p.pointer.startswith("/") or p.pointer == "" for p in result.errors)
+
+
+def test_non_ascii_digits_in_locations_are_sorted_as_text() -> None:
+    result = validate({"nodes": [], "²": 1, "10": 2}, catalog())
+
+    assert {p.pointer for p in result.errors} >= {"/²", "/10"}

@@ -52,7 +52,7 @@ class ComponentCatalog(Protocol):
 def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
     """Return a sort key: numeric parts compared as numbers, a pre-release before its release."""
     release, _, pre_release = version.split("+", 1)[0].partition("-")
-    numbers = tuple(int(p) if p.isdigit() else -1 for p in release.split("."))
+    numbers = tuple(int(p) if p.isascii() and p.isdigit() else -1 for p in release.split("."))
     return numbers, 0 if pre_release else 1, pre_release
 
 

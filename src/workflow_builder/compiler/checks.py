@@ -145,60 +145,81 @@ def check_node(
     context: ValidationContext,
 ) -> None:
     """Record problems of one node taken on its own (component, config, names it uses)."""
-    problems = analysis.problems
     where = analysis.node_pointer(node.id)
     if isinstance(node, TriggerNode):
         _check_trigger(analysis, definition, node, where)
     elif isinstance(node, ActivityNode | AgentNode):
         _check_component(analysis, node, catalog, where)
     elif isinstance(node, SwitchNode):
-        names = [case.name for case in node.config.cases]
-        for i, name in enumerate(names):
-            if name == "default" or name in names[:i]:
-                problems.error(
-                    "duplicate_case",
-                    f"Case name {name!r} is taken; expected unique names other than 'default'.",
-                    f"{where}/config/cases/{i}/name",
-                    node_id=node.id,
-                )
-    elif isinstance(node, LoopNode) and node.config.max_iterations is None:
+        _check_cases(analysis.problems, node, where)
+    elif isinstance(node, LoopNode):
+        _check_loop_bound(analysis.problems, node, where)
+    elif isinstance(node, DelayNode):
+        _check_delay(analysis.problems, node, where)
+    elif isinstance(node, WaitForSignalNode):
+        _check_signal_declared(analysis, definition, node.config.signal, where, node.id)
+    elif isinstance(node, WorkQueueNode):
+        _check_queue_declared(analysis.problems, definition, node, where)
+    elif isinstance(node, SetVariableNode):
+        _check_variable_declared(analysis.problems, definition, node, where)
+    elif isinstance(node, ChildWorkflowNode):
+        _check_child(analysis, definition, node, context, where)
+
+
+def _check_cases(problems: Problems, node: SwitchNode, where: str) -> None:
+    names = [case.name for case in node.config.cases]
+    for i, name in enumerate(names):
+        if name == "default" or name in names[:i]:
+            problems.error(
+                "duplicate_case",
+                f"Case name {name!r} is taken; expected unique names other than 'default'.",
+                f"{where}/config/cases/{i}/name",
+                node_id=node.id,
+            )
+
+
+def _check_loop_bound(problems: Problems, node: LoopNode, where: str) -> None:
+    if node.config.max_iterations is None:
         problems.error(
             "loop_missing_max_iterations",
             f"Loop {node.id!r} needs config.max_iterations (a positive integer) to bound it.",
             f"{where}/config/max_iterations",
             node_id=node.id,
         )
-    elif isinstance(node, DelayNode) and _delay_is_ambiguous(node):
+
+
+def _check_delay(problems: Problems, node: DelayNode, where: str) -> None:
+    if (node.config.seconds is None) == (node.config.until is None):
         problems.error(
             "invalid_delay",
             f"Delay {node.id!r} needs exactly one of config.seconds and config.until.",
             f"{where}/config",
             node_id=node.id,
         )
-    elif isinstance(node, WaitForSignalNode):
-        _check_signal_declared(analysis, definition, node.config.signal, where, node.id)
-    elif isinstance(node, WorkQueueNode):
-        if node.config.queue not in {q.name for q in definition.work_queues}:
-            problems.error(
-                "unknown_work_queue",
-                f"Work queue {node.config.queue!r} is not declared in work_queues.",
-                f"{where}/config/queue",
-                node_id=node.id,
-            )
-    elif isinstance(node, SetVariableNode):
-        if node.config.variable not in definition.variables:
-            problems.error(
-                "unknown_variable",
-                f"Variable {node.config.variable!r} is not declared in variables.",
-                f"{where}/config/variable",
-                node_id=node.id,
-            )
-    elif isinstance(node, ChildWorkflowNode):
-        _check_child(analysis, definition, node, context, where)
 
 
-def _delay_is_ambiguous(node: DelayNode) -> bool:
-    return (node.config.seconds is None) == (node.config.until is None)
+def _check_queue_declared(
+    problems: Problems, definition: WorkflowDefinition, node: WorkQueueNode, where: str
+) -> None:
+    if node.config.queue not in {q.name for q in definition.work_queues}:
+        problems.error(
+            "unknown_work_queue",
+            f"Work queue {node.config.queue!r} is not declared in work_queues.",
+            f"{where}/config/queue",
+            node_id=node.id,
+        )
+
+
+def _check_variable_declared(
+    problems: Problems, definition: WorkflowDefinition, node: SetVariableNode, where: str
+) -> None:
+    if node.config.variable not in definition.variables:
+        problems.error(
+            "unknown_variable",
+            f"Variable {node.config.variable!r} is not declared in variables.",
+            f"{where}/config/variable",
+            node_id=node.id,
+        )
 
 
 def _check_trigger(

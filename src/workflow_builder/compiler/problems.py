@@ -141,7 +141,10 @@ class Problems:
 
 def _sort_key(problem: Problem) -> tuple[list[tuple[int, int, str]], str, str]:
     # Numeric parts compare as numbers so /nodes/10 follows /nodes/9.
-    parts = [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in problem.pointer.split("/")]
+    parts = [
+        (0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p)
+        for p in problem.pointer.split("/")
+    ]
     return (parts, problem.code, problem.message)
 
 
