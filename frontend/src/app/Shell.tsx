@@ -129,20 +129,20 @@ export function Shell({ children, compact = false }: { children: ReactNode; comp
         </div>
       </header>
       {!compact && (
-      <nav className="sidenav" aria-label="Main">
-        <ul>
-          {NAVIGATION.map((item) => {
-            const active = pathname === item.to || pathname.startsWith(`${item.to}/`);
-            return (
-              <li key={item.to}>
-                <Link to={item.to} aria-current={active ? "page" : undefined}>
-                  {item.label}
-                </Link>
-              </li>
-            );
-          })}
-        </ul>
-      </nav>
+        <nav className="sidenav" aria-label="Main">
+          <ul>
+            {NAVIGATION.map((item) => {
+              const active = pathname === item.to || pathname.startsWith(`${item.to}/`);
+              return (
+                <li key={item.to}>
+                  <Link to={item.to} aria-current={active ? "page" : undefined}>
+                    {item.label}
+                  </Link>
+                </li>
+              );
+            })}
+          </ul>
+        </nav>
       )}
       <main id="main" className={compact ? "content content-full" : "content"} tabIndex={-1}>
         {children}

@@ -76,9 +76,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     }
   }, []);
 
-  return (
-    <AuthContext.Provider value={{ me, loading, signIn, signUp, signOut }}>{children}</AuthContext.Provider>
-  );
+  return <AuthContext.Provider value={{ me, loading, signIn, signUp, signOut }}>{children}</AuthContext.Provider>;
 }
 
 export function useAuth(): AuthState {

@@ -47,11 +47,13 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
         setProjectIdState((chosen) => (chosen && page.items.some((p) => p.id === chosen) ? chosen : null));
       })
       .catch(() => current && setProjects([]));
-    hasRoute("/api/v1/organizations").then(async (exists) => {
-      if (!exists || !current) return;
-      const page = await api<Page<Organization> | Organization[]>("/organizations", { query: { limit: 200 } });
-      if (current) setOrganizations(Array.isArray(page) ? page : page.items);
-    }).catch(() => current && setOrganizations([]));
+    hasRoute("/api/v1/organizations")
+      .then(async (exists) => {
+        if (!exists || !current) return;
+        const page = await api<Page<Organization> | Organization[]>("/organizations", { query: { limit: 200 } });
+        if (current) setOrganizations(Array.isArray(page) ? page : page.items);
+      })
+      .catch(() => current && setOrganizations([]));
     return () => {
       current = false;
     };

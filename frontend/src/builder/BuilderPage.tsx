@@ -25,13 +25,7 @@ import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
 import { StatusChip } from "../pages/WorkflowsPage";
 import { Icon } from "../ui/Icon";
-import {
-  freshEdgeId,
-  freshNodeId,
-  NODE_KINDS,
-  type Definition,
-  type DefinitionNode,
-} from "./definition";
+import { freshEdgeId, freshNodeId, NODE_KINDS, type Definition, type DefinitionNode } from "./definition";
 import { CanvasContext, problemsOf, type CanvasInfo } from "./canvasContext";
 import { FlowEdge } from "./FlowEdge";
 import { FlowNode } from "./FlowNode";
@@ -128,7 +122,10 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const [report, setReport] = useState<ValidationReport | null | undefined>(undefined);
   const [showProblems, setShowProblems] = useState(false);
   const [status, setStatus] = useState(workflow.status);
-  const [deployment, setDeployment] = useState<{ busy: boolean; message: string | null }>({ busy: false, message: null });
+  const [deployment, setDeployment] = useState<{ busy: boolean; message: string | null }>({
+    busy: false,
+    message: null,
+  });
   const [canDeploy, setCanDeploy] = useState(false);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
@@ -161,7 +158,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
 
   // -- problems: the compiler's when the server validates, else the browser's own checks --
   const problems: Problem[] = useMemo(() => {
-    if (report) return [...report.errors.map((p) => ({ ...p, severity: "error" as const })), ...report.warnings.map((p) => ({ ...p, severity: "warning" as const }))];
+    if (report)
+      return [
+        ...report.errors.map((p) => ({ ...p, severity: "error" as const })),
+        ...report.warnings.map((p) => ({ ...p, severity: "warning" as const })),
+      ];
     if (report === null) return localProblems(definition, components);
     return [];
   }, [report, definition, components]);
@@ -176,7 +177,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       if (problem.node_id) addTo(nodeProblems, problem.node_id, problem);
     }
     const typeIcons = new Map<string, string>();
-    for (const type of catalog.types) if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
+    for (const type of catalog.types)
+      if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
     return { nodeProblems, edgeProblems, components, typeIcons };
   }, [problems, components, catalog.types]);
 
@@ -280,12 +282,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       record();
       const taken = new Set(state.current.edges.map((e) => e.id));
       const id = freshEdgeId(connection.source, connection.sourceHandle, connection.target, taken);
-      setEdges((current) =>
-        addEdge<WorkflowEdge>(
-          { ...connection, id, type: "workflow", data: {} },
-          current,
-        ),
-      );
+      setEdges((current) => addEdge<WorkflowEdge>({ ...connection, id, type: "workflow", data: {} }, current));
     },
     [record],
   );
@@ -452,7 +449,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         const count = reason instanceof ApiError ? (reason.problem.errors?.length ?? 0) : 0;
         setDeployment({
           busy: false,
-          message: count ? `Cannot deploy: ${count} error${count === 1 ? "" : "s"} to fix.` : `Cannot ${action}: ${errorMessage(reason)}`,
+          message: count
+            ? `Cannot deploy: ${count} error${count === 1 ? "" : "s"} to fix.`
+            : `Cannot ${action}: ${errorMessage(reason)}`,
         });
         if (count) setShowProblems(true);
       }
@@ -499,10 +498,24 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         <code className="muted">{workflow.kebab_name}</code>
         <StatusChip name={status} statuses={catalog.statuses} />
         <div className="toolbar-spacer" />
-        <button type="button" className="icon-button" onClick={history.undo} disabled={!history.canUndo} aria-label="Undo" title="Undo (Ctrl+Z)">
+        <button
+          type="button"
+          className="icon-button"
+          onClick={history.undo}
+          disabled={!history.canUndo}
+          aria-label="Undo"
+          title="Undo (Ctrl+Z)"
+        >
           <Icon name="undo" />
         </button>
-        <button type="button" className="icon-button" onClick={history.redo} disabled={!history.canRedo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">
+        <button
+          type="button"
+          className="icon-button"
+          onClick={history.redo}
+          disabled={!history.canRedo}
+          aria-label="Redo"
+          title="Redo (Ctrl+Shift+Z)"
+        >
           <Icon name="redo" />
         </button>
         <button type="button" onClick={autoLayout} title="Arrange the nodes top to bottom">
@@ -561,7 +574,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         </div>
       )}
       {report === null && (
-        <p className="notice builder-offline-note">The server cannot validate workflows yet; showing the checks the browser can make.</p>
+        <p className="notice builder-offline-note">
+          The server cannot validate workflows yet; showing the checks the browser can make.
+        </p>
       )}
       <div className="builder-body">
         <Palette groups={groups} onAdd={(item) => addNode(item)} />
@@ -577,30 +592,30 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           role="application"
         >
           <CanvasContext.Provider value={canvasInfo}>
-          <ReactFlow<WorkflowNode, WorkflowEdge>
-            nodes={nodes}
-            edges={edges}
-            nodeTypes={NODE_TYPES}
-            edgeTypes={EDGE_TYPES}
-            defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
-            onNodesChange={onNodesChange}
-            onEdgesChange={onEdgesChange}
-            onConnect={connect}
-            onBeforeDelete={async () => {
-              record();
-              return true;
-            }}
-            onNodeDragStart={() => record()}
-            deleteKeyCode={DELETE_KEYS}
-            fitView={start.nodes.length > 0}
-            fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
-            minZoom={0.2}
-            proOptions={{ hideAttribution: true }}
-          >
-            <Background gap={16} />
-            <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
-            <Controls showInteractive={false} />
-          </ReactFlow>
+            <ReactFlow<WorkflowNode, WorkflowEdge>
+              nodes={nodes}
+              edges={edges}
+              nodeTypes={NODE_TYPES}
+              edgeTypes={EDGE_TYPES}
+              defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
+              onNodesChange={onNodesChange}
+              onEdgesChange={onEdgesChange}
+              onConnect={connect}
+              onBeforeDelete={async () => {
+                record();
+                return true;
+              }}
+              onNodeDragStart={() => record()}
+              deleteKeyCode={DELETE_KEYS}
+              fitView={start.nodes.length > 0}
+              fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
+              minZoom={0.2}
+              proOptions={{ hideAttribution: true }}
+            >
+              <Background gap={16} />
+              <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
+              <Controls showInteractive={false} />
+            </ReactFlow>
           </CanvasContext.Provider>
         </div>
         <div className="side-panel">

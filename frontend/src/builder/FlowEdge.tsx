@@ -5,18 +5,51 @@ import type { WorkflowEdge } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
 
 export function FlowEdge(props: EdgeProps<WorkflowEdge>) {
-  const { id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, markerEnd, selected, sourceHandleId } = props;
+  const {
+    id,
+    sourceX,
+    sourceY,
+    targetX,
+    targetY,
+    sourcePosition,
+    targetPosition,
+    data,
+    markerEnd,
+    selected,
+    sourceHandleId,
+  } = props;
   const info = useCanvasInfo();
-  const [path, labelX, labelY] = getSmoothStepPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, borderRadius: 10 });
+  const [path, labelX, labelY] = getSmoothStepPath({
+    sourceX,
+    sourceY,
+    targetX,
+    targetY,
+    sourcePosition,
+    targetPosition,
+    borderRadius: 10,
+  });
   const problems = problemsOf(info.edgeProblems, id);
   const label = data?.label || (sourceHandleId && sourceHandleId !== "next" ? sourceHandleId : null);
-  const className = problems.some((p) => p.severity !== "warning") ? "edge-error" : problems.length ? "edge-warning" : "";
+  const className = problems.some((p) => p.severity !== "warning")
+    ? "edge-error"
+    : problems.length
+      ? "edge-warning"
+      : "";
   return (
     <>
-      <BaseEdge id={id} path={path} markerEnd={markerEnd} className={`${className} ${selected ? "edge-selected" : ""}`} />
+      <BaseEdge
+        id={id}
+        path={path}
+        markerEnd={markerEnd}
+        className={`${className} ${selected ? "edge-selected" : ""}`}
+      />
       {(label || problems.length > 0) && (
         <EdgeLabelRenderer>
-          <div className="edge-label" style={{ transform: `translate(-50%, -50%) translate(${labelX}px, ${labelY}px)` }} data-testid={`edge-${id}`}>
+          <div
+            className="edge-label"
+            style={{ transform: `translate(-50%, -50%) translate(${labelX}px, ${labelY}px)` }}
+            data-testid={`edge-${id}`}
+          >
             {label && <span>{label}</span>}
             {problems.length > 0 && <ProblemBadge problems={problems} />}
           </div>

@@ -25,7 +25,13 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
     >
       {def.type !== "trigger" && <Handle type="target" position={Position.Top} id={IN} className="handle-in" />}
       {isLoop(def.type) && (
-        <Handle type="target" position={Position.Left} id={BACK} className="handle-back" title="Back edge: the end of the loop body" />
+        <Handle
+          type="target"
+          position={Position.Left}
+          id={BACK}
+          className="handle-back"
+          title="Back edge: the end of the loop body"
+        />
       )}
       <div className="flow-node-head">
         <span className="flow-node-icon">

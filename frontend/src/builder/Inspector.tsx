@@ -16,7 +16,12 @@ const HIDE_SUBMIT: UiSchema = { "ui:submitButtonOptions": { norender: true } };
 const EXECUTION_SCHEMA: RJSFSchema = {
   type: "object",
   properties: {
-    timeout_seconds: { type: "integer", title: "Timeout (seconds)", minimum: 1, description: "Empty: the workflow's default." },
+    timeout_seconds: {
+      type: "integer",
+      title: "Timeout (seconds)",
+      minimum: 1,
+      description: "Empty: the workflow's default.",
+    },
     retry: {
       type: "object",
       title: "Retry policy",
@@ -37,7 +42,10 @@ function withoutMeta(schema: JsonSchema): RJSFSchema {
 
 /** The input mapping form: one expression per property of the component's input schema. */
 function inputSchema(component: Component | undefined): RJSFSchema | null {
-  const properties = (component?.input_schema?.properties ?? null) as Record<string, { title?: string; description?: string }> | null;
+  const properties = (component?.input_schema?.properties ?? null) as Record<
+    string,
+    { title?: string; description?: string }
+  > | null;
   if (!properties || Object.keys(properties).length === 0) return null;
   const required = (component?.input_schema?.required as string[] | undefined) ?? [];
   return {
@@ -46,7 +54,11 @@ function inputSchema(component: Component | undefined): RJSFSchema | null {
     properties: Object.fromEntries(
       Object.entries(properties).map(([name, property]) => [
         name,
-        { type: "string", title: property.title ?? name, description: `Expression. ${property.description ?? ""}`.trim() },
+        {
+          type: "string",
+          title: property.title ?? name,
+          description: `Expression. ${property.description ?? ""}`.trim(),
+        },
       ]),
     ),
   };
@@ -79,12 +91,25 @@ interface InspectorProps {
   onDelete: () => void;
 }
 
-export function Inspector({ node, index, nodes, edges, components, problems, serverProblems, onChange, onConnect, onDelete }: InspectorProps) {
+export function Inspector({
+  node,
+  index,
+  nodes,
+  edges,
+  components,
+  problems,
+  serverProblems,
+  onChange,
+  onConnect,
+  onDelete,
+}: InspectorProps) {
   const def = node.data.def;
   const kind = NODE_KINDS[def.type];
   const component = def.component ? components.get(def.component.name) : undefined;
   const nameOf = (n: WorkflowNode) =>
-    n.data.def.label || (n.data.def.component && components.get(n.data.def.component.name)?.display_name) || NODE_KINDS[n.data.def.type].title;
+    n.data.def.label ||
+    (n.data.def.component && components.get(n.data.def.component.name)?.display_name) ||
+    NODE_KINDS[n.data.def.type].title;
   const schema = def.type === "activity" || def.type === "agent" ? component?.config_schema : kind.configSchema;
   const input = useMemo(() => inputSchema(component), [component]);
   const extraErrors = useMemo(() => configErrors(serverProblems, index), [serverProblems, index]);
@@ -226,9 +251,7 @@ export function Inspector({ node, index, nodes, edges, components, problems, ser
             const id = `connect-${def.id}-${outcome}`;
             return (
               <div className="field field-row" key={outcome}>
-                <label htmlFor={id}>
-                  {outcome === "next" ? "Then" : `On ${outcome}`}
-                </label>
+                <label htmlFor={id}>{outcome === "next" ? "Then" : `On ${outcome}`}</label>
                 <select
                   id={id}
                   value={current?.target ?? ""}

@@ -48,7 +48,9 @@ export function paletteGroups(components: Component[], types: ComponentType[]): 
     { title: "Control flow", items: CONTROL.map(builtin) },
     {
       title: "Signals, queues and children",
-      items: WAITING.map((t) => (t === "wait_for_signal" ? { ...builtin(t), icon: iconOf("signal", "radio") } : builtin(t))),
+      items: WAITING.map((t) =>
+        t === "wait_for_signal" ? { ...builtin(t), icon: iconOf("signal", "radio") } : builtin(t),
+      ),
     },
   ];
 }

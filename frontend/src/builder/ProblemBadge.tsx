@@ -4,7 +4,9 @@ import type { Problem } from "../api/types";
 export function ProblemBadge({ problems }: { problems: Problem[] }) {
   const errors = problems.filter((p) => p.severity !== "warning");
   const severity = errors.length ? "error" : "warning";
-  const summary = problems.map((p) => `${p.severity === "warning" ? "Warning" : "Error"} (${p.code}): ${p.message}`).join("\n");
+  const summary = problems
+    .map((p) => `${p.severity === "warning" ? "Warning" : "Error"} (${p.code}): ${p.message}`)
+    .join("\n");
   return (
     <span
       className={`problem-badge problem-${severity}`}

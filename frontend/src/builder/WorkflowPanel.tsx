@@ -19,7 +19,12 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
       title: "Run settings",
       properties: {
         timeout_seconds: { type: "integer", title: "Run timeout (s)", minimum: 1, description: "Default 3600." },
-        activity_timeout_seconds: { type: "integer", title: "Activity timeout (s)", minimum: 1, description: "Default 300." },
+        activity_timeout_seconds: {
+          type: "integer",
+          title: "Activity timeout (s)",
+          minimum: 1,
+          description: "Default 300.",
+        },
         retry: {
           type: "object",
           title: "Default retry policy",
@@ -35,7 +40,12 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
     signals: {
       type: "array",
       title: "Signals",
-      items: { type: "object", title: "Signal", required: ["name"], properties: { name: NAME, description: DESCRIPTION } },
+      items: {
+        type: "object",
+        title: "Signal",
+        required: ["name"],
+        properties: { name: NAME, description: DESCRIPTION },
+      },
     },
     queries: {
       type: "array",
@@ -91,7 +101,11 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
         required: ["workflow"],
         properties: {
           workflow: { type: "string", title: "Workflow (kebab name)", pattern: "^[a-z0-9]+(-[a-z0-9]+)*$" },
-          parent_close_policy: { type: "string", title: "When the parent closes", enum: ["terminate", "abandon", "request_cancel"] },
+          parent_close_policy: {
+            type: "string",
+            title: "When the parent closes",
+            enum: ["terminate", "abandon", "request_cancel"],
+          },
           can_signal_parent: { type: "boolean", title: "May signal the parent" },
           can_query_parent: { type: "boolean", title: "May query the parent" },
         },
@@ -158,7 +172,9 @@ export function WorkflowPanel({
       </section>
       <section className="inspector-section" aria-labelledby="declarations-title">
         <h2 id="declarations-title">Workflow settings</h2>
-        <p className="hint">Select a node to edit it. Ctrl+Z undo, Ctrl+Shift+Z redo, Ctrl+C / Ctrl+V copy and paste, Delete removes.</p>
+        <p className="hint">
+          Select a node to edit it. Ctrl+Z undo, Ctrl+Shift+Z redo, Ctrl+C / Ctrl+V copy and paste, Delete removes.
+        </p>
         <Form
           idPrefix="workflow"
           schema={DECLARATIONS_SCHEMA}
@@ -173,7 +189,9 @@ export function WorkflowPanel({
         />
         <JsonField
           label="Variables (JSON)"
-          hint={'Name → {"initial": value, "schema": {...}}, e.g. {"count": {"initial": 0}}. Applied when you leave the field.'}
+          hint={
+            'Name → {"initial": value, "schema": {...}}, e.g. {"count": {"initial": 0}}. Applied when you leave the field.'
+          }
           value={variables}
           check={mustBeObject}
           onChange={(next) => onDeclarations(withoutEmpty({ ...rest, variables: next }))}

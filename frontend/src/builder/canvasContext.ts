@@ -10,7 +10,12 @@ export interface CanvasInfo {
   typeIcons: Map<string, string>;
 }
 
-const EMPTY: CanvasInfo = { nodeProblems: new Map(), edgeProblems: new Map(), components: new Map(), typeIcons: new Map() };
+const EMPTY: CanvasInfo = {
+  nodeProblems: new Map(),
+  edgeProblems: new Map(),
+  components: new Map(),
+  typeIcons: new Map(),
+};
 
 export const CanvasContext = createContext<CanvasInfo>(EMPTY);
 

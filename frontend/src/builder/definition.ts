@@ -133,7 +133,13 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
       },
     },
   },
-  join: { title: "Join", icon: "merge", description: "Waits for every incoming branch.", initialConfig: {}, configSchema: { type: "object", properties: {} } },
+  join: {
+    title: "Join",
+    icon: "merge",
+    description: "Waits for every incoming branch.",
+    initialConfig: {},
+    configSchema: { type: "object", properties: {} },
+  },
   for_each: {
     title: "For each",
     icon: "list",
@@ -305,7 +311,12 @@ export function freshNodeId(type: string, taken: Set<string>): string {
   return `${type}_${n}`;
 }
 
-export function freshEdgeId(source: string, handle: string | null | undefined, target: string, taken: Set<string>): string {
+export function freshEdgeId(
+  source: string,
+  handle: string | null | undefined,
+  target: string,
+  taken: Set<string>,
+): string {
   const base = `${source}-${handle ?? "next"}-${target}`.replace(/[^A-Za-z0-9_-]/g, "_");
   let id = base;
   let n = 2;

@@ -2,7 +2,14 @@
 import type { IconButtonProps, TemplatesType } from "@rjsf/utils";
 
 function textButton(text: string, className = "") {
-  return function TextButton({ iconType: _iconType, icon: _icon, uiSchema: _uiSchema, registry: _registry, className: extra, ...rest }: IconButtonProps) {
+  return function TextButton({
+    iconType: _iconType,
+    icon: _icon,
+    uiSchema: _uiSchema,
+    registry: _registry,
+    className: extra,
+    ...rest
+  }: IconButtonProps) {
     return (
       <button type="button" className={`form-array-button ${className} ${extra ?? ""}`} {...rest}>
         {text}

@@ -38,7 +38,11 @@ export function toFlow(definition: Definition): { nodes: WorkflowNode[]; edges: 
 }
 
 /** The definition the canvas shows: its nodes and edges plus the workflow's declarations. */
-export function toDefinition(declarations: Record<string, unknown>, nodes: WorkflowNode[], edges: WorkflowEdge[]): Definition {
+export function toDefinition(
+  declarations: Record<string, unknown>,
+  nodes: WorkflowNode[],
+  edges: WorkflowEdge[],
+): Definition {
   const defNodes: DefinitionNode[] = nodes.map((node) => ({
     ...node.data.def,
     position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },

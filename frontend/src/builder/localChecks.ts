@@ -49,7 +49,9 @@ export function localProblems(definition: Definition, components: Map<string, Co
     if (validate && !validate(node.config ?? {})) {
       for (const error of validate.errors ?? []) {
         const field =
-          error.keyword === "required" ? `${error.instancePath}/${String(error.params.missingProperty)}` : error.instancePath;
+          error.keyword === "required"
+            ? `${error.instancePath}/${String(error.params.missingProperty)}`
+            : error.instancePath;
         const name = field.split("/").filter(Boolean).join(".") || "config";
         problems.push({
           code: "invalid_config",

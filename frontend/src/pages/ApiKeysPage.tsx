@@ -53,7 +53,9 @@ export function ApiKeysPage() {
       <div className="page-header">
         <h1 id="api-keys-title">API keys</h1>
       </div>
-      <p className="lead">Scripts authenticate with an API key as <code>X-API-Key</code> or a bearer token.</p>
+      <p className="lead">
+        Scripts authenticate with an API key as <code>X-API-Key</code> or a bearer token.
+      </p>
       <form className="inline-form" onSubmit={create}>
         <label htmlFor="api-key-name">Key name</label>
         <input
@@ -88,7 +90,11 @@ export function ApiKeysPage() {
           </div>
         </div>
       )}
-      {keys.error && <p role="alert" className="form-error">{keys.error}</p>}
+      {keys.error && (
+        <p role="alert" className="form-error">
+          {keys.error}
+        </p>
+      )}
       <table className="table">
         <caption className="visually-hidden">Your API keys</caption>
         <thead>
@@ -114,7 +120,12 @@ export function ApiKeysPage() {
               <td>{key.last_used_at ? formatDate(key.last_used_at) : "Never"}</td>
               <td>{key.expires_at ? formatDate(key.expires_at) : "Never"}</td>
               <td className="actions">
-                <button type="button" className="danger" onClick={() => setRevoking(key)} aria-label={`Revoke ${key.name}`}>
+                <button
+                  type="button"
+                  className="danger"
+                  onClick={() => setRevoking(key)}
+                  aria-label={`Revoke ${key.name}`}
+                >
                   Revoke
                 </button>
               </td>

@@ -59,7 +59,12 @@ export function AuthPage({ mode }: { mode: "signin" | "signup" }) {
             field(
               "display_name",
               "Name",
-              <input id="display_name" value={displayName} autoComplete="name" onChange={(e) => setDisplayName(e.target.value)} />,
+              <input
+                id="display_name"
+                value={displayName}
+                autoComplete="name"
+                onChange={(e) => setDisplayName(e.target.value)}
+              />,
             )}
           {field(
             "email",

@@ -118,11 +118,14 @@ function NewComponentDialog({
   const [displayName, setDisplayName] = useState("");
   const [type, setType] = useState("activity");
   const [description, setDescription] = useState("");
-  const [schemas, setSchemas] = useState<Record<string, unknown>>({ config_schema: { type: "object", properties: {} } });
+  const [schemas, setSchemas] = useState<Record<string, unknown>>({
+    config_schema: { type: "object", properties: {} },
+  });
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
 
-  const nameError = errors.name ?? (name && !COMPONENT_NAME.test(name) ? "Use letters, digits and . _ - @ / only." : null);
+  const nameError =
+    errors.name ?? (name && !COMPONENT_NAME.test(name) ? "Use letters, digits and . _ - @ / only." : null);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -183,7 +186,11 @@ function NewComponentDialog({
         </div>
         <div className="field">
           <label htmlFor="component-display-name">Display name</label>
-          <input id="component-display-name" value={displayName} onChange={(event) => setDisplayName(event.target.value)} />
+          <input
+            id="component-display-name"
+            value={displayName}
+            onChange={(event) => setDisplayName(event.target.value)}
+          />
         </div>
         <div className="field">
           <label htmlFor="component-type">Type</label>
@@ -197,7 +204,12 @@ function NewComponentDialog({
         </div>
         <div className="field">
           <label htmlFor="component-description">Description</label>
-          <textarea id="component-description" rows={2} value={description} onChange={(event) => setDescription(event.target.value)} />
+          <textarea
+            id="component-description"
+            rows={2}
+            value={description}
+            onChange={(event) => setDescription(event.target.value)}
+          />
         </div>
         {schemaField("config_schema", "Config schema")}
         {schemaField("input_schema", "Input schema")}
@@ -235,57 +247,62 @@ export function ComponentsPage() {
   const iconOf = (name: string) => types.data?.find((t) => t.name === name)?.icon;
   return (
     <>
-    <CatalogTable
-      title="Components"
-      actions={
-        <button type="button" className="primary" onClick={() => setCreating(true)}>
-          New component
-        </button>
-      }
-      lead="Reusable building blocks: activities, agents, signals and triggers."
-      rows={components.data?.items}
-      error={components.error}
-      search={search}
-      onSearch={setSearch}
-      filters={
-        <>
-          <label htmlFor="component-type-filter">Type</label>
-          <select id="component-type-filter" value={type} onChange={(event) => setType(event.target.value)}>
-            <option value="">All</option>
-            {types.data?.map((t) => (
-              <option key={t.id} value={t.name}>
-                {t.name}
-              </option>
-            ))}
-          </select>
-        </>
-      }
-      columns={[
-        {
-          header: "Name",
-          cell: (c) => (
-            <>
-              <strong>{c.display_name}</strong>
-              <div className="muted">
-                <code>{c.name}</code>
-              </div>
-            </>
-          ),
-        },
-        {
-          header: "Type",
-          cell: (c) => (
-            <span className="type-label">
-              <Icon name={iconOf(c.type)} /> {c.type}
-            </span>
-          ),
-        },
-        { header: "Version", cell: (c) => c.version + (c.deprecated ? " (deprecated)" : "") },
-        { header: "Visibility", cell: (c) => c.visibility },
-        { header: "Updated", cell: (c) => formatDate(c.updated_at) },
-      ]}
-    />
-    <NewComponentDialog open={creating} types={types.data ?? []} onClose={() => setCreating(false)} onCreated={components.reload} />
+      <CatalogTable
+        title="Components"
+        actions={
+          <button type="button" className="primary" onClick={() => setCreating(true)}>
+            New component
+          </button>
+        }
+        lead="Reusable building blocks: activities, agents, signals and triggers."
+        rows={components.data?.items}
+        error={components.error}
+        search={search}
+        onSearch={setSearch}
+        filters={
+          <>
+            <label htmlFor="component-type-filter">Type</label>
+            <select id="component-type-filter" value={type} onChange={(event) => setType(event.target.value)}>
+              <option value="">All</option>
+              {types.data?.map((t) => (
+                <option key={t.id} value={t.name}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          </>
+        }
+        columns={[
+          {
+            header: "Name",
+            cell: (c) => (
+              <>
+                <strong>{c.display_name}</strong>
+                <div className="muted">
+                  <code>{c.name}</code>
+                </div>
+              </>
+            ),
+          },
+          {
+            header: "Type",
+            cell: (c) => (
+              <span className="type-label">
+                <Icon name={iconOf(c.type)} /> {c.type}
+              </span>
+            ),
+          },
+          { header: "Version", cell: (c) => c.version + (c.deprecated ? " (deprecated)" : "") },
+          { header: "Visibility", cell: (c) => c.visibility },
+          { header: "Updated", cell: (c) => formatDate(c.updated_at) },
+        ]}
+      />
+      <NewComponentDialog
+        open={creating}
+        types={types.data ?? []}
+        onClose={() => setCreating(false)}
+        onCreated={components.reload}
+      />
     </>
   );
 }

@@ -142,7 +142,12 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
         </div>
         <div className="field">
           <label htmlFor="workflow-description">Description</label>
-          <textarea id="workflow-description" rows={3} value={description} onChange={(e) => setDescription(e.target.value)} />
+          <textarea
+            id="workflow-description"
+            rows={3}
+            value={description}
+            onChange={(e) => setDescription(e.target.value)}
+          />
         </div>
         {error && (
           <p role="alert" className="form-error">
