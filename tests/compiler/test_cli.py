@@ -103,3 +103,17 @@ def test_an_unreadable_components_file_is_reported(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "cannot load components" in result.output
+
+
+def test_warnings_are_listed_but_do_not_fail(tmp_path: Path) -> None:
+    definition = base()
+    definition["nodes"] = definition["nodes"][:4]
+    definition["edges"] = definition["edges"][:3]
+    path = write(tmp_path, "flow.json", definition)
+
+    result = runner.invoke(
+        app, ["validate", str(path), "--components", str(components_file(tmp_path))]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "no_end_node" in result.output
