@@ -232,6 +232,16 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     expect(page.get_by_test_id("edge-e5")).to_have_text("approve")
 
     node(page, "mark").click()
+    start = node(page, "mark").bounding_box()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    moved = node(page, "mark").bounding_box()
+    assert start and moved and moved["x"] > start["x"]
+    page.keyboard.press("Control+z")
+    expect(node(page, "mark")).to_have_attribute("style", re.compile(r"translate\("))
+    back = node(page, "mark").bounding_box()
+    assert back and abs(back["x"] - start["x"]) < 1
+
     page.keyboard.press("Control+c")
     page.keyboard.press("Control+v")
     expect(node(page, "set_variable_1")).to_be_visible()

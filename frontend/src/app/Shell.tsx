@@ -3,6 +3,7 @@ import { useState, type ReactNode } from "react";
 import { errorMessage } from "../api/client";
 import { Dialog } from "../ui/Dialog";
 import { useAuth } from "./auth";
+import { ErrorBoundary } from "./ErrorBoundary";
 import { Link, usePathname } from "./router";
 import { useWorkspace } from "./workspace";
 
@@ -145,7 +146,7 @@ export function Shell({ children, compact = false }: { children: ReactNode; comp
         </nav>
       )}
       <main id="main" className={compact ? "content content-full" : "content"} tabIndex={-1}>
-        {children}
+        <ErrorBoundary key={pathname}>{children}</ErrorBoundary>
       </main>
     </div>
   );

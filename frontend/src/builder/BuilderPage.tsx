@@ -463,6 +463,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (isEditingText(event.target)) return;
+      // Arrow keys move the selected nodes; a run of presses is one undo step.
+      if (event.key.startsWith("Arrow") && (event.target as HTMLElement | null)?.closest?.(".react-flow__node")) {
+        recordEdit("keyboard-move");
+        return;
+      }
       const mod = event.ctrlKey || event.metaKey;
       if (!mod) return;
       const key = event.key.toLowerCase();
@@ -473,9 +478,10 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       else return;
       event.preventDefault();
     };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [history, copy, paste]);
+    // Capture: the snapshot for an arrow-key move must be taken before React Flow moves the node.
+    window.addEventListener("keydown", onKey, true);
+    return () => window.removeEventListener("keydown", onKey, true);
+  }, [history, copy, paste, recordEdit]);
 
   const selected = nodes.filter((n) => n.selected);
   const selectedNode = selected.length === 1 ? selected[0] : undefined;

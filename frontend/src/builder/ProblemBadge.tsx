@@ -16,7 +16,7 @@ export function ProblemBadge({ problems }: { problems: Problem[] }) {
       role="img"
       aria-label={`${problems.length} ${severity === "error" ? "error" : "warning"}${problems.length > 1 ? "s" : ""}: ${summary}`}
     >
-      {severity === "error" ? "!" : "?"} {problems.length}
+      {severity === "error" ? "✕" : "!"} {problems.length}
     </span>
   );
 }
