@@ -117,6 +117,16 @@ def test_design_a_workflow_fix_it_and_find_it_saved(live_server: str, page: Page
 
     saved: dict[str, Any] = api(live_server, token).get(f"/workflows/{workflow_id}").json()
     assert saved["status"] == "active"
+
+    page.get_by_role("button", name="Run").click()
+    run = page.get_by_role("dialog", name="Start a run")
+    run.get_by_label("Inputs (JSON)").fill('{"amount": 250}')
+    run.get_by_role("button", name="Start run").click()
+    expect(run.get_by_role("status")).to_contain_text("Run ")
+    run.get_by_role("link", name="See executions").click()
+    expect(page.get_by_role("heading", name="Executions")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="Order intake")).to_have_count(1)
+    screenshot(page, "executions")
     definition = saved["definition"]
     by_id = {n["id"]: n for n in definition["nodes"]}
     assert by_id["condition_1"]["config"] == {"expression": "input.amount > `100`"}

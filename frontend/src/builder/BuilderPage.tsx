@@ -33,6 +33,7 @@ import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge
 import { useHistory, type Snapshot } from "./history";
 import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
+import { RunDialog } from "./RunDialog";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
 import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
@@ -127,6 +128,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     message: null,
   });
   const [canDeploy, setCanDeploy] = useState(false);
+  const [running, setRunning] = useState(false);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
   const etag = useRef(initial.etag);
@@ -550,6 +552,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             {status === "active" ? "Undeploy" : "Deploy"}
           </button>
         )}
+        {canDeploy && status === "active" && (
+          <button type="button" className="primary" onClick={() => setRunning(true)}>
+            Run
+          </button>
+        )}
         <span className="deploy-message" role="status" data-testid="deploy-message">
           {deployment.message}
         </span>
@@ -584,6 +591,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           The server cannot validate workflows yet; showing the checks the browser can make.
         </p>
       )}
+      <RunDialog open={running} workflowId={workflow.id} onClose={() => setRunning(false)} />
       <div className="builder-body">
         <Palette groups={groups} onAdd={(item) => addNode(item)} />
         <div

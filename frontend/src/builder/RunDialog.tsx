@@ -1,0 +1,91 @@
+/** Start a run of the deployed workflow with JSON inputs (checked by the server against the
+ * trigger's input schema). */
+import { useState, type FormEvent } from "react";
+import { api, ApiError, errorMessage } from "../api/client";
+import type { Execution } from "../api/types";
+import { Link } from "../app/router";
+import { Dialog } from "../ui/Dialog";
+
+export function RunDialog({ open, workflowId, onClose }: { open: boolean; workflowId: string; onClose: () => void }) {
+  const [text, setText] = useState("{}");
+  const [error, setError] = useState<string | null>(null);
+  const [started, setStarted] = useState<Execution | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    let inputs: unknown;
+    try {
+      inputs = JSON.parse(text || "{}");
+    } catch (reason) {
+      setError(`Not valid JSON: ${errorMessage(reason)}`);
+      return;
+    }
+    if (!inputs || typeof inputs !== "object" || Array.isArray(inputs)) {
+      setError("Expected a JSON object.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      setStarted(await api<Execution>(`/workflows/${workflowId}/executions`, { method: "POST", body: { inputs } }));
+    } catch (reason) {
+      const details = reason instanceof ApiError ? reason.problem.errors?.map((e) => e.message).join("; ") : null;
+      setError(details || errorMessage(reason));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const close = () => {
+    setStarted(null);
+    setError(null);
+    onClose();
+  };
+
+  return (
+    <Dialog open={open} title="Start a run" onClose={close}>
+      {started ? (
+        <div className="form">
+          <p role="status">
+            Run <code>{started.id}</code> is {started.status}.
+          </p>
+          <div className="dialog-actions">
+            <Link to="/executions">See executions</Link>
+            <button type="button" className="primary" data-autofocus onClick={close}>
+              Close
+            </button>
+          </div>
+        </div>
+      ) : (
+        <form className="form" onSubmit={submit} noValidate>
+          <div className="field">
+            <label htmlFor="run-inputs">Inputs (JSON)</label>
+            <textarea
+              id="run-inputs"
+              className="code"
+              rows={6}
+              spellCheck={false}
+              data-autofocus
+              value={text}
+              onChange={(event) => setText(event.target.value)}
+              aria-invalid={error ? true : undefined}
+              aria-describedby="run-inputs-error"
+            />
+            <p className="field-error" id="run-inputs-error">
+              {error}
+            </p>
+          </div>
+          <div className="dialog-actions">
+            <button type="button" onClick={close}>
+              Cancel
+            </button>
+            <button type="submit" className="primary" disabled={busy}>
+              Start run
+            </button>
+          </div>
+        </form>
+      )}
+    </Dialog>
+  );
+}
