@@ -76,7 +76,7 @@ export function ExecutionsPage() {
           <tr>
             <th scope="col">Workflow</th>
             <th scope="col">Status</th>
-            <th scope="col">Started by</th>
+            <th scope="col">Trigger</th>
             <th scope="col">Started</th>
             <th scope="col">Duration</th>
             <th scope="col">Error</th>
