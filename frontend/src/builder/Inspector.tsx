@@ -57,21 +57,27 @@ function inputSchema(component: Component | undefined): RJSFSchema | null {
         {
           type: "string",
           title: property.title ?? name,
-          description: `Expression. ${property.description ?? ""}`.trim(),
+          description: property.description
+            ? `${property.description} (an expression)`
+            : "An expression, e.g. input.email",
         },
       ]),
     ),
   };
 }
 
-/** Compiler problems located under `/nodes/<index>/config/<field>` as rjsf's extra errors. */
+const MISSING_PROPERTY = /'([^']+)' is a required property/;
+
+/** Compiler problems about this node's config, as rjsf's extra errors under their field: those
+ * located at `/nodes/<index>/config/<field>`, and missing required properties of the config. */
 function configErrors(problems: Problem[], index: number): ErrorSchema {
-  const prefix = `/nodes/${index}/config/`;
+  const config = `/nodes/${index}/config`;
   const errors: Record<string, { __errors: string[] }> = {};
   for (const problem of problems) {
-    if (!problem.pointer.startsWith(prefix)) continue;
-    const field = problem.pointer.slice(prefix.length).split("/")[0];
-    (errors[field] ??= { __errors: [] }).__errors.push(problem.message);
+    let field: string | undefined;
+    if (problem.pointer.startsWith(`${config}/`)) field = problem.pointer.slice(config.length + 1).split("/")[0];
+    else if (problem.pointer === config) field = MISSING_PROPERTY.exec(problem.message)?.[1];
+    if (field) (errors[field] ??= { __errors: [] }).__errors.push(problem.message);
   }
   return errors as ErrorSchema;
 }
