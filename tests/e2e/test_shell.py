@@ -68,6 +68,7 @@ def test_an_expired_access_token_is_refreshed_without_signing_out(
     live_server: str, page: Page
 ) -> None:
     sign_up(page, live_server, name="Ren")
+    expect(page.get_by_text("No workflows yet")).to_be_visible()
     page.evaluate(
         """() => {
             const tokens = JSON.parse(localStorage.getItem('wfb.tokens'));

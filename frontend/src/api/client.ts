@@ -64,20 +64,27 @@ export function onTokensChange(listener: TokensListener): () => void {
   return () => listeners.delete(listener);
 }
 
-async function refreshTokens(): Promise<boolean> {
-  const tokens = loadTokens();
-  if (!tokens) return false;
-  const response = await fetch(`${API}/auth/refresh`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: tokens.refresh_token }),
-  });
-  if (!response.ok) {
-    storeTokens(null);
-    return false;
-  }
-  storeTokens((await response.json()) as Tokens);
-  return true;
+/** Exchange the refresh token for new tokens, once at a time across tabs: refresh tokens are
+ * single-use, so a second tab refreshing with the same one would end the session. */
+async function refreshTokens(rejectedAccessToken: string): Promise<boolean> {
+  const run = async (): Promise<boolean> => {
+    const tokens = loadTokens();
+    if (!tokens) return false;
+    // Another tab refreshed while this one waited: its tokens are ours too.
+    if (tokens.access_token !== rejectedAccessToken) return true;
+    const response = await fetch(`${API}/auth/refresh`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: tokens.refresh_token }),
+    });
+    if (!response.ok) {
+      storeTokens(null);
+      return false;
+    }
+    storeTokens((await response.json()) as Tokens);
+    return true;
+  };
+  return navigator.locks ? navigator.locks.request("wfb.refresh-tokens", run) : run();
 }
 
 export interface RequestOptions {
@@ -117,9 +124,10 @@ async function send(path: string, options: RequestOptions): Promise<Response> {
 
 /** Call the API; on 401 refresh the tokens once and retry. Throws ApiError on failure. */
 export async function request<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  const usedAccessToken = options.anonymous ? null : (loadTokens()?.access_token ?? null);
   let response = await send(path, options);
-  if (response.status === 401 && !options.anonymous && loadTokens()) {
-    refreshing ??= refreshTokens().finally(() => {
+  if (response.status === 401 && usedAccessToken) {
+    refreshing ??= refreshTokens(usedAccessToken).finally(() => {
       refreshing = null;
     });
     if (await refreshing) response = await send(path, options);
