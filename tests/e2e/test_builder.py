@@ -241,6 +241,12 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     expect(page.locator(".react-flow__edge")).to_have_count(5)
     expect(page.get_by_test_id("edge-e5")).to_have_text("approve")
 
+    page.get_by_label("Search the palette").fill("loop")
+    palette = page.get_by_role("complementary", name="Palette")
+    expect(palette.get_by_role("button")).to_have_count(1)
+    expect(palette.get_by_role("button")).to_have_text("Loop")
+    page.get_by_label("Search the palette").fill("")
+
     node(page, "mark").click()
     start = node(page, "mark").bounding_box()
     for _ in range(3):

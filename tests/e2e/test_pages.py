@@ -78,6 +78,9 @@ def test_workflows_list_filters_and_refuses_a_taken_kebab_name(
     page.get_by_role("button", name="New workflow").click()
     dialog = page.get_by_role("dialog", name="New workflow")
     expect(dialog.get_by_label("Display name")).to_be_focused()
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        assert page.evaluate("!!document.activeElement.closest('dialog[open]')")
     dialog.get_by_label("Display name").fill("Invoice sync")
     dialog.get_by_role("button", name="Create workflow").click()
     expect(dialog.get_by_text("already exists")).to_be_visible()

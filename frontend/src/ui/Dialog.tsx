@@ -10,6 +10,24 @@ interface DialogProps {
   describedBy?: string;
 }
 
+const FOCUSABLE =
+  "a[href], button:not(:disabled), input:not(:disabled), select:not(:disabled), textarea:not(:disabled), [tabindex]:not([tabindex='-1'])";
+
+/** Keep Tab and Shift+Tab cycling inside the dialog instead of leaving for the browser's UI. */
+function trapTab(dialog: HTMLDialogElement, event: React.KeyboardEvent): void {
+  const focusable = Array.from(dialog.querySelectorAll<HTMLElement>(FOCUSABLE));
+  if (focusable.length === 0) return;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  } else if (event.shiftKey && document.activeElement === first) {
+    event.preventDefault();
+    last.focus();
+  }
+}
+
 export function Dialog({ open, title, onClose, children, describedBy }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
@@ -34,6 +52,9 @@ export function Dialog({ open, title, onClose, children, describedBy }: DialogPr
       onCancel={(event) => {
         event.preventDefault();
         onClose();
+      }}
+      onKeyDown={(event) => {
+        if (event.key === "Tab" && ref.current) trapTab(ref.current, event);
       }}
     >
       {open && (
