@@ -48,6 +48,9 @@ function addTo(map: Map<string, Problem[]>, key: string, problem: Problem): void
 const EDGE_TYPES = { workflow: FlowEdge };
 const DEFAULT_EDGE_OPTIONS = { type: "workflow", markerEnd: { type: MarkerType.ArrowClosed } };
 const AUTOSAVE_DELAY_MS = 700;
+
+/** Copied nodes outlive one workflow's canvas, so they can be pasted into another. */
+const clipboard: { current: { nodes: WorkflowNode[]; edges: WorkflowEdge[] } | null } = { current: null };
 const DELETE_KEYS = ["Delete", "Backspace"];
 
 type SaveState = "saved" | "dirty" | "saving" | "error" | "conflict";
@@ -135,7 +138,6 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const savedJson = useRef(JSON.stringify(toDefinition(declarationsOf(base), start.nodes, start.edges)));
   const saving = useRef(false);
   const failedJson = useRef<string | null>(null);
-  const clipboard = useRef<{ nodes: WorkflowNode[]; edges: WorkflowEdge[] } | null>(null);
   const pasteCount = useRef(0);
   const lastEdit = useRef<{ target: string; at: number } | null>(null);
   const state = useRef<Snapshot>({ nodes, edges, declarations });
@@ -384,20 +386,22 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     [record],
   );
 
-  const copy = useCallback(() => {
+  /** Copy the selected nodes and the edges between them; false when nothing is selected. */
+  const copy = useCallback((): boolean => {
     const chosen = state.current.nodes.filter((n) => n.selected);
-    if (chosen.length === 0) return;
+    if (chosen.length === 0) return false;
     const ids = new Set(chosen.map((n) => n.id));
     clipboard.current = {
       nodes: structuredClone(chosen),
       edges: structuredClone(state.current.edges.filter((e) => ids.has(e.source) && ids.has(e.target))),
     };
     pasteCount.current = 0;
+    return true;
   }, []);
 
-  const paste = useCallback(() => {
+  const paste = useCallback((): boolean => {
     const copied = clipboard.current;
-    if (!copied) return;
+    if (!copied) return false;
     record();
     pasteCount.current += 1;
     const shift = 40 * pasteCount.current;
@@ -420,6 +424,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     });
     setNodes((current) => [...current.map((n) => ({ ...n, selected: false })), ...pasted]);
     setEdges((current) => [...current, ...pastedEdges]);
+    return true;
   }, [record]);
 
   const autoLayout = useCallback(() => {
@@ -473,12 +478,14 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       const mod = event.ctrlKey || event.metaKey;
       if (!mod) return;
       const key = event.key.toLowerCase();
+      let handled = true;
       if (key === "z" && !event.shiftKey) history.undo();
       else if ((key === "z" && event.shiftKey) || key === "y") history.redo();
-      else if (key === "c") copy();
-      else if (key === "v") paste();
-      else return;
-      event.preventDefault();
+      else if (key === "c") handled = copy();
+      else if (key === "v") handled = paste();
+      else handled = false;
+      // Leave the browser's own copy and paste alone when there are no nodes to copy or paste.
+      if (handled) event.preventDefault();
     };
     // Capture: the snapshot for an arrow-key move must be taken before React Flow moves the node.
     window.addEventListener("keydown", onKey, true);
