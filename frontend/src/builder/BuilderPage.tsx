@@ -26,7 +26,7 @@ import { useAsync } from "../app/useAsync";
 import { StatusChip } from "../pages/WorkflowsPage";
 import { Icon } from "../ui/Icon";
 import { freshEdgeId, freshNodeId, NODE_KINDS, type Definition, type DefinitionNode } from "./definition";
-import { CanvasContext, problemsOf, type CanvasInfo } from "./canvasContext";
+import { CanvasContext, indexComponents, problemsOf, type CanvasInfo } from "./canvasContext";
 import { FlowEdge } from "./FlowEdge";
 import { FlowNode } from "./FlowNode";
 import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge, type WorkflowNode } from "./graph";
@@ -143,7 +143,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const state = useRef<Snapshot>({ nodes, edges, declarations });
   state.current = { nodes, edges, declarations };
 
-  const components = useMemo(() => new Map(catalog.components.map((c) => [c.name, c])), [catalog.components]);
+  const components = useMemo(() => indexComponents(catalog.components), [catalog.components]);
   const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
   const itemsByKey = useMemo(() => new Map(groups.flatMap((g) => g.items).map((i) => [i.key, i])), [groups]);
 

@@ -2,7 +2,7 @@
  * outcome. Loop nodes take their body's back edge on a second target handle at their side. */
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { Icon } from "../ui/Icon";
-import { problemsOf, useCanvasInfo } from "./canvasContext";
+import { componentOf, problemsOf, useCanvasInfo } from "./canvasContext";
 import { BACK, IN, isLoop, NODE_KINDS, nodeOutcomes } from "./definition";
 import type { WorkflowNode } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
@@ -13,7 +13,7 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
   const problems = problemsOf(info.nodeProblems, def.id);
   const kind = NODE_KINDS[def.type];
   const outcomes = nodeOutcomes(def);
-  const component = def.component ? info.components.get(def.component.name) : undefined;
+  const component = componentOf(info.components, def.component);
   const title = def.label || component?.display_name || kind?.title || def.type;
   const errors = problems.filter((p) => p.severity !== "warning").length;
   const state = errors ? "has-errors" : problems.length ? "has-warnings" : "";

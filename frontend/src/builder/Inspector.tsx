@@ -7,6 +7,7 @@ import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
 import { JsonField, mustBeObject } from "../ui/JsonField";
 import { NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
+import { componentOf } from "./canvasContext";
 import { FORM_TEMPLATES } from "./formTemplates";
 import { formValidator } from "./formValidator";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
@@ -111,10 +112,10 @@ export function Inspector({
 }: InspectorProps) {
   const def = node.data.def;
   const kind = NODE_KINDS[def.type];
-  const component = def.component ? components.get(def.component.name) : undefined;
+  const component = componentOf(components, def.component);
   const nameOf = (n: WorkflowNode) =>
     n.data.def.label ||
-    (n.data.def.component && components.get(n.data.def.component.name)?.display_name) ||
+    componentOf(components, n.data.def.component)?.display_name ||
     NODE_KINDS[n.data.def.type].title;
   const schema = def.type === "activity" || def.type === "agent" ? component?.config_schema : kind.configSchema;
   const input = useMemo(() => inputSchema(component), [component]);

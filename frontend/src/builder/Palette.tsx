@@ -36,7 +36,9 @@ export function paletteGroups(components: Component[], types: ComponentType[]): 
       .map((c) => ({
         key: `component:${c.id}`,
         type,
-        title: c.display_name,
+        title: components.some((other) => other.name === c.name && other.id !== c.id)
+          ? `${c.display_name} ${c.version}`
+          : c.display_name,
         description: c.description || `${c.name}@${c.version}`,
         icon: iconOf(type, NODE_KINDS[type].icon),
         component: c,

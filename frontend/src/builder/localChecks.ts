@@ -2,6 +2,7 @@
  * each node's config against its JSON Schema, and activity/agent components that exist. */
 import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
 import type { Component, JsonSchema, Problem } from "../api/types";
+import { componentOf } from "./canvasContext";
 import { NODE_KINDS, type Definition } from "./definition";
 
 const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
@@ -31,7 +32,7 @@ export function localProblems(definition: Definition, components: Map<string, Co
     const where = `/nodes/${index}`;
     let component: Component | undefined;
     if (node.type === "activity" || node.type === "agent") {
-      component = node.component ? components.get(node.component.name) : undefined;
+      component = componentOf(components, node.component);
       if (!component) {
         problems.push({
           code: "unknown_component",
