@@ -93,6 +93,9 @@ def test_design_a_workflow_fix_it_and_find_it_saved(live_server: str, page: Page
     node(page, "condition_1").click()
     panel = page.get_by_role("complementary", name="Settings of condition_1")
     expect(panel.get_by_role("list", name="Problems of this node")).to_be_visible()
+    expect(panel.get_by_test_id("readable-references")).to_contain_text(
+        "nodes.activity_1.output, nodes.trigger_1.output"
+    )
     panel.get_by_label("Expression").fill("input.amount > `100`")
     expect(error_badge(page, "condition_1")).to_have_count(0, timeout=10_000)
 

@@ -6,7 +6,7 @@ import { useMemo } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
 import { JsonField, mustBeObject } from "../ui/JsonField";
-import { NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
+import { BACK, NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
 import { componentOf } from "./canvasContext";
 import { FORM_TEMPLATES } from "./formTemplates";
 import { formValidator } from "./formValidator";
@@ -83,6 +83,24 @@ function configErrors(problems: Problem[], index: number): ErrorSchema {
   return errors as ErrorSchema;
 }
 
+/** The nodes that can have run before `nodeId`: every node with a path to it (back edges aside). */
+function ancestors(nodeId: string, edges: WorkflowEdge[]): string[] {
+  const incoming = new Map<string, string[]>();
+  for (const edge of edges) {
+    if (edge.targetHandle === BACK) continue;
+    incoming.set(edge.target, [...(incoming.get(edge.target) ?? []), edge.source]);
+  }
+  const seen = new Set<string>();
+  const queue = [...(incoming.get(nodeId) ?? [])];
+  while (queue.length) {
+    const next = queue.shift()!;
+    if (seen.has(next) || next === nodeId) continue;
+    seen.add(next);
+    queue.push(...(incoming.get(next) ?? []));
+  }
+  return [...seen].sort();
+}
+
 interface InspectorProps {
   node: WorkflowNode;
   index: number;
@@ -121,6 +139,7 @@ export function Inspector({
   const input = useMemo(() => inputSchema(component), [component]);
   const extraErrors = useMemo(() => configErrors(serverProblems, index), [serverProblems, index]);
   const outcomes = nodeOutcomes(def);
+  const upstream = useMemo(() => ancestors(def.id, edges), [def.id, edges]);
   const update = (patch: Partial<DefinitionNode>) => {
     const next: DefinitionNode = { ...def, ...patch };
     for (const key of Object.keys(patch) as (keyof DefinitionNode)[]) {
@@ -164,6 +183,24 @@ export function Inspector({
           onChange={(event) => update({ label: event.target.value || undefined })}
         />
       </div>
+      {def.type !== "trigger" && (
+        <p className="hint readable" data-testid="readable-references">
+          Expressions here can read <code>input</code>, <code>vars</code>
+          {upstream.length > 0 && (
+            <>
+              {" "}
+              and the output of{" "}
+              {upstream.map((id, i) => (
+                <span key={id}>
+                  {i > 0 && ", "}
+                  <code>nodes.{id}.output</code>
+                </span>
+              ))}
+            </>
+          )}
+          .
+        </p>
+      )}
       <section className="inspector-section" aria-labelledby="config-title">
         <h3 id="config-title">Configuration</h3>
         {schema ? (
