@@ -610,7 +610,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             event.dataTransfer.dropEffect = "copy";
           }}
           aria-label="Canvas"
-          role="application"
+          role="region"
         >
           <CanvasContext.Provider value={canvasInfo}>
             <ReactFlow<WorkflowNode, WorkflowEdge>

@@ -21,7 +21,6 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
     <div
       className={`flow-node flow-node-${def.type} ${state} ${selected ? "selected" : ""}`}
       data-testid={`node-${def.id}`}
-      aria-label={`${kind?.title ?? def.type} ${title}${problems.length ? `, ${problems.length} problem(s)` : ""}`}
     >
       {def.type !== "trigger" && <Handle type="target" position={Position.Top} id={IN} className="handle-in" />}
       {isLoop(def.type) && (
