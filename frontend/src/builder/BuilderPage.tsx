@@ -510,7 +510,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           ← Workflows
         </Link>
         <h1 className="builder-title">{workflow.display_name || workflow.name}</h1>
-        <code className="muted">{workflow.kebab_name}</code>
+        <code className="muted builder-kebab" title={workflow.kebab_name}>
+          {workflow.kebab_name}
+        </code>
         <StatusChip name={status} statuses={catalog.statuses} />
         <div className="toolbar-spacer" />
         <button
@@ -533,11 +535,23 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         >
           <Icon name="redo" />
         </button>
-        <button type="button" onClick={autoLayout} title="Arrange the nodes top to bottom">
-          <Icon name="layout" /> Auto-layout
+        <button
+          type="button"
+          className="icon-button"
+          onClick={autoLayout}
+          aria-label="Auto-layout"
+          title="Auto-layout: arrange the nodes top to bottom"
+        >
+          <Icon name="layout" />
         </button>
-        <button type="button" onClick={() => void fitView({ padding: 0.2, duration: 200 })}>
-          <Icon name="fit" /> Zoom to fit
+        <button
+          type="button"
+          className="icon-button"
+          onClick={() => void fitView({ padding: 0.2, duration: 200 })}
+          aria-label="Zoom to fit"
+          title="Zoom to fit"
+        >
+          <Icon name="fit" />
         </button>
         <button
           type="button"
