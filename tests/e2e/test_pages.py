@@ -17,6 +17,7 @@ def test_api_key_secret_is_shown_once_then_listed_and_revoked(live_server: str, 
     page.get_by_role("button", name="Create key").click()
 
     secret = page.get_by_test_id("api-key-secret").inner_text()
+    screenshot(page, "api-keys")
     assert len(secret) > 20
     row = page.get_by_role("row").filter(has_text="ci-deploy")
     expect(row).to_be_visible()
@@ -131,3 +132,31 @@ def test_a_component_created_on_its_page_is_listed(live_server: str, page: Page)
     row = page.get_by_role("row").filter(has_text="Fetch invoice")
     expect(row).to_contain_text("activity")
     screenshot(page, "components")
+
+
+def test_workflows_created_under_an_organization_are_shared_with_it(
+    live_server: str, page: Page
+) -> None:
+    token = sign_up(page, live_server, name="Ola")
+    client = api(live_server, token)
+    created = client.post("/organizations", json={"name": "Acme Ops"})
+    assert created.status_code == 201, created.text
+    organization = created.json()
+    mine = client.post("/workflows", json={"kebab_name": "my-own", "display_name": "My own"})
+    assert mine.status_code == 201, mine.text
+    page.reload()
+
+    page.get_by_label("Organization").select_option(label="Acme Ops")
+    expect(page.get_by_text("No workflows yet")).to_be_visible()
+    page.get_by_role("button", name="New workflow").click()
+    dialog = page.get_by_role("dialog", name="New workflow")
+    dialog.get_by_label("Display name").fill("Shared intake")
+    dialog.get_by_role("button", name="Create workflow").click()
+    expect(page).to_have_url(re.compile(r"/workflows/[0-9a-f-]{36}$"))
+    shared = client.get(f"/workflows/{page.url.rsplit('/', 1)[1]}").json()
+    assert shared["visibility"] == "organization"
+    assert shared["organization_id"] == organization["id"]
+
+    page.get_by_role("link", name="← Workflows").click()
+    expect(page.get_by_role("link", name="Shared intake")).to_be_visible()
+    expect(page.get_by_role("link", name="My own")).to_have_count(0)
