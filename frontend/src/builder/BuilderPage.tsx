@@ -38,14 +38,14 @@ import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
 import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
 
-const NODE_TYPES = { workflow: FlowNode };
+const FLOW_NODE_TYPES = { workflow: FlowNode };
 
 function addTo(map: Map<string, Problem[]>, key: string, problem: Problem): void {
   const list = map.get(key);
   if (list) list.push(problem);
   else map.set(key, [problem]);
 }
-const EDGE_TYPES = { workflow: FlowEdge };
+const FLOW_EDGE_TYPES = { workflow: FlowEdge };
 const DEFAULT_EDGE_OPTIONS = { type: "workflow", markerEnd: { type: MarkerType.ArrowClosed } };
 const AUTOSAVE_DELAY_MS = 700;
 
@@ -630,8 +630,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             <ReactFlow<WorkflowNode, WorkflowEdge>
               nodes={nodes}
               edges={edges}
-              nodeTypes={NODE_TYPES}
-              edgeTypes={EDGE_TYPES}
+              nodeTypes={FLOW_NODE_TYPES}
+              edgeTypes={FLOW_EDGE_TYPES}
               defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
               onNodesChange={onNodesChange}
               onEdgesChange={onEdgesChange}

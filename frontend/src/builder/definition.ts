@@ -300,10 +300,6 @@ export function isLoop(type: NodeType): boolean {
   return type === "for_each" || type === "loop";
 }
 
-export function emptyDefinition(): Definition {
-  return { format_version: 1, nodes: [], edges: [] };
-}
-
 /** A node id not yet used: "<type>_<n>" (the format allows letters, digits, _ and -). */
 export function freshNodeId(type: string, taken: Set<string>): string {
   let n = 1;
