@@ -6,7 +6,7 @@ import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
 import { ComingSoon } from "./pages/ComingSoon";
-import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { ExecutionPage, ExecutionsPage } from "./pages/ExecutionsPage";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
 import { lazy, Suspense, useEffect } from "react";
 
@@ -21,6 +21,14 @@ function Redirect({ to }: { to: string }) {
 function SignedInRoutes() {
   const pathname = usePathname();
   const builder = matchPath("/workflows/:id", pathname);
+  const execution = matchPath("/executions/:id", pathname);
+  if (execution) {
+    return (
+      <Shell>
+        <ExecutionPage executionId={execution.id} />
+      </Shell>
+    );
+  }
   if (builder) {
     return (
       <Shell compact>

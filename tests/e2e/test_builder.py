@@ -130,6 +130,9 @@ def test_design_a_workflow_fix_it_and_find_it_saved(live_server: str, page: Page
     expect(page.get_by_role("heading", name="Executions")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="Order intake")).to_have_count(1)
     screenshot(page, "executions")
+    page.get_by_role("link", name="Order intake").click()
+    expect(page.get_by_role("heading", name="Run")).to_be_visible()
+    expect(page.locator("pre.json").first).to_contain_text('"amount": 250')
     definition = saved["definition"]
     by_id = {n["id"]: n for n in definition["nodes"]}
     assert by_id["condition_1"]["config"] == {"expression": "input.amount > `100`"}

@@ -135,3 +135,23 @@ export interface Execution {
   duration_ms: number | null;
   parent_execution_id: string | null;
 }
+
+export interface ExecutionStep {
+  node_id: string;
+  iteration: string;
+  node_type: string;
+  status: string;
+  inputs: unknown;
+  outputs: unknown;
+  error: string | null;
+  attempts: number;
+  started_at: string;
+  completed_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface ExecutionDetail extends Execution {
+  inputs: Record<string, unknown>;
+  outputs: unknown;
+  steps: ExecutionStep[];
+}

@@ -1,8 +1,8 @@
 /** Runs of the workflows the user can see, newest first, filtered by status and project. */
 import { useEffect, useState } from "react";
-import { api, type Page } from "../api/client";
+import { api, errorMessage, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import { EXECUTION_STATUSES, type Execution, type Workflow } from "../api/types";
+import { EXECUTION_STATUSES, type Execution, type ExecutionDetail, type Workflow } from "../api/types";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
@@ -16,6 +16,18 @@ const STATUS_COLORS: Record<string, string> = {
   failed: "#DC2626",
   canceled: "#475569",
 };
+
+function StatusChipOf({ status }: { status: string }) {
+  return (
+    <span
+      className="chip"
+      data-status={status}
+      style={{ ["--chip-color" as string]: STATUS_COLORS[status] ?? "#6B7280" }}
+    >
+      {status}
+    </span>
+  );
+}
 
 function duration(ms: number | null): string {
   if (ms === null) return "—";
@@ -86,15 +98,13 @@ export function ExecutionsPage() {
           {executions.data?.items.map((run) => (
             <tr key={run.id}>
               <td>
-                <Link to={`/workflows/${run.workflow_id}`}>{names.get(run.workflow_id) ?? run.workflow_id}</Link>
+                <Link to={`/executions/${run.id}`}>{names.get(run.workflow_id) ?? run.workflow_id}</Link>
                 <div className="muted small">
                   <code>{run.id}</code>
                 </div>
               </td>
               <td>
-                <span className="chip" style={{ ["--chip-color" as string]: STATUS_COLORS[run.status] ?? "#6B7280" }}>
-                  {run.status}
-                </span>
+                <StatusChipOf status={run.status} />
               </td>
               <td>{run.trigger_kind}</td>
               <td>{formatDate(run.started_at)}</td>
@@ -111,6 +121,130 @@ export function ExecutionsPage() {
           )}
         </tbody>
       </table>
+    </section>
+  );
+}
+
+function Json({ value }: { value: unknown }) {
+  if (value === null || value === undefined) return <span className="muted">—</span>;
+  return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
+}
+
+/** One run: its inputs, outputs, error and every node's step; cancel or retry it. */
+export function ExecutionPage({ executionId }: { executionId: string }) {
+  const run = useAsync(() => api<ExecutionDetail>(`/executions/${executionId}`), executionId);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const act = async (action: "cancel" | "retry") => {
+    setActionError(null);
+    try {
+      await api(`/executions/${executionId}/${action}`, { method: "POST" });
+      run.reload();
+    } catch (reason) {
+      setActionError(errorMessage(reason));
+    }
+  };
+  const detail = run.data;
+  return (
+    <section aria-labelledby="execution-title">
+      <div className="page-header">
+        <h1 id="execution-title">Run {detail && <StatusChipOf status={detail.status} />}</h1>
+        <div className="actions-row">
+          <Link to="/executions">All executions</Link>
+          <button type="button" onClick={run.reload}>
+            Refresh
+          </button>
+          {detail && (detail.status === "pending" || detail.status === "running") && (
+            <button type="button" className="danger" onClick={() => void act("cancel")}>
+              Cancel run
+            </button>
+          )}
+          {detail?.status === "failed" && (
+            <button type="button" onClick={() => void act("retry")}>
+              Retry from the failed node
+            </button>
+          )}
+        </div>
+      </div>
+      {(run.error || actionError) && (
+        <p role="alert" className="form-error">
+          {run.error ?? actionError}
+        </p>
+      )}
+      {detail && (
+        <>
+          <dl className="facts">
+            <dt>Run id</dt>
+            <dd>
+              <code>{detail.id}</code>
+            </dd>
+            <dt>Workflow</dt>
+            <dd>
+              <Link to={`/workflows/${detail.workflow_id}`}>Open in the builder</Link>
+            </dd>
+            <dt>Trigger</dt>
+            <dd>{detail.trigger_kind}</dd>
+            <dt>Started</dt>
+            <dd>{formatDate(detail.started_at)}</dd>
+            <dt>Duration</dt>
+            <dd>{duration(detail.duration_ms)}</dd>
+            {detail.error && (
+              <>
+                <dt>Error</dt>
+                <dd className="field-error">{detail.error}</dd>
+              </>
+            )}
+          </dl>
+          <div className="two-columns">
+            <div>
+              <h2>Inputs</h2>
+              <Json value={detail.inputs} />
+            </div>
+            <div>
+              <h2>Outputs</h2>
+              <Json value={detail.outputs} />
+            </div>
+          </div>
+          <h2>Steps</h2>
+          <table className="table">
+            <caption className="visually-hidden">Steps of this run</caption>
+            <thead>
+              <tr>
+                <th scope="col">Node</th>
+                <th scope="col">Status</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Started</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {detail.steps.map((step) => (
+                <tr key={`${step.node_id}-${step.iteration}`}>
+                  <td>
+                    <code>{step.node_id}</code>
+                    {step.iteration && <span className="muted small"> #{step.iteration}</span>}
+                    <div className="muted small">{step.node_type}</div>
+                  </td>
+                  <td>
+                    <StatusChipOf status={step.status} />
+                  </td>
+                  <td>{step.attempts}</td>
+                  <td>{formatDate(step.started_at)}</td>
+                  <td>{duration(step.duration_ms)}</td>
+                  <td className="muted">{step.error ?? ""}</td>
+                </tr>
+              ))}
+              {detail.steps.length === 0 && (
+                <tr>
+                  <td colSpan={6} className="empty">
+                    No step has run yet.
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+        </>
+      )}
     </section>
   );
 }
