@@ -144,6 +144,13 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     }
   };
   const detail = run.data;
+  const live = detail?.status === "pending" || detail?.status === "running";
+  const { reload } = run;
+  useEffect(() => {
+    if (!live) return;
+    const timer = window.setInterval(reload, 3000);
+    return () => window.clearInterval(timer);
+  }, [live, reload]);
   return (
     <section aria-labelledby="execution-title">
       <div className="page-header">
