@@ -13,9 +13,13 @@ from tests.e2e.conftest import SCREENSHOTS
 PASSWORD = "correct horse battery"
 
 
-def sign_up(page: Page, live_server: str, name: str = "Ada") -> str:
+def unique_email(name: str) -> str:
+    return f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def sign_up(page: Page, live_server: str, name: str = "Ada", email: str | None = None) -> str:
     """Create an account through the sign-up form; return the user's access token."""
-    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+    email = email or unique_email(name)
     page.goto(live_server + "/signup")
     page.get_by_label("Name").fill(name)
     page.get_by_label("Email").fill(email)

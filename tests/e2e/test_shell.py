@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import PASSWORD, screenshot, sign_up
+from tests.e2e.helpers import PASSWORD, screenshot, sign_up, unique_email
 
 
 def test_visitors_are_sent_to_sign_in(live_server: str, page: Page) -> None:
@@ -28,11 +28,18 @@ def test_unknown_api_paths_are_not_swallowed_by_the_app(live_server: str) -> Non
 
 
 def test_sign_up_sign_out_and_sign_in_again(live_server: str, page: Page) -> None:
-    sign_up(page, live_server, name="Grace")
+    email = unique_email("Grace")
+    sign_up(page, live_server, name="Grace", email=email)
     expect(page.get_by_text("No workflows yet")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.evaluate("localStorage.getItem('wfb.tokens')") is None
+
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    expect(page.get_by_text("Grace")).to_be_visible()
 
 
 @pytest.mark.expected_http_errors(401)
