@@ -366,3 +366,23 @@ def test_an_edge_from_a_missing_outcome_is_flagged_and_removable(
     ).click()
     expect(error_badge(page, "start")).to_have_count(0, timeout=10_000)
     expect(page.get_by_test_id("save-state")).to_have_text("All changes saved")
+
+
+def test_a_node_of_an_unknown_type_still_shows_with_its_error(live_server: str, page: Page) -> None:
+    token = sign_up(page, live_server, name="Uma")
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "trigger", "position": {"x": 0, "y": 0}},
+            {"id": "warp", "type": "teleport", "position": {"x": 0, "y": 200}},
+        ],
+        "edges": [{"id": "e1", "source": "start", "target": "warp"}],
+    }
+    created = api(live_server, token).post(
+        "/workflows", json={"kebab_name": "odd-one", "definition": definition}
+    )
+    assert created.status_code == 201, created.text
+    page.goto(f"{live_server}/workflows/{created.json()['id']}")
+
+    expect(error_badge(page, "warp")).to_be_visible()
+    node(page, "warp").click()
+    expect(page.get_by_role("complementary", name="Settings of warp")).to_contain_text("teleport")

@@ -3,7 +3,7 @@
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { Icon } from "../ui/Icon";
 import { componentOf, problemsOf, useCanvasInfo } from "./canvasContext";
-import { BACK, IN, isLoop, NODE_KINDS, nodeOutcomes } from "./definition";
+import { BACK, IN, isLoop, kindOf, nodeOutcomes } from "./definition";
 import type { WorkflowNode } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
 
@@ -11,7 +11,7 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
   const { def } = data;
   const info = useCanvasInfo();
   const problems = problemsOf(info.nodeProblems, def.id);
-  const kind = NODE_KINDS[def.type];
+  const kind = kindOf(def.type);
   const outcomes = nodeOutcomes(def);
   const component = componentOf(info.components, def.component);
   const title = def.label || component?.display_name || kind?.title || def.type;

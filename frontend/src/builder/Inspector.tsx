@@ -6,7 +6,7 @@ import { useMemo } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
 import { JsonField, mustBeObject } from "../ui/JsonField";
-import { BACK, NODE_KINDS, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
+import { BACK, kindOf, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
 import { componentOf } from "./canvasContext";
 import { FORM_TEMPLATES } from "./formTemplates";
 import { formValidator } from "./formValidator";
@@ -129,12 +129,10 @@ export function Inspector({
   onDelete,
 }: InspectorProps) {
   const def = node.data.def;
-  const kind = NODE_KINDS[def.type];
+  const kind = kindOf(def.type);
   const component = componentOf(components, def.component);
   const nameOf = (n: WorkflowNode) =>
-    n.data.def.label ||
-    componentOf(components, n.data.def.component)?.display_name ||
-    NODE_KINDS[n.data.def.type].title;
+    n.data.def.label || componentOf(components, n.data.def.component)?.display_name || kindOf(n.data.def.type).title;
   const schema = def.type === "activity" || def.type === "agent" ? component?.config_schema : kind.configSchema;
   const input = useMemo(() => inputSchema(component), [component]);
   const extraErrors = useMemo(() => configErrors(serverProblems, index), [serverProblems, index]);

@@ -261,6 +261,12 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
   },
 };
 
+/** What the canvas knows about a node type; a type it does not know (a newer format, a typo in
+ * an imported file) still shows, and the compiler's problems say what is wrong with it. */
+export function kindOf(type: string): NodeKind {
+  return NODE_KINDS[type as NodeType] ?? { title: type, icon: "box", description: "" };
+}
+
 /** The handles an edge may leave `node` from, as the compiler defines them. */
 export function nodeOutcomes(node: DefinitionNode): string[] {
   const config = node.config ?? {};
