@@ -1,6 +1,7 @@
 /** An edge labelled with its outcome, with a badge when the compiler reports a problem on it. */
 import { BaseEdge, EdgeLabelRenderer, getSmoothStepPath, type EdgeProps } from "@xyflow/react";
 import { problemsOf, useCanvasInfo } from "./canvasContext";
+import { BACK } from "./definition";
 import type { WorkflowEdge } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
 
@@ -19,6 +20,7 @@ export function FlowEdge(props: EdgeProps<WorkflowEdge>) {
     sourceHandleId,
   } = props;
   const info = useCanvasInfo();
+  // A back edge leaves downwards and enters the loop from the side: give it room to turn.
   const [path, labelX, labelY] = getSmoothStepPath({
     sourceX,
     sourceY,
@@ -27,6 +29,7 @@ export function FlowEdge(props: EdgeProps<WorkflowEdge>) {
     sourcePosition,
     targetPosition,
     borderRadius: 10,
+    offset: props.targetHandleId === BACK ? 40 : 20,
   });
   const problems = problemsOf(info.edgeProblems, id);
   const label = data?.label || (sourceHandleId && sourceHandleId !== "next" ? sourceHandleId : null);
