@@ -70,6 +70,7 @@ def up(
         _serve(host, port)
     finally:
         worker.stop()
+    _exit_leaving_waiting_runs()
 
 
 @app.command()
@@ -108,6 +109,18 @@ def worker(
     stop.wait()
     with console.status("Draining"):
         running.stop(drain_seconds)
+    _exit_leaving_waiting_runs()
+
+
+def _exit_leaving_waiting_runs() -> None:
+    """Exit now: threads of runs still waiting (for a signal, a timer) would hold the process
+    open for as long as they wait. Their state is durable; another worker resumes them."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()

@@ -33,6 +33,14 @@ def test_get_sends_query_and_secret_header_and_parses_json(
     assert call.metrics["response_bytes"] > 0
 
 
+def test_a_query_string_in_the_url_is_kept_and_merged(echo_server: EchoServer, call: Call) -> None:
+    config = {"url": f"{echo_server.url}/items?page=2", "query": {"limit": 5}}
+    assert run(config, {}, call.context)["body"]["query"] == {"page": ["2"], "limit": ["5"]}
+    assert run({"url": f"{echo_server.url}/items?page=3"}, {}, call.context)["body"]["query"] == {
+        "page": ["3"]
+    }
+
+
 def test_post_sends_the_input_json_body(echo_server: EchoServer, call: Call) -> None:
     config = {"method": "POST", "url": f"{echo_server.url}/orders", "json": {"from": "config"}}
     output = run(config, {"json": {"id": 1, "tags": ["a"]}}, call.context)

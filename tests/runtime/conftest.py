@@ -3,7 +3,12 @@ and helpers that build, deploy and run workflows through the API."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,7 +67,7 @@ def edge(source: str, target: str, handle: str | None = None, **extra: Any) -> d
 
 
 def chain(*node_ids: str) -> list[dict[str, Any]]:
-    return [edge(a, b) for a, b in zip(node_ids, node_ids[1:], strict=False)]
+    return [edge(a, b) for a, b in itertools.pairwise(node_ids)]
 
 
 class Api:
@@ -145,3 +150,63 @@ class Api:
 @pytest.fixture
 def api(client: TestClient, dev: ApiUser) -> Api:
     return Api(client, dev)
+
+
+class Peer:
+    """A local HTTP service the workflows call: counts calls per key, can be slow or fail.
+
+    GET /count/KEY            -> {"key", "count"}
+    GET /slow/KEY?seconds=S   -> counts, then answers after S seconds
+    GET /flaky/KEY?fail=N     -> 503 for the first N calls of KEY, then 200
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                kind, _, key = url.path.strip("/").partition("/")
+                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                with peer.lock:
+                    peer.counts[key] = count = peer.counts.get(key, 0) + 1
+                if kind == "slow":
+                    time.sleep(float(params.get("seconds", "1")))
+                status = 503 if kind == "flaky" and count <= int(params.get("fail", "0")) else 200
+                body = json.dumps({"key": key, "count": count}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, key: str) -> int:
+        with self.lock:
+            return self.counts.get(key, 0)
+
+
+@pytest.fixture(scope="session")
+def peer() -> Iterator[Peer]:
+    service = Peer()
+    yield service
+    service.server.shutdown()
+
+
+def call(node_id: str, url: str, **node: Any) -> dict[str, Any]:
+    """An http_request node calling `url` with GET."""
+    return {
+        "id": node_id,
+        "type": "activity",
+        "component": {"name": "http_request"},
+        "config": {"method": "GET", "url": url},
+        **node,
+    }

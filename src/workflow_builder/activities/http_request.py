@@ -179,9 +179,9 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
             ) as client,
             client.stream(
                 method,
-                url,
+                # Merged, not passed as params: httpx would drop the URL's own query string.
+                httpx.URL(url).copy_merge_params(query),
                 headers=headers,
-                params=query,
                 json=body_source.get("json"),
                 data=body_source.get("form"),
             ) as response,

@@ -92,7 +92,11 @@ def create_child_execution(
             )
     except ExecutionRefused as refused:
         return {"error": {"type": "ChildWorkflowRefused", "message": str(refused)}}
-    return {"execution_id": str(started.execution_id), "queue_name": started.queue_name}
+    return {
+        "execution_id": str(started.execution_id),
+        "queue_name": started.queue_name,
+        "timeout_seconds": float(started.timeout_seconds),
+    }
 
 
 def close_children(execution_id: str) -> None:
@@ -116,6 +120,25 @@ def close_children(execution_id: str) -> None:
             from workflow_builder.runtime.interpreter import CONTROL_TOPIC
 
             client.send(run_id, {"cancel": True}, CONTROL_TOPIC, f"close:{execution_id}:{child.id}")
+
+
+def wake(run_id: str, plan: dict[str, Any]) -> None:
+    """Wake a stopped run blocked in a wait (a signal, a work queue) so its thread ends.
+
+    The engine stops a cancelled run at its next step; a run waiting for a message never gets
+    there until the message comes, so a cancellation sends one on every topic it may wait on.
+    """
+    from workflow_builder.runtime.interpreter import (
+        CONTROL_TOPIC,
+        signal_topic,
+        work_queue_topic,
+    )
+
+    topics = [signal_topic(s["name"]) for s in plan.get("signals", [])]
+    topics += [work_queue_topic(q["name"]) for q in plan.get("work_queues", [])]
+    client = engine.client()
+    for topic in [*topics, CONTROL_TOPIC]:
+        client.send(run_id, {"wake": "stop"}, topic)
 
 
 def mark_interrupted(execution_id: str, reason: str | None = None) -> None:

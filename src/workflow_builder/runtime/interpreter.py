@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID, SetWorkflowTimeout
+from dbos import DBOS, SetWorkflowTimeout
 from dbos._error import DBOSWorkflowCancelledError
 
 from workflow_builder.compiler import parse_expression
@@ -38,6 +38,17 @@ def work_queue_topic(queue: str) -> str:
 
 class RunFailed(Exception):
     """The run fails: a node failed with no error handle, or the plan could not go on."""
+
+
+class Interrupted(Exception):
+    """The run was cancelled (by a user, its deadline or its parent) while it waited."""
+
+
+def _check_wake(message: Any) -> Any:
+    """Return a received message, or raise Interrupted for the wake-up a cancellation sends."""
+    if isinstance(message, dict) and message.get("wake") == "stop":
+        raise Interrupted()
+    return message
 
 
 class EndRun(Exception):
@@ -265,9 +276,11 @@ class Runner:
     def _wait_for_signal(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
         steps.record_node(self.run["execution_id"], node, scope.path, "waiting", completed=False)
-        message = DBOS.recv(
-            signal_topic(config["signal"]),
-            timeout_seconds=float(config.get("timeout_seconds") or FOREVER),
+        message = _check_wake(
+            DBOS.recv(
+                signal_topic(config["signal"]),
+                timeout_seconds=float(config.get("timeout_seconds") or FOREVER),
+            )
         )
         if message is None:
             return Result("completed", "timed_out", {"received": False, "payload": None})
@@ -306,7 +319,7 @@ class Runner:
             remaining = DBOS.run_step(
                 {"name": f"{key}:left{round_}"}, coordination.seconds_left, deadline
             )
-            if remaining <= 0 or DBOS.recv(work_queue_topic(queue), remaining) is None:
+            if remaining <= 0 or _check_wake(DBOS.recv(work_queue_topic(queue), remaining)) is None:
                 return Result("completed", "timed_out", {"item": None})
         raise RunFailed(f"node {node['id']!r}: too many wake-ups without an item")
 
@@ -321,19 +334,22 @@ class Runner:
             config["workflow"],
             config["parent_close_policy"],
             inputs,
+            key,
         )
         if "error" in child:
             return self._node_failed(node, child["error"])
-        detach = config["parent_close_policy"] == "abandon"
-        with SetWorkflowID(child["execution_id"]), SetWorkflowTimeout(None if detach else None):
-            handle = DBOS.enqueue_workflow_with_options(
-                {
-                    "workflow_name": RUN_WORKFLOW,
-                    "queue_name": child["queue_name"],
-                    "workflow_id": child["execution_id"],
-                },
-                child["execution_id"],
-            )
+        options: Any = {
+            "workflow_name": RUN_WORKFLOW,
+            "queue_name": child["queue_name"],
+            "workflow_id": child["execution_id"],
+            "workflow_timeout": child["timeout_seconds"],
+        }
+        if config["parent_close_policy"] == "abandon":
+            # Detached from the parent's deadline: an abandoned child outlives its parent.
+            with SetWorkflowTimeout(None):
+                handle = DBOS.enqueue_workflow_with_options(options, child["execution_id"])
+        else:
+            handle = DBOS.enqueue_workflow_with_options(options, child["execution_id"])
         if config.get("mode", "execute") == "start":
             return Result(
                 "completed", "next", {"workflow_id": child["execution_id"], "result": None}
@@ -457,6 +473,9 @@ def run_execution(execution_id: str) -> dict[str, Any]:
     run = DBOS.run_step({"name": "wfb.load"}, steps.load_run, execution_id)
     try:
         return Runner(run).execute_run()
+    except Interrupted:
+        coordination.mark_interrupted(execution_id)
+        return {"status": "canceled", "output": None, "error": "interrupted"}
     except DBOSWorkflowCancelledError:
         coordination.mark_interrupted(execution_id)
         raise

@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session
 from workflow_builder.compiler import parse_expression
 from workflow_builder.db import user_session
 from workflow_builder.runtime import engine
-from workflow_builder.runtime.coordination import ADMISSION_WORKFLOW, TICK_WORKFLOW, close_children
+from workflow_builder.runtime.coordination import (
+    ADMISSION_WORKFLOW,
+    TICK_WORKFLOW,
+    close_children,
+    wake,
+)
 from workflow_builder.runtime.interpreter import (
     RUN_WORKFLOW,
     VARS_EVENT,
@@ -56,6 +61,7 @@ class Started:
     execution_id: UUID
     queue_name: str
     created: bool
+    timeout_seconds: int
 
 
 @lru_cache(maxsize=256)
@@ -198,10 +204,14 @@ def insert_execution(
             ),
             {"w": workflow_id, "key": idempotency_key},
         ).scalar_one()
-        return Started(existing, workflow["queue_name"], created=False)
+        return Started(
+            existing, workflow["queue_name"], False, workflow["execution_timeout_seconds"]
+        )
     if enqueue:
         _enqueue(session, execution_id, workflow, gated)
-    return Started(execution_id, workflow["queue_name"], created=True)
+    return Started(
+        execution_id, workflow["queue_name"], True, workflow["execution_timeout_seconds"]
+    )
 
 
 def _enqueue(session: Session, execution_id: UUID, workflow: Any, gated: bool) -> None:
@@ -305,6 +315,7 @@ def cancel(session: Session, *, execution_id: UUID) -> None:
     client = engine.client()
     client.cancel_workflow(f"admit-{execution_id}")
     client.cancel_workflow(row["engine_run_id"])
+    wake(row["engine_run_id"], _run_plan(row))
     close_children(str(execution_id))
     session.execute(
         text(

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+import jsonschema
 from sqlalchemy import text
 
 from workflow_builder.activities.contract import ActivityContext, ActivityError
@@ -215,6 +216,27 @@ def call_component(
     return result
 
 
+@lru_cache(maxsize=1024)
+def _input_validator(component_id: str) -> jsonschema.Draft202012Validator | None:
+    """Return the validator of a component's input schema, read once per process."""
+    with system_session() as session:
+        schema = session.execute(
+            text("select input_schema from components where id = :c"), {"c": component_id}
+        ).scalar()
+    return jsonschema.Draft202012Validator(schema) if schema else None
+
+
+def _input_problems(component: Mapping[str, Any], inputs: Any) -> str | None:
+    validator = _input_validator(component["id"]) if component.get("id") else None
+    if validator is None:
+        return None
+    problems = [
+        f"/{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(inputs or {})
+    ]
+    return "; ".join(problems[:5]) or None
+
+
 def _invoke(
     run: Mapping[str, Any],
     component: Mapping[str, Any],
@@ -222,6 +244,11 @@ def _invoke(
     inputs: Any,
     context: ActivityContext,
 ) -> dict[str, Any]:
+    problems = _input_problems(component, inputs)
+    if problems:
+        return _failure(
+            "InvalidInput", f"the input does not match the component's: {problems}", False
+        )
     slots = _slots(run["task_queue_name"], int(run["max_concurrent_activities"]))
     try:
         implementation = load_implementation(component["implementation_path"])

@@ -3,6 +3,7 @@ heartbeats, resumes the runs of workers that went silent, and drains on SIGTERM.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -15,7 +16,9 @@ from sqlalchemy import text
 
 from workflow_builder.config import Settings, get_settings
 from workflow_builder.db import get_database, system_session
+from workflow_builder.executions.tracking import execution_finished
 from workflow_builder.runtime import engine
+from workflow_builder.runtime.coordination import mark_interrupted, wake
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Worker:
             raise
         self._register(status="running")
         self.reap()
+        reconcile()
         self._heartbeat = threading.Thread(target=self._beat, name="wfb-heartbeat", daemon=True)
         self._heartbeat.start()
         log.info("worker %s serving %s", self.worker_id, self.projects or "every project")
@@ -121,6 +125,7 @@ class Worker:
             try:
                 self._register(status="running")
                 self.reap()
+                reconcile()
             except Exception:  # a missed beat is retried at the next one
                 log.exception("worker heartbeat failed")
 
@@ -160,3 +165,33 @@ class Worker:
                 client.resume_workflow(workflow.workflow_id)
                 log.warning("resumed run %s of dead worker", workflow.workflow_id)
         return executors
+
+
+def reconcile() -> int:
+    """Close the runs the engine ended without the interpreter closing them (a run cancelled
+    by its deadline while it waited, or an engine-level error); return how many."""
+    with system_session() as session:
+        ended = session.execute(
+            text(
+                f"""select e.id, e.engine_run_id, s.status, c.workflow_code
+                    from workflow_executions e
+                    join workflow_compiled_code c on c.id = e.compiled_code_id
+                    join {engine.SYSTEM_SCHEMA}.workflow_status s
+                      on s.workflow_uuid = e.engine_run_id
+                    where e.status in ('pending', 'running')
+                      and s.status in ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')"""
+            )
+        ).all()
+    for row in ended:
+        if row.status == "CANCELLED":
+            mark_interrupted(str(row.id))
+            wake(row.engine_run_id, json.loads(row.workflow_code))
+        else:
+            with system_session() as session:
+                execution_finished(
+                    session,
+                    execution_id=row.id,
+                    status="failed",
+                    error=f"the engine stopped the run ({row.status})",
+                )
+    return len(ended)
