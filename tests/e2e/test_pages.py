@@ -89,6 +89,13 @@ def test_workflows_list_filters_and_refuses_a_taken_kebab_name(
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
+    page.get_by_label("Status").select_option("")
+    page.get_by_role("button", name="Delete Invoice sync").click()
+    page.get_by_role("dialog", name="Delete workflow").get_by_role("button", name="Delete").click()
+    expect(rows.filter(has_text="Invoice sync")).to_have_count(0)
+    expect(rows.filter(has_text="Lead scoring")).to_be_visible()
+    assert client.get("/workflows", params={"kebab_name": "invoice-sync"}).json()["total"] == 0
+
 
 def test_new_workflows_go_into_the_chosen_project(live_server: str, page: Page) -> None:
     token = sign_up(page, live_server, name="Pia")

@@ -2,12 +2,12 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import type { WorkflowStatus } from "../api/types";
+import type { Workflow, WorkflowStatus } from "../api/types";
 import { createWorkflow, KEBAB_NAME, listWorkflows } from "../api/workflows";
 import { Link, navigate } from "../app/router";
 import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
-import { Dialog } from "../ui/Dialog";
+import { ConfirmDialog, Dialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
 import { ComingSoon } from "./ComingSoon";
 
@@ -180,6 +180,8 @@ export function WorkflowsPage() {
   const [query, setQuery] = useState("");
   const [status, setStatus] = useState("");
   const [creating, setCreating] = useState(false);
+  const [deleting, setDeleting] = useState<Workflow | null>(null);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
   const statuses = useAsync(() => api<WorkflowStatus[]>("/workflow-statuses"), "statuses");
 
   useEffect(() => {
@@ -232,6 +234,11 @@ export function WorkflowsPage() {
           ))}
         </select>
       </div>
+      {deleteError && (
+        <p role="alert" className="form-error">
+          {deleteError}
+        </p>
+      )}
       {workflows.error && (
         <p role="alert" className="form-error">
           {workflows.error}
@@ -246,6 +253,9 @@ export function WorkflowsPage() {
             <th scope="col">Status</th>
             <th scope="col">Version</th>
             <th scope="col">Updated</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -263,11 +273,21 @@ export function WorkflowsPage() {
               </td>
               <td>{workflow.version}</td>
               <td>{formatDate(workflow.updated_at)}</td>
+              <td className="actions">
+                <button
+                  type="button"
+                  className="danger"
+                  aria-label={`Delete ${workflow.display_name || workflow.name}`}
+                  onClick={() => setDeleting(workflow)}
+                >
+                  Delete
+                </button>
+              </td>
             </tr>
           ))}
           {workflows.data && workflows.data.items.length === 0 && (
             <tr>
-              <td colSpan={5} className="empty">
+              <td colSpan={6} className="empty">
                 {query || status ? "No workflow matches." : "No workflows yet. Create one to open the builder."}
               </td>
             </tr>
@@ -275,6 +295,22 @@ export function WorkflowsPage() {
         </tbody>
       </table>
       <CreateWorkflowDialog open={creating} onClose={() => setCreating(false)} />
+      <ConfirmDialog
+        open={deleting !== null}
+        title="Delete workflow"
+        message={`Delete "${deleting?.display_name || deleting?.name}" with everything declared on it? This cannot be undone.`}
+        confirmLabel="Delete"
+        onCancel={() => setDeleting(null)}
+        onConfirm={() => {
+          const doomed = deleting;
+          setDeleting(null);
+          if (!doomed) return;
+          api(`/workflows/${doomed.id}`, { method: "DELETE" })
+            .then(() => setDeleteError(null))
+            .catch((reason: unknown) => setDeleteError(errorMessage(reason)))
+            .finally(workflows.reload);
+        }}
+      />
     </section>
   );
 }
