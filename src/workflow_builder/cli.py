@@ -96,7 +96,7 @@ def worker(
     except ValueError as exc:
         raise typer.BadParameter(f"--project takes a project id: {exc}") from None
     _prepare_database(migrate=False)
-    running = Worker(projects or None)
+    running = Worker(projects or None)  # no --project: every project
     try:
         running.start()
     except ValueError as exc:

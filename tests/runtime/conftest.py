@@ -32,10 +32,12 @@ def worker(db: Database) -> Iterator[Worker]:
     """The in-process worker serving every project (as `wfb up` runs it)."""
     with system_session() as session:
         sync_components(session)
+    # Only the system queue: project workflows run on `wfb worker` processes the tests start.
     running = Worker(
+        [],
         settings=Settings(
             heartbeat_seconds=1, worker_dead_after_seconds=4, worker_id=unique("test")
-        )
+        ),
     )
     running.start()
     yield running

@@ -22,6 +22,8 @@ from workflow_builder.runtime.coordination import mark_interrupted, wake
 
 log = logging.getLogger(__name__)
 
+SYSTEM_QUEUE = "default"
+
 
 def default_worker_id() -> str:
     """Return a worker id unique to this process: host, pid and a random suffix."""
@@ -35,7 +37,9 @@ class Worker:
         self, projects: Sequence[UUID] | None = None, settings: Settings | None = None
     ) -> None:
         self.settings = settings or get_settings()
-        self.projects = list(projects) if projects else None
+        # None: every project (and the system queues); a list: those projects' queues
+        # only; an empty list: only the system queues, for workflows outside any project.
+        self.projects = list(projects) if projects is not None else None
         self.worker_id = self.settings.worker_id or default_worker_id()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -92,6 +96,8 @@ class Worker:
     def _queues(self) -> list[str] | None:
         if self.projects is None:
             return None
+        if not self.projects:
+            return [SYSTEM_QUEUE, engine.admission_queue(SYSTEM_QUEUE)]
         rows = self._project_rows()
         missing = set(self.projects) - {project_id for project_id, _ in rows}
         if missing:

@@ -1,0 +1,136 @@
+"""Crash recovery with real worker processes: SIGKILL a worker in the middle of a long step,
+start another, and the run completes without repeating the steps completed before the kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.runtime.conftest import Api, Peer, call, chain, trigger
+from tests.support import unique
+from workflow_builder.db import Database, system_session
+
+WFB = str(Path(sys.executable).with_name("wfb"))
+
+
+class WorkerProcess:
+    """A `wfb worker --project P` subprocess against the test database."""
+
+    def __init__(self, db: Database, project_id: str, worker_id: str) -> None:
+        self.worker_id = worker_id
+        env = {
+            **os.environ,
+            "DATABASE_URL": db.url,
+            "WFB_WORKER_ID": worker_id,
+            "WFB_HEARTBEAT_SECONDS": "0.5",
+            "WFB_WORKER_DEAD_AFTER_SECONDS": "3",
+            "WFB_LOG_LEVEL": "warning",
+        }
+        self.process = subprocess.Popen(
+            [WFB, "worker", "--project", project_id],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_registered(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            if worker_rows(self.worker_id):
+                return
+            time.sleep(0.1)
+        pytest.fail(f"worker {self.worker_id} never registered: {self.output()}")
+
+    def output(self) -> str:
+        if self.process.poll() is None:
+            return "(running)"
+        return self.process.stdout.read().decode() if self.process.stdout else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+def worker_rows(worker_id: str) -> list[Any]:
+    with system_session() as session:
+        return session.execute(
+            text(
+                "select status, error_message, last_heartbeat_at, stopped_at "
+                "from workflow_workers where worker_id like :w"
+            ),
+            {"w": f"{worker_id}@%"},
+        ).all()
+
+
+@pytest.fixture
+def workers(db: Database) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop(signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_run_completes_on_another_without_repeating_steps(
+    api: Api, peer: Peer, db: Database, workers: list[WorkerProcess]
+) -> None:
+    project_id = api.call("POST", "/projects", 201, json={"name": unique("crash")}).json()["id"]
+    keys = {name: unique(name) for name in ("one", "two", "slow", "after")}
+    definition = {
+        "nodes": [
+            trigger(),
+            call("one", f"{peer.url}/count/{keys['one']}", input={}),
+            call("two", f"{peer.url}/count/{keys['two']}", input={}),
+            call("slow", f"{peer.url}/slow/{keys['slow']}?seconds=4", input={}),
+            call("after", f"{peer.url}/count/{keys['after']}", input={}),
+            {
+                "id": "done",
+                "type": "end",
+                "config": {
+                    "output": "[nodes.one.output.body.count, nodes.two.output.body.count, "
+                    "nodes.after.output.body.count]"
+                },
+            },
+        ],
+        "edges": chain("start", "one", "two", "slow", "after", "done"),
+    }
+    workflow_id = api.deploy(definition, project_id=project_id)
+
+    first = WorkerProcess(db, project_id, unique("first"))
+    workers.append(first)
+    first.wait_registered()
+    execution_id = api.start(workflow_id)
+    deadline = time.monotonic() + 30
+    while peer.count(keys["slow"]) == 0:  # the long step is in flight
+        assert time.monotonic() < deadline, first.output()
+        time.sleep(0.05)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    assert api.execution(execution_id)["status"] == "running"
+
+    second = WorkerProcess(db, project_id, unique("second"))
+    workers.append(second)
+    run = api.wait(execution_id, timeout=60)
+
+    assert run["status"] == "completed", run
+    assert run["outputs"] == [1, 1, 1]
+    assert peer.count(keys["one"]) == 1 and peer.count(keys["two"]) == 1
+    assert peer.count(keys["after"]) == 1
+    assert peer.count(keys["slow"]) == 2  # the step in flight at the kill ran again
+    [(status, error, _, stopped_at)] = worker_rows(first.worker_id)
+    assert status == "error" and "no heartbeat" in error and stopped_at is not None
+
+    assert second.stop(signal.SIGTERM) == 0
+    [(status, _, _, stopped_at)] = worker_rows(second.worker_id)
+    assert status == "stopped" and stopped_at is not None
