@@ -37,6 +37,12 @@ def _prepare_database(migrate: bool) -> str:
         with console.status("Migrating the schema"):
             upgrade(url)
     set_database(Database(url))
+    if migrate:
+        from workflow_builder.activities.registry import sync_components
+        from workflow_builder.db import system_session
+
+        with console.status("Registering components"), system_session() as session:
+            sync_components(session)
     return url
 
 
@@ -57,8 +63,7 @@ def up(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (WFB_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
 ) -> None:
-    """Start everything: the database (embedded unless DATABASE_URL is set), a worker for
-    every project, and the API with the web app."""
+    """Start everything: database (embedded without DATABASE_URL), worker, API and web app."""
     from workflow_builder.runtime.worker import Worker
 
     logging.basicConfig(level=get_settings().log_level.upper())

@@ -137,10 +137,11 @@ def test_seed_data(owner_conn: Any) -> None:
     def names(table: str) -> set[str]:
         return {r[0] for r in owner_conn.execute(f"select name from public.{table}")}
 
+    # Other tests of the run may add roles through the API; the seeds must all be there.
     assert names("component_types") == {"activity", "agent", "signal", "trigger"}
     assert names("component_visibility") == {"public", "private", "organization"}
     assert names("workflow_statuses") == {"draft", "active", "paused", "archived"}
-    assert names("user_roles") == {"admin", "developer", "viewer"}
+    assert names("user_roles") >= {"admin", "developer", "viewer"}
     icons = owner_conn.execute("select count(*) from component_types where icon <> ''").fetchone()
     assert icons == (4,)
     colors = [r[0] for r in owner_conn.execute("select color from workflow_statuses")]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 

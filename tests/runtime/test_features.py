@@ -13,30 +13,47 @@ from tests.support import unique
 from workflow_builder.db import system_session
 
 
-def queue_workflow(priority: str, *, max_size: int | None = None, dedupe: bool = False,
-                   takes: int = 3) -> dict[str, Any]:
+def queue_workflow(
+    priority: str, *, max_size: int | None = None, dedupe: bool = False, takes: int = 3
+) -> dict[str, Any]:
     nodes: list[dict[str, Any]] = [trigger()]
     names = [f"take{i}" for i in range(takes)]
     for name in names:
-        nodes.append({"id": name, "type": "work_queue",
-                      "config": {"queue": "jobs", "operation": "wait_for_item",
-                                 "timeout_seconds": 30}})
-    nodes.append({"id": "done", "type": "end",
-                  "config": {"output": "[" + ", ".join(f"nodes.{n}.output.item" for n in names)
-                                       + "]"}})
+        nodes.append(
+            {
+                "id": name,
+                "type": "work_queue",
+                "config": {"queue": "jobs", "operation": "wait_for_item", "timeout_seconds": 30},
+            }
+        )
+    nodes.append(
+        {
+            "id": "done",
+            "type": "end",
+            "config": {"output": "[" + ", ".join(f"nodes.{n}.output.item" for n in names) + "]"},
+        }
+    )
     return {
         "signals": [{"name": "go"}],
-        "work_queues": [{"name": "jobs", "priority": priority, "max_size": max_size,
-                         "deduplicate": dedupe}],
-        "nodes": [nodes[0], {"id": "gate", "type": "wait_for_signal",
-                             "config": {"signal": "go"}}, *nodes[1:]],
+        "work_queues": [
+            {"name": "jobs", "priority": priority, "max_size": max_size, "deduplicate": dedupe}
+        ],
+        "nodes": [
+            nodes[0],
+            {"id": "gate", "type": "wait_for_signal", "config": {"signal": "go"}},
+            *nodes[1:],
+        ],
         "edges": chain("start", "gate", *names, "done"),
     }
 
 
 def _add(api: Api, execution_id: str, item: Any, priority: int = 0, expect: int = 201) -> Any:
-    return api.call("POST", f"/executions/{execution_id}/work-queues/jobs/items", expect,
-                    json={"item": item, "priority": priority}).json()
+    return api.call(
+        "POST",
+        f"/executions/{execution_id}/work-queues/jobs/items",
+        expect,
+        json={"item": item, "priority": priority},
+    ).json()
 
 
 def test_work_queue_orders_fifo_lifo_and_priority(api: Api) -> None:
@@ -50,6 +67,21 @@ def test_work_queue_orders_fifo_lifo_and_priority(api: Api) -> None:
         assert [i["item"] for i in items["result"]] == taken, order
         api.call("POST", f"/executions/{execution_id}/signals/go", 202, json={})
         assert api.wait(execution_id)["outputs"] == taken, order
+
+
+def test_deploy_stores_the_declared_signals_queries_and_work_queues(api: Api) -> None:
+    workflow_id = api.deploy(queue_workflow("lifo", max_size=5))
+    signals = api.call("GET", f"/workflows/{workflow_id}/signals", 200).json()["items"]
+    queries = api.call("GET", f"/workflows/{workflow_id}/queries", 200).json()["items"]
+    queues = api.call("GET", f"/workflows/{workflow_id}/work-queues", 200).json()["items"]
+    assert {(s["signal_name"], s["auto_generated"]) for s in signals} == {
+        ("go", False),
+        ("jobs_add", True),
+    }
+    assert {(q["query_name"], q["auto_generated"]) for q in queries} == {("jobs_items", True)}
+    assert [(q["queue_name"], q["priority"], q["max_size"]) for q in queues] == [
+        ("jobs", "lifo", 5)
+    ]
 
 
 def test_work_queue_deduplicates_and_refuses_when_full(api: Api) -> None:
@@ -76,16 +108,29 @@ def test_an_item_wakes_a_run_waiting_for_one(api: Api) -> None:
 
 def test_a_child_workflow_runs_and_returns_its_result_to_the_parent(api: Api) -> None:
     child = unique("child")
-    api.deploy({"nodes": [trigger(), transform("double", {"was": "input.n"}),
-                          {"id": "done", "type": "end",
-                           "config": {"output": "nodes.double.output"}}],
-                "edges": chain("start", "double", "done")}, kebab_name=child)
+    api.deploy(
+        {
+            "nodes": [
+                trigger(),
+                transform("double", {"was": "input.n"}),
+                {"id": "done", "type": "end", "config": {"output": "nodes.double.output"}},
+            ],
+            "edges": chain("start", "double", "done"),
+        },
+        kebab_name=child,
+    )
     parent = {
         "child_workflows": [{"workflow": child}],
-        "nodes": [trigger(),
-                  {"id": "kid", "type": "child_workflow", "input": {"n": "`21`"},
-                   "config": {"workflow": child, "mode": "execute"}},
-                  {"id": "done", "type": "end", "config": {"output": "nodes.kid.output.result"}}],
+        "nodes": [
+            trigger(),
+            {
+                "id": "kid",
+                "type": "child_workflow",
+                "input": {"n": "`21`"},
+                "config": {"workflow": child, "mode": "execute"},
+            },
+            {"id": "done", "type": "end", "config": {"output": "nodes.kid.output.result"}},
+        ],
         "edges": chain("start", "kid", "done"),
     }
     run = api.run(parent)
@@ -97,25 +142,36 @@ def test_a_child_workflow_runs_and_returns_its_result_to_the_parent(api: Api) ->
 
 def _waiting_child(api: Api) -> str:
     child = unique("waiter")
-    api.deploy({"signals": [{"name": "never"}],
-                "nodes": [trigger(), {"id": "wait", "type": "wait_for_signal",
-                                      "config": {"signal": "never"}},
-                          {"id": "done", "type": "end"}],
-                "edges": chain("start", "wait", "done")}, kebab_name=child)
+    api.deploy(
+        {
+            "signals": [{"name": "never"}],
+            "nodes": [
+                trigger(),
+                {"id": "wait", "type": "wait_for_signal", "config": {"signal": "never"}},
+                {"id": "done", "type": "end"},
+            ],
+            "edges": chain("start", "wait", "done"),
+        },
+        kebab_name=child,
+    )
     return child
 
 
-def test_parent_close_policies_terminate_and_abandon(api: Api) -> None:
+def test_parent_close_policies_terminate_request_cancel_and_abandon(api: Api) -> None:
     results = {}
-    for policy in ("terminate", "abandon"):
+    for policy in ("terminate", "request_cancel", "abandon"):
         child = _waiting_child(api)
         parent = {
             "child_workflows": [{"workflow": child, "parent_close_policy": policy}],
-            "nodes": [trigger(),
-                      {"id": "kid", "type": "child_workflow",
-                       "config": {"workflow": child, "mode": "start",
-                                  "parent_close_policy": policy}},
-                      {"id": "done", "type": "end"}],
+            "nodes": [
+                trigger(),
+                {
+                    "id": "kid",
+                    "type": "child_workflow",
+                    "config": {"workflow": child, "mode": "start", "parent_close_policy": policy},
+                },
+                {"id": "done", "type": "end"},
+            ],
             "edges": chain("start", "kid", "done"),
         }
         run = api.run(parent)
@@ -125,16 +181,20 @@ def test_parent_close_policies_terminate_and_abandon(api: Api) -> None:
         results[policy] = api.execution(kid)["status"]
         if policy == "abandon":
             api.call("POST", f"/executions/{kid}/cancel", 200)
-    assert results == {"terminate": "canceled", "abandon": "running"}
+    assert results == {"terminate": "canceled", "request_cancel": "canceled", "abandon": "running"}
 
 
 def test_a_run_finishes_on_the_version_it_started_with(api: Api) -> None:
     def definition(label: str) -> dict[str, Any]:
-        return {"signals": [{"name": "go"}],
-                "nodes": [trigger(), {"id": "wait", "type": "wait_for_signal",
-                                      "config": {"signal": "go"}},
-                          {"id": "done", "type": "end", "config": {"output": f"'{label}'"}}],
-                "edges": chain("start", "wait", "done")}
+        return {
+            "signals": [{"name": "go"}],
+            "nodes": [
+                trigger(),
+                {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+                {"id": "done", "type": "end", "config": {"output": f"'{label}'"}},
+            ],
+            "edges": chain("start", "wait", "done"),
+        }
 
     workflow_id = api.deploy(definition("v1"))
     old_run = api.start(workflow_id)
@@ -152,11 +212,15 @@ def test_a_run_finishes_on_the_version_it_started_with(api: Api) -> None:
 
 
 def test_max_concurrent_executions_is_enforced(api: Api) -> None:
-    definition = {"signals": [{"name": "go"}],
-                  "nodes": [trigger(), {"id": "wait", "type": "wait_for_signal",
-                                        "config": {"signal": "go"}},
-                            {"id": "done", "type": "end"}],
-                  "edges": chain("start", "wait", "done")}
+    definition = {
+        "signals": [{"name": "go"}],
+        "nodes": [
+            trigger(),
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "wait", "done"),
+    }
     workflow_id = api.deploy(definition, max_concurrent_executions=2)
     runs = [api.start(workflow_id) for _ in range(4)]
     time.sleep(2)
@@ -177,8 +241,12 @@ def test_a_schedule_fires_on_its_cron_and_stops_at_max_runs(api: Api) -> None:
     workflow_id = api.create_workflow(
         {"nodes": [trigger(), {"id": "done", "type": "end"}], "edges": chain("start", "done")}
     )
-    api.call("POST", f"/workflows/{workflow_id}/schedules", 201,
-             json={"cron_expression": "* * * * * *", "timezone": "UTC", "max_runs": 2})
+    api.call(
+        "POST",
+        f"/workflows/{workflow_id}/schedules",
+        201,
+        json={"cron_expression": "* * * * * *", "timezone": "UTC", "max_runs": 2},
+    )
     api.call("POST", f"/workflows/{workflow_id}/deploy", 200)
     deadline = time.monotonic() + 45
     while True:
@@ -194,9 +262,15 @@ def test_a_schedule_fires_on_its_cron_and_stops_at_max_runs(api: Api) -> None:
 
 
 def test_statistics_equal_what_concurrent_runs_histories_add_up_to(api: Api) -> None:
-    definition = {"nodes": [trigger(), transform("a", {"x": "`1`"}), transform("b", {"y": "`2`"}),
-                            {"id": "done", "type": "end"}],
-                  "edges": chain("start", "a", "b", "done")}
+    definition = {
+        "nodes": [
+            trigger(),
+            transform("a", {"x": "`1`"}),
+            transform("b", {"y": "`2`"}),
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "a", "b", "done"),
+    }
     workflow_id = api.deploy(definition)
     with ThreadPoolExecutor(max_workers=4) as pool:
         runs = list(pool.map(lambda _: api.start(workflow_id), range(8)))
@@ -204,12 +278,20 @@ def test_statistics_equal_what_concurrent_runs_histories_add_up_to(api: Api) -> 
     assert {r["status"] for r in finished} == {"completed"}
     calls = [s for r in finished for s in r["steps"] if s["node_type"] == "activity"]
     with system_session() as session:
-        stats = session.execute(text(
-            """select execution_count, success_count, failure_count
-               from activity_statistics where workflow_id = :w"""), {"w": workflow_id}).one()
-        version = session.execute(text(
-            "select execution_count from workflow_compiled_code where workflow_id = :w "
-            "and is_active"), {"w": workflow_id}).scalar_one()
+        stats = session.execute(
+            text(
+                """select execution_count, success_count, failure_count
+               from activity_statistics where workflow_id = :w"""
+            ),
+            {"w": workflow_id},
+        ).one()
+        version = session.execute(
+            text(
+                "select execution_count from workflow_compiled_code where workflow_id = :w "
+                "and is_active"
+            ),
+            {"w": workflow_id},
+        ).scalar_one()
     assert tuple(stats) == (sum(s["attempts"] for s in calls), len(calls), 0)
     assert version == 8
     assert edge  # the helper is shared by the other modules of this package

@@ -1,9 +1,9 @@
 """`transform`: reshape data with expressions, no side effects.
 
-The runtime evaluates expressions before any call (JMESPath, the same language the compiler
-checks), so this implementation only hands back what it was given: `config.output` when the
-node sets one (the runtime has already evaluated the expressions inside it), otherwise the
-node's evaluated `input` map, e.g. `"input": {"total": "sum(nodes.cart.output.items[].price)"}`.
+The runtime evaluates a node's `input` map before any call (JMESPath, the same language the
+compiler checks), so this implementation only hands back what it was given: `config.output`
+when the node sets one (a static value: config holds no expressions), otherwise the node's
+evaluated `input` map, e.g. `"input": {"total": "sum(nodes.cart.output.items[].price)"}`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "output": {
-            "description": "The value to return, already evaluated by the runtime. "
+            "description": "A static value to return. "
             "Omit it to return the node's evaluated input map."
         }
     },

@@ -20,6 +20,8 @@ from workflow_builder.compiler import (
     ValidationContext,
     compile_definition,
     validate,
+    work_queue_query_name,
+    work_queue_signal_name,
 )
 from workflow_builder.deployments.models import DeployResult, VersionDetail, VersionRead
 from workflow_builder.runtime import service as runtime
@@ -216,6 +218,78 @@ def _sync_declared_schedules(
         )
 
 
+def _sync_declarations(
+    db_session: Session, workflow_id: UUID, user_id: UUID, plan: dict[str, Any]
+) -> None:
+    """Give the signals, queries and work queues the definition declares their rows (the
+    definition is what runs; rows added through the API for undeclared names are kept)."""
+    params = {"w": workflow_id, "u": user_id}
+    for queue in plan.get("work_queues", []):
+        db_session.execute(
+            text(
+                """insert into workflow_work_queues (workflow_id, queue_name, description,
+                     signal_name, query_name, max_size, priority, deduplicate, work_item_schema,
+                     created_by)
+                   values (:w, :name, :description, :signal, :query, :max_size, :priority,
+                     :dedupe, cast(:schema as jsonb), :u)
+                   on conflict (workflow_id, queue_name) do update set
+                     max_size = excluded.max_size, priority = excluded.priority,
+                     deduplicate = excluded.deduplicate,
+                     work_item_schema = excluded.work_item_schema"""
+            ),
+            {
+                **params,
+                "name": queue["name"],
+                "description": queue.get("description"),
+                "signal": work_queue_signal_name(queue["name"]),
+                "query": work_queue_query_name(queue["name"]),
+                "max_size": queue.get("max_size"),
+                "priority": queue.get("priority", "fifo"),
+                "dedupe": queue.get("deduplicate", False),
+                "schema": json.dumps(queue.get("work_item_schema")),
+            },
+        )
+    queue_ids = "(select id from workflow_work_queues where workflow_id = :w and queue_name = :q)"
+    for signal in plan.get("signals", []):
+        db_session.execute(
+            text(
+                f"""insert into workflow_signals (workflow_id, signal_name, description,
+                      parameters, auto_generated, work_queue_id, created_by)
+                    values (:w, :name, :description, cast(:schema as jsonb), :auto,
+                      {queue_ids}, :u)
+                    on conflict (workflow_id, signal_name) do update set
+                      parameters = excluded.parameters, description = excluded.description"""
+            ),
+            {
+                **params,
+                "name": signal["name"],
+                "description": signal.get("description"),
+                "schema": json.dumps(signal.get("parameters") or {}),
+                "auto": bool(signal.get("work_queue")),
+                "q": signal.get("work_queue"),
+            },
+        )
+    for query in plan.get("queries", []):
+        db_session.execute(
+            text(
+                f"""insert into workflow_queries (workflow_id, query_name, description,
+                      return_type, auto_generated, work_queue_id, created_by)
+                    values (:w, :name, :description, cast(:schema as jsonb), :auto,
+                      {queue_ids}, :u)
+                    on conflict (workflow_id, query_name) do update set
+                      return_type = excluded.return_type, description = excluded.description"""
+            ),
+            {
+                **params,
+                "name": query["name"],
+                "description": query.get("description"),
+                "schema": json.dumps(query.get("return_type") or {}),
+                "auto": bool(query.get("work_queue")),
+                "q": query.get("work_queue"),
+            },
+        )
+
+
 def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployResult:
     """Compile if needed, activate that version, set the workflow active, and start serving it:
     its task queue's engine queues and its cron schedules."""
@@ -244,6 +318,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
     )
     plan = get_version(db_session=db_session, workflow_id=workflow_id, version_id=version.id).plan
     _sync_declared_schedules(db_session, workflow_id, user_id, plan)
+    _sync_declarations(db_session, workflow_id, user_id, plan)
     queue = workflow.task_queue
     runtime.ensure_queues(queue.name, queue.max_concurrent_workflows)
     schedules = runtime.register_schedules(

@@ -3,8 +3,10 @@ parent-close policies, admission under a workflow's concurrency limit, and cron 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -65,7 +67,7 @@ def take_item(execution_id: str, queue: str, order: str, taken_by: str) -> Any:
 
 
 def create_child_execution(
-    run: dict[str, Any], workflow: str, policy: str, inputs: Any, key: str
+    run: Mapping[str, Any], workflow: str, policy: str, inputs: Any, key: str
 ) -> dict[str, Any]:
     """Create the execution row of a child run as the parent's owner (RLS decides what it may
     start); return its id and queue, or {"error": ...} when it cannot start."""
@@ -105,8 +107,10 @@ def close_children(execution_id: str) -> None:
     with system_session() as session:
         children = session.execute(
             text(
-                """select id, parent_close_policy, engine_run_id from workflow_executions
-                   where parent_execution_id = :e and completed_at is null"""
+                """select e.id, e.parent_close_policy, e.engine_run_id, c.workflow_code
+                   from workflow_executions e
+                   join workflow_compiled_code c on c.id = e.compiled_code_id
+                   where e.parent_execution_id = :e and e.completed_at is null"""
             ),
             {"e": execution_id},
         ).all()
@@ -117,9 +121,8 @@ def close_children(execution_id: str) -> None:
             client.cancel_workflow(run_id)
             mark_interrupted(str(child.id), reason="its parent closed (terminate policy)")
         elif child.parent_close_policy == "request_cancel":
-            from workflow_builder.runtime.interpreter import CONTROL_TOPIC
-
-            client.send(run_id, {"cancel": True}, CONTROL_TOPIC, f"close:{execution_id}:{child.id}")
+            # No engine cancel: the child stops itself at its next node or its current wait.
+            wake(run_id, json.loads(child.workflow_code))
 
 
 def wake(run_id: str, plan: dict[str, Any]) -> None:
@@ -270,7 +273,9 @@ def _schedule_input(schedule_id: str) -> dict[str, Any]:
             ),
             {"s": schedule_id},
         ).first()
-    for declared in (row.schedules if row else None) or []:
+    if row is None:
+        return {}
+    for declared in row.schedules or []:
         if declared.get("cron") == row.cron_expression:
             return dict(declared.get("input") or {})
     return {}

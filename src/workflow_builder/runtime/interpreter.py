@@ -142,6 +142,9 @@ class Runner:
                 if state == "pending":
                     continue
                 node = self.nodes[node_id]
+                if self.run.get("parent_close_policy") == "request_cancel":
+                    # A child whose parent may ask it to stop looks for the request between nodes.
+                    _check_wake(DBOS.recv(CONTROL_TOPIC, timeout_seconds=0))
                 if state == "skipped":
                     results[node_id] = Result("skipped")
                     steps.record_node(self.run["execution_id"], node, scope.path, "skipped")

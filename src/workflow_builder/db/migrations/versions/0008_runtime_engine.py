@@ -23,8 +23,8 @@ alter table public.workflow_executions
   add column admitted_at timestamptz,
   add constraint workflow_executions_parent_close_policy_check
     check (parent_close_policy in ('terminate', 'abandon', 'request_cancel'));
-create index idx_workflow_executions_admitted
-  on public.workflow_executions (workflow_id) where admitted_at is not null and completed_at is null;
+create index idx_workflow_executions_admitted on public.workflow_executions (workflow_id)
+  where admitted_at is not null and completed_at is null;
 
 alter table public.execution_steps add column last_attempt_key varchar(300);
 
