@@ -249,45 +249,32 @@ def _sync_declarations(
                 "schema": json.dumps(queue.get("work_item_schema")),
             },
         )
-    queue_ids = "(select id from workflow_work_queues where workflow_id = :w and queue_name = :q)"
-    for signal in plan.get("signals", []):
-        db_session.execute(
-            text(
-                f"""insert into workflow_signals (workflow_id, signal_name, description,
-                      parameters, auto_generated, work_queue_id, created_by)
-                    values (:w, :name, :description, cast(:schema as jsonb), :auto,
-                      {queue_ids}, :u)
-                    on conflict (workflow_id, signal_name) do update set
-                      parameters = excluded.parameters, description = excluded.description"""
-            ),
-            {
-                **params,
-                "name": signal["name"],
-                "description": signal.get("description"),
-                "schema": json.dumps(signal.get("parameters") or {}),
-                "auto": bool(signal.get("work_queue")),
-                "q": signal.get("work_queue"),
-            },
-        )
-    for query in plan.get("queries", []):
-        db_session.execute(
-            text(
-                f"""insert into workflow_queries (workflow_id, query_name, description,
-                      return_type, auto_generated, work_queue_id, created_by)
-                    values (:w, :name, :description, cast(:schema as jsonb), :auto,
-                      {queue_ids}, :u)
-                    on conflict (workflow_id, query_name) do update set
-                      return_type = excluded.return_type, description = excluded.description"""
-            ),
-            {
-                **params,
-                "name": query["name"],
-                "description": query.get("description"),
-                "schema": json.dumps(query.get("return_type") or {}),
-                "auto": bool(query.get("work_queue")),
-                "q": query.get("work_queue"),
-            },
-        )
+    handlers = (
+        ("workflow_signals", "signal_name", "parameters", plan.get("signals", [])),
+        ("workflow_queries", "query_name", "return_type", plan.get("queries", [])),
+    )
+    for table, name_column, schema_column, declared in handlers:
+        for item in declared:
+            db_session.execute(
+                text(
+                    f"""insert into {table} (workflow_id, {name_column}, description,
+                          {schema_column}, auto_generated, work_queue_id, created_by)
+                        values (:w, :name, :description, cast(:schema as jsonb), :auto,
+                          (select id from workflow_work_queues
+                           where workflow_id = :w and queue_name = :q), :u)
+                        on conflict (workflow_id, {name_column}) do update set
+                          {schema_column} = excluded.{schema_column},
+                          description = excluded.description"""
+                ),
+                {
+                    **params,
+                    "name": item["name"],
+                    "description": item.get("description"),
+                    "schema": json.dumps(item.get(schema_column) or {}),
+                    "auto": bool(item.get("work_queue")),
+                    "q": item.get("work_queue"),
+                },
+            )
 
 
 def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployResult:

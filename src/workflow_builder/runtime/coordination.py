@@ -24,7 +24,8 @@ ADMISSION_WORKFLOW = "wfb_admit"
 TICK_WORKFLOW = "wfb_tick"
 ADMISSION_POLL_SECONDS = 0.5
 
-_ORDER = {
+# The order a work queue's items are taken in (and listed).
+ITEM_ORDER = {
     "fifo": "enqueued_at, id",
     "lifo": "enqueued_at desc, id desc",
     "priority": "priority desc, enqueued_at, id",
@@ -58,7 +59,7 @@ def take_item(execution_id: str, queue: str, order: str, taken_by: str) -> Any:
                       taken_by = :t
                     where id = (select id from work_queue_items
                                 where execution_id = :e and queue_name = :q and status = 'queued'
-                                order by {_ORDER[order]} limit 1 for update skip locked)
+                                order by {ITEM_ORDER[order]} limit 1 for update skip locked)
                     returning payload"""
             ),
             {"t": taken_by, "e": execution_id, "q": queue},

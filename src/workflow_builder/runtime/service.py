@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,6 +22,7 @@ from workflow_builder.db import user_session
 from workflow_builder.runtime import engine
 from workflow_builder.runtime.coordination import (
     ADMISSION_WORKFLOW,
+    ITEM_ORDER,
     TICK_WORKFLOW,
     close_children,
     wake,
@@ -33,6 +33,7 @@ from workflow_builder.runtime.interpreter import (
     signal_topic,
     work_queue_topic,
 )
+from workflow_builder.runtime.steps import parse_plan
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,6 @@ class Started:
     queue_name: str
     created: bool
     timeout_seconds: int
-
-
-@lru_cache(maxsize=256)
-def _plan(compiled_code_id: str, workflow_code: str) -> dict[str, Any]:
-    plan: dict[str, Any] = json.loads(workflow_code)
-    return plan
 
 
 def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[tuple[str, str]]:
@@ -161,7 +156,7 @@ def insert_execution(
         )
     if workflow["compiled_code_id"] is None:
         raise ExecutionRefused("the workflow has no compiled version: deploy it first")
-    plan = _plan(str(workflow["compiled_code_id"]), workflow["workflow_code"])
+    plan = parse_plan(str(workflow["compiled_code_id"]), workflow["workflow_code"])
     errors = _schema_errors(trigger_input_schema(plan), inputs)
     if errors:
         raise InvalidPayload("inputs", errors)
@@ -304,7 +299,7 @@ def _execution(session: Session, execution_id: UUID, *, change: bool) -> Any:
 
 
 def _run_plan(row: Any) -> dict[str, Any]:
-    return _plan(str(row["compiled_code_id"]), row["workflow_code"])
+    return parse_plan(str(row["compiled_code_id"]), row["workflow_code"])
 
 
 def cancel(session: Session, *, execution_id: UUID) -> None:
@@ -484,11 +479,7 @@ def list_work_items(session: Session, *, execution_id: UUID, queue: str) -> list
     declared = _declared(
         _run_plan(_execution(session, execution_id, change=False)), "work_queues", queue
     )
-    order = {
-        "fifo": "enqueued_at, id",
-        "lifo": "enqueued_at desc, id desc",
-        "priority": "priority desc, enqueued_at, id",
-    }[declared.get("priority", "fifo")]
+    order = ITEM_ORDER[declared.get("priority", "fifo")]
     rows = session.execute(
         text(
             f"""select id, payload, priority, enqueued_at from work_queue_items

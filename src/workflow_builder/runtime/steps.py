@@ -48,7 +48,7 @@ _LOAD_RUN = text(
 
 
 @lru_cache(maxsize=256)
-def _plan(compiled_code_id: str, workflow_code: str) -> dict[str, Any]:
+def parse_plan(compiled_code_id: str, workflow_code: str) -> dict[str, Any]:
     """Parse a compiled version's plan once per process (versions never change)."""
     plan: dict[str, Any] = json.loads(workflow_code)
     return plan
@@ -71,7 +71,7 @@ def load_run(execution_id: str) -> dict[str, Any]:
         "parent_close_policy": row["parent_close_policy"],
         "task_queue_name": row["task_queue_name"],
         "max_concurrent_activities": row["max_concurrent_activities"],
-        "plan": _plan(str(row["compiled_code_id"]), row["workflow_code"]),
+        "plan": parse_plan(str(row["compiled_code_id"]), row["workflow_code"]),
     }
 
 
