@@ -19,6 +19,7 @@ from workflow_builder.compiler import (
     validate,
 )
 from workflow_builder.compiler.definition import NODE_TYPES
+from workflow_builder.compiler.schemas import incompatibilities
 
 
 def plan_of(definition: Definition) -> CompiledPlan:
@@ -281,6 +282,20 @@ def test_call_without_input_must_fit_its_predecessor_output() -> None:
     result = validate(definition, catalog())
 
     assert [(p.code, p.pointer) for p in result.errors] == [("incompatible_schemas", "/nodes/1")]
+
+
+def test_a_closed_input_schema_refuses_properties_its_source_always_has() -> None:
+    source = {
+        "type": "object",
+        "properties": {"status": {}, "body": {}},
+        "required": ["status", "body"],
+    }
+    closed = {"type": "object", "properties": {"body": {}}, "additionalProperties": False}
+    assert incompatibilities(source, closed) == [
+        "value always has 'status', which the input schema does not accept"
+    ]
+    assert incompatibilities(source, {**closed, "additionalProperties": True}) == []
+    assert incompatibilities({**source, "required": ["body"]}, closed) == []
 
 
 def test_compiling_an_invalid_definition_raises_with_the_result() -> None:

@@ -90,7 +90,7 @@ def test_non_retryable_error_types_fail_at_once(api: Api, peer: Peer) -> None:
     assert peer.count(key) == 1
 
 
-def test_inputs_that_break_the_components_input_schema_fail_the_node(api: Api, peer: Peer) -> None:
+def test_a_response_cannot_feed_a_request_whose_input_refuses_it(api: Api, peer: Peer) -> None:
     definition = {
         "nodes": [
             trigger(),
@@ -99,9 +99,11 @@ def test_inputs_that_break_the_components_input_schema_fail_the_node(api: Api, p
         ],
         "edges": chain("start", "first", "second"),
     }
-    run = api.run(definition)
-    assert run["status"] == "failed"
-    assert "InvalidInput" in run["error"] and "Additional properties" in run["error"]
+    workflow_id = api.create_workflow(definition)
+    problem = api.call("POST", f"/workflows/{workflow_id}/deploy", 422).json()
+    [error] = problem["errors"]
+    assert "[incompatible_schemas] node second" in error["message"]
+    assert "'status'" in error["message"]
 
 
 def test_a_node_timeout_fails_the_call(api: Api, peer: Peer) -> None:

@@ -109,11 +109,11 @@ def _incompatibilities(
     wanted, given = schema_types(target), schema_types(source)
     if wanted is not None and given is not None and not given & wanted:
         return [f"{where or 'value'} is {_names(given)} but {_names(wanted)} is expected"]
-    required = target.get("required")
-    if not isinstance(required, list) or "object" not in (given or {"object"}):
+    if "object" not in (given or {"object"}):
         return []
-    found: list[str] = []
-    for name in required:
+    found = _unaccepted(source, target, where)
+    required = target.get("required")
+    for name in required if isinstance(required, list) else []:
         sub = lookup(source, [name])
         label = f"{where}.{name}" if where else str(name)
         if sub == MISSING:
@@ -121,6 +121,19 @@ def _incompatibilities(
         elif isinstance(sub, dict):
             found += _incompatibilities(sub, lookup_dict(target, name), label, depth + 1)
     return found
+
+
+def _unaccepted(source: JsonSchema, target: JsonSchema, where: str) -> list[str]:
+    """Return why the properties a source always has are refused by a closed target."""
+    accepted = target.get("properties")
+    always = source.get("required")
+    if target.get("additionalProperties") is not False or not isinstance(always, list):
+        return []
+    extra = [n for n in always if not isinstance(accepted, dict) or n not in accepted]
+    if not extra:
+        return []
+    names = ", ".join(repr(str(n)) for n in extra)
+    return [f"{where or 'value'} always has {names}, which the input schema does not accept"]
 
 
 def lookup_dict(schema: JsonSchema, name: str) -> JsonSchema | None:
