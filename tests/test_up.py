@@ -53,6 +53,13 @@ def _run_up(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
+def _postgres_running(data_dir: Path) -> bool:
+    found = subprocess.run(
+        ["pgrep", "-f", f"postgres -D {data_dir}/pgdata"], capture_output=True, check=False
+    )
+    return found.returncode == 0
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGINT)
     try:
@@ -74,6 +81,7 @@ def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Pa
     assert body["status"] == "ok"
     assert body["database"]["schema_version"] == head_revision()
     assert (tmp_path / "pgdata" / "PG_VERSION").exists()
+    assert not _postgres_running(tmp_path), "the embedded server outlived `wfb up`"
 
     # The data survives a restart: the second start finds the schema already in place.
     process, port = _run_up(tmp_path)
@@ -81,6 +89,7 @@ def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Pa
         assert _wait_for_health(port, process, timeout=60)["status"] == "ok"
     finally:
         _stop(process)
+    assert not _postgres_running(tmp_path)
 
 
 def test_health_reports_database_and_schema_version(db: Database) -> None:

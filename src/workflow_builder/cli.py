@@ -123,6 +123,9 @@ def _exit_leaving_waiting_runs() -> None:
     import os
     import sys
 
+    from workflow_builder.db.embedded import stop_embedded
+
+    stop_embedded()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

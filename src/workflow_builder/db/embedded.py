@@ -42,3 +42,10 @@ def ensure_database(admin_url: str, database: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(f'create database "{database}"')
+
+
+def stop_embedded() -> None:
+    """Stop the embedded servers this process started (unless another process still uses one)."""
+    while _servers:
+        _, server = _servers.popitem()
+        server.cleanup()
