@@ -26,7 +26,9 @@ from workflow_builder.activities import (
     http_request,
     llm_agent,
     python_code,
+    query_parent,
     send_email,
+    signal_parent,
     sql_query,
     transform,
 )
@@ -56,6 +58,8 @@ def builtin_components() -> list[ComponentSpec]:
         send_email.SPEC,
         sql_query.SPEC,
         llm_agent.SPEC,
+        signal_parent.SPEC,
+        query_parent.SPEC,
     ]
 
 

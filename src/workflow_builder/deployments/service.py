@@ -277,6 +277,34 @@ def _sync_declarations(
             )
 
 
+def _sync_child_declarations(
+    db_session: Session, workflow_id: UUID, user_id: UUID, plan: dict[str, Any]
+) -> None:
+    """Give each child workflow the definition declares its row (rows already there, with
+    their block_until and permissions set through the API, are kept as they are)."""
+    for child in plan.get("child_workflows", []):
+        db_session.execute(
+            text(
+                """insert into workflow_child_workflows (parent_workflow_id, child_workflow_id,
+                     child_workflow_name, parent_close_policy, can_signal_parent,
+                     can_query_parent, created_by)
+                   select :w, (select id from workflows where kebab_name = :name), :name,
+                     :policy, :signal, :query, :u
+                   where not exists (
+                     select 1 from workflow_child_workflows
+                     where parent_workflow_id = :w and child_workflow_name = :name)"""
+            ),
+            {
+                "w": workflow_id,
+                "u": user_id,
+                "name": child["workflow"],
+                "policy": child.get("parent_close_policy", "terminate"),
+                "signal": child.get("can_signal_parent", False),
+                "query": child.get("can_query_parent", False),
+            },
+        )
+
+
 def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployResult:
     """Compile if needed, activate that version, set the workflow active, and start serving it:
     its task queue's engine queues and its cron schedules."""
@@ -306,6 +334,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
     plan = get_version(db_session=db_session, workflow_id=workflow_id, version_id=version.id).plan
     _sync_declared_schedules(db_session, workflow_id, user_id, plan)
     _sync_declarations(db_session, workflow_id, user_id, plan)
+    _sync_child_declarations(db_session, workflow_id, user_id, plan)
     queue = workflow.task_queue
     runtime.ensure_queues(queue.name, queue.max_concurrent_workflows)
     schedules = runtime.register_schedules(

@@ -102,6 +102,46 @@ def create_child_execution(
     }
 
 
+BLOCK_POLL_SECONDS = 1.0
+
+
+def block_until_of(workflow_id: str, child: str) -> dict[str, Any] | None:
+    """Return the `block_until` of a parent workflow's declaration of `child`:
+    {"workflows": [kebab names], "mode": "all" | "any"}, or None."""
+    with system_session() as session:
+        block = session.execute(
+            text(
+                """select block_until from workflow_child_workflows
+                   where parent_workflow_id = :w and child_workflow_name = :c
+                     and block_until is not null limit 1"""
+            ),
+            {"w": workflow_id, "c": child},
+        ).scalar()
+    if not isinstance(block, dict) or not block.get("workflows"):
+        return None
+    return {"workflows": list(block["workflows"]), "mode": block.get("mode", "all")}
+
+
+def siblings_finished(execution_id: str, workflows: list[str], mode: str) -> bool:
+    """Whether the run's children of the named workflows have finished: every one of them
+    ("all") or at least one ("any"). A named workflow this run has not started counts as
+    unfinished."""
+    with system_session() as session:
+        finished = set(
+            session.execute(
+                text(
+                    """select w.kebab_name from workflow_executions e
+                       join workflows w on w.id = e.workflow_id
+                       where e.parent_execution_id = :e and w.kebab_name = any(:names)
+                       group by w.kebab_name
+                       having bool_and(e.completed_at is not null)"""
+                ),
+                {"e": execution_id, "names": workflows},
+            ).scalars()
+        )
+    return finished >= set(workflows) if mode == "all" else bool(finished)
+
+
 def close_children(execution_id: str) -> None:
     """Apply each unfinished child's parent-close policy: terminate cancels it, request_cancel
     asks it to stop, abandon leaves it running."""

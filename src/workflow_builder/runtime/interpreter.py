@@ -330,6 +330,7 @@ class Runner:
         config = node["config"]
         key = f"{node['id']}{scope.path}"
         inputs = self.node_inputs(node, scope)
+        self._block_until(node, scope, key)
         child = DBOS.run_step(
             {"name": f"{key}:create"},
             coordination.create_child_execution,
@@ -365,6 +366,28 @@ class Runner:
         return Result(
             "completed", "next", {"workflow_id": child["execution_id"], "result": outcome["output"]}
         )
+
+    def _block_until(self, node: Mapping[str, Any], scope: Scope, key: str) -> None:
+        """Wait, durably, until the sibling children its declaration names have finished."""
+        block = DBOS.run_step(
+            {"name": f"{key}:block"},
+            coordination.block_until_of,
+            self.run["workflow_id"],
+            node["config"]["workflow"],
+        )
+        if not block:
+            return
+        steps.record_node(self.run["execution_id"], node, scope.path, "waiting", completed=False)
+        for round_ in range(1_000_000):
+            if DBOS.run_step(
+                {"name": f"{key}:blocked{round_}"},
+                coordination.siblings_finished,
+                self.run["execution_id"],
+                block["workflows"],
+                block.get("mode", "all"),
+            ):
+                return
+            DBOS.sleep(coordination.BLOCK_POLL_SECONDS)
 
     def _node_failed(self, node: Mapping[str, Any], error: Mapping[str, Any]) -> Result:
         if node.get("successors", {}).get("error"):
