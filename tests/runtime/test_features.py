@@ -295,3 +295,27 @@ def test_statistics_equal_what_concurrent_runs_histories_add_up_to(api: Api) -> 
     assert tuple(stats) == (sum(s["attempts"] for s in calls), len(calls), 0)
     assert version == 8
     assert edge  # the helper is shared by the other modules of this package
+
+
+def test_start_immediately_fires_once_at_deploy(api: Api) -> None:
+    workflow_id = api.create_workflow(
+        {"nodes": [trigger(), {"id": "done", "type": "end"}], "edges": chain("start", "done")}
+    )
+    api.call(
+        "POST",
+        f"/workflows/{workflow_id}/schedules",
+        201,
+        json={
+            "cron_expression": "0 0 1 1 *",
+            "timezone": "Europe/Paris",
+            "start_immediately": True,
+        },
+    )
+    api.call("POST", f"/workflows/{workflow_id}/deploy", 200)
+    deadline = time.monotonic() + 30
+    while api.call("GET", f"/executions?workflow_id={workflow_id}", 200).json()["total"] < 1:
+        assert time.monotonic() < deadline, "the immediate run never started"
+        time.sleep(0.3)
+    time.sleep(2)
+    listed = api.call("GET", f"/executions?workflow_id={workflow_id}", 200).json()
+    assert listed["total"] == 1 and listed["items"][0]["trigger_kind"] == "schedule"

@@ -35,8 +35,9 @@ class WorkerProcess:
             "WFB_WORKER_DEAD_AFTER_SECONDS": "3",
             "WFB_LOG_LEVEL": "warning",
         }
+        args = ["--project", project_id] if project_id else []
         self.process = subprocess.Popen(
-            [WFB, "worker", "--project", project_id],
+            [WFB, "worker", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -134,3 +135,39 @@ def test_a_killed_worker_s_run_completes_on_another_without_repeating_steps(
     assert second.stop(signal.SIGTERM) == 0
     [(status, _, _, stopped_at)] = worker_rows(second.worker_id)
     assert status == "stopped" and stopped_at is not None
+
+
+@pytest.mark.slow
+def test_a_schedule_fires_once_per_tick_with_several_workers(
+    api: Api, db: Database, workers: list[WorkerProcess]
+) -> None:
+    workflow_id = api.create_workflow(
+        {"nodes": [trigger(), {"id": "done", "type": "end"}], "edges": chain("start", "done")}
+    )
+    api.call(
+        "POST",
+        f"/workflows/{workflow_id}/schedules",
+        201,
+        json={"cron_expression": "* * * * * *", "timezone": "UTC"},
+    )
+    # A second process serving every queue, beside this test process's worker.
+    other = WorkerProcess(db, "", unique("sched"))
+    workers.append(other)
+    time.sleep(3)
+    api.call("POST", f"/workflows/{workflow_id}/deploy", 200)
+    started = time.monotonic()
+    time.sleep(6)
+    api.call("PATCH", f"/workflows/{workflow_id}", 200, json={"status": "paused"})
+    elapsed = time.monotonic() - started
+    listed = api.call("GET", f"/executions?workflow_id={workflow_id}&limit=200", 200).json()
+    ticks = [i for i in listed["items"] if i["trigger_kind"] == "schedule"]
+    assert 2 <= len(ticks) <= elapsed + 2, (len(ticks), elapsed)
+    with system_session() as session:
+        keys = session.execute(
+            text(
+                "select count(distinct idempotency_key) from workflow_executions "
+                "where workflow_id = :w"
+            ),
+            {"w": workflow_id},
+        ).scalar_one()
+    assert keys == len(ticks)
