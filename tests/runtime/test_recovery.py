@@ -132,6 +132,11 @@ def test_a_killed_worker_s_run_completes_on_another_without_repeating_steps(
     [(status, error, _, stopped_at)] = worker_rows(first.worker_id)
     assert status == "error" and "no heartbeat" in error and stopped_at is not None
 
+    listed = api.call("GET", f"/workers?project_id={project_id}", 200).json()
+    assert {w["worker_id"].split("@")[0]: w["status"] for w in listed} == {
+        first.worker_id: "error",
+        second.worker_id: "running",
+    }
     assert second.stop(signal.SIGTERM) == 0
     [(status, _, _, stopped_at)] = worker_rows(second.worker_id)
     assert status == "stopped" and stopped_at is not None

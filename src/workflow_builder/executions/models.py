@@ -96,3 +96,17 @@ class QueryAnswer(BaseModel):
 
     query: str
     result: Any
+
+
+class WorkerRead(BaseModel):
+    """A worker serving a project's task queue, with its last heartbeat."""
+
+    id: UUID
+    project_id: UUID
+    worker_id: str
+    task_queue_name: str
+    status: Literal["running", "stopped", "error"]
+    last_heartbeat_at: datetime | None
+    started_at: datetime
+    stopped_at: datetime | None
+    error_message: str | None

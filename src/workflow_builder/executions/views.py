@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, status
@@ -27,6 +27,7 @@ from workflow_builder.executions.models import (
     ExecutionStatus,
     QueryAnswer,
     StepRead,
+    WorkerRead,
     WorkItemAdd,
     WorkItemAdded,
 )
@@ -35,6 +36,7 @@ from workflow_builder.runtime import service as runtime
 router = APIRouter(tags=["executions"])
 
 Reader = Annotated[CurrentUser, require("executions:read")]
+ProjectReader = Annotated[CurrentUser, require("projects:read")]
 Runner = Annotated[CurrentUser, require("workflows:execute")]
 
 _COLUMNS = """id, workflow_id, project_id, compiled_code_id, engine_run_id, engine_workflow_id,
@@ -236,3 +238,25 @@ def list_work_items(
     """List the items waiting in a run's work queue, in the order they will be taken."""
     with _runtime_errors():
         return runtime.list_work_items(db_session, execution_id=execution_id, queue=queue)
+
+
+@router.get("/workers", tags=["workers"])
+def list_workers(
+    db_session: DbSession,
+    user: ProjectReader,
+    project_id: UUID | None = None,
+    status_: Annotated[Literal["running", "stopped", "error"] | None, Query(alias="status")] = None,
+) -> list[WorkerRead]:
+    """List the workers of the caller's projects, with status and last heartbeat."""
+    rows = db_session.execute(
+        text(
+            """select id, project_id, worker_id, task_queue_name, status, last_heartbeat_at,
+                      started_at, stopped_at, error_message
+               from workflow_workers
+               where (cast(:project as uuid) is null or project_id = :project)
+                 and (cast(:status as text) is null or status = :status)
+               order by status, last_heartbeat_at desc nulls last"""
+        ),
+        {"project": project_id, "status": status_},
+    ).mappings()
+    return [WorkerRead.model_validate(dict(row)) for row in rows]
