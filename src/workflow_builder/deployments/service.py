@@ -28,7 +28,7 @@ from workflow_builder.runtime import service as runtime
 from workflow_builder.runtime.interpreter import RUN_WORKFLOW
 from workflow_builder.workflows.catalog import RegistryCatalog
 from workflow_builder.workflows.models import Workflow
-from workflow_builder.workflows.service import check_transition, get_workflow
+from workflow_builder.workflows.service import check_transition, get_workflow, status_id
 
 _VERSION_COLUMNS = """id, workflow_id, version, content_hash, is_active, compiled_at, compiled_by,
   worker_code as interpreter, requirements, runtime_config, execution_count,
@@ -171,13 +171,6 @@ def activate_version(*, db_session: Session, workflow_id: UUID, version_id: UUID
         {"v": version_id},
     ).one()
     return _version(row)
-
-
-def _status_id(db_session: Session, name: str) -> UUID:
-    status_id: UUID = db_session.execute(
-        text("select id from workflow_statuses where name = :n"), {"n": name}
-    ).scalar_one()
-    return status_id
 
 
 def _sync_declared_schedules(
@@ -324,7 +317,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
                  engine_workflow_type = :type where id = :w"""
         ),
         {
-            "s": _status_id(db_session, "active"),
+            "s": status_id(db_session, "active"),
             "at": deployed_at,
             "w": workflow_id,
             "id": f"wfb:{workflow.kebab_name}",
@@ -361,7 +354,7 @@ def undeploy(*, db_session: Session, workflow_id: UUID) -> DeployResult:
     runtime.unregister_schedules(db_session, workflow_id=workflow_id)
     db_session.execute(
         text("update workflows set status_id = :s, deployed_at = null where id = :w"),
-        {"s": _status_id(db_session, "draft"), "w": workflow_id},
+        {"s": status_id(db_session, "draft"), "w": workflow_id},
     )
     return DeployResult(
         workflow_id=workflow_id,

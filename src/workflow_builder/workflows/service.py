@@ -88,7 +88,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 
 
-def _status_id(db_session: Session, name: str) -> UUID:
+def status_id(db_session: Session, name: str) -> UUID:
+    """Return the id of the workflow status called `name`."""
     return db_session.execute(
         select(WorkflowStatus.id).where(WorkflowStatus.name == name)
     ).scalar_one()
@@ -295,7 +296,7 @@ def create_workflow(*, db_session: Session, user_id: UUID, data: WorkflowCreate)
             db_session=db_session, visibility=data.visibility, organization_id=data.organization_id
         ),
         organization_id=data.organization_id,
-        status_id=_status_id(db_session, "draft"),
+        status_id=status_id(db_session, "draft"),
         project_id=data.project_id,
         task_queue_id=_task_queue_id(
             db_session, task_queue_id=data.task_queue_id, project_id=data.project_id
@@ -382,7 +383,7 @@ def update_workflow(
         changes["organization_id"] = organization_id
     if status is not None and status != workflow.status:
         check_transition(workflow.status, status)
-        changes["status_id"] = _status_id(db_session, status)
+        changes["status_id"] = status_id(db_session, status)
         if status == "active":
             changes["deployed_at"] = datetime.now(UTC)
     apply_changes(workflow, changes)
