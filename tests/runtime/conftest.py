@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tests.api.conftest import ApiUser, app, client, sign_up
 from tests.support import unique
@@ -158,12 +164,15 @@ class Peer:
     """A local HTTP service the workflows call: counts calls per key, can be slow or fail.
 
     GET /count/KEY            -> {"key", "count"}
-    GET /slow/KEY?seconds=S   -> counts, then answers after S seconds
+    GET /slow/KEY?seconds=S   -> counts, then answers after S seconds (calls in flight at once
+                                 are tracked per `group`, default KEY)
     GET /flaky/KEY?fail=N     -> 503 for the first N calls of KEY, then 200
     """
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.inflight: dict[str, int] = {}
+        self.max_inflight: dict[str, int] = {}
         self.lock = threading.Lock()
         peer = self
 
@@ -178,7 +187,13 @@ class Peer:
                 with peer.lock:
                     peer.counts[key] = count = peer.counts.get(key, 0) + 1
                 if kind == "slow":
+                    group = params.get("group", key)
+                    with peer.lock:
+                        peer.inflight[group] = now = peer.inflight.get(group, 0) + 1
+                        peer.max_inflight[group] = max(peer.max_inflight.get(group, 0), now)
                     time.sleep(float(params.get("seconds", "1")))
+                    with peer.lock:
+                        peer.inflight[group] -= 1
                 status = 503 if kind == "flaky" and count <= int(params.get("fail", "0")) else 200
                 body = json.dumps({"key": key, "count": count}).encode()
                 self.send_response(status)
@@ -212,3 +227,66 @@ def call(node_id: str, url: str, **node: Any) -> dict[str, Any]:
         "config": {"method": "GET", "url": url},
         **node,
     }
+
+
+WFB = str(Path(sys.executable).with_name("wfb"))
+
+
+class WorkerProcess:
+    """A `wfb worker --project P` subprocess against the test database."""
+
+    def __init__(self, db: Database, project_id: str, worker_id: str) -> None:
+        self.worker_id = worker_id
+        env = {
+            **os.environ,
+            "DATABASE_URL": db.url,
+            "WFB_WORKER_ID": worker_id,
+            "WFB_HEARTBEAT_SECONDS": "0.5",
+            "WFB_WORKER_DEAD_AFTER_SECONDS": "3",
+            "WFB_LOG_LEVEL": "warning",
+        }
+        args = ["--project", project_id] if project_id else []
+        self.process = subprocess.Popen(
+            [WFB, "worker", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_registered(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            if worker_rows(self.worker_id):
+                return
+            time.sleep(0.1)
+        pytest.fail(f"worker {self.worker_id} never registered: {self.output()}")
+
+    def output(self) -> str:
+        if self.process.poll() is None:
+            return "(running)"
+        return self.process.stdout.read().decode() if self.process.stdout else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+def worker_rows(worker_id: str) -> list[Any]:
+    with system_session() as session:
+        return session.execute(
+            text(
+                "select status, error_message, last_heartbeat_at, stopped_at "
+                "from workflow_workers where worker_id like :w"
+            ),
+            {"w": f"{worker_id}@%"},
+        ).all()
+
+
+@pytest.fixture
+def workers(db: Database) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop(signal.SIGKILL)

@@ -3,83 +3,15 @@ start another, and the run completes without repeating the steps completed befor
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from tests.runtime.conftest import Api, Peer, call, chain, trigger
+from tests.runtime.conftest import Api, Peer, WorkerProcess, call, chain, trigger, worker_rows
 from tests.support import unique
 from workflow_builder.db import Database, system_session
-
-WFB = str(Path(sys.executable).with_name("wfb"))
-
-
-class WorkerProcess:
-    """A `wfb worker --project P` subprocess against the test database."""
-
-    def __init__(self, db: Database, project_id: str, worker_id: str) -> None:
-        self.worker_id = worker_id
-        env = {
-            **os.environ,
-            "DATABASE_URL": db.url,
-            "WFB_WORKER_ID": worker_id,
-            "WFB_HEARTBEAT_SECONDS": "0.5",
-            "WFB_WORKER_DEAD_AFTER_SECONDS": "3",
-            "WFB_LOG_LEVEL": "warning",
-        }
-        args = ["--project", project_id] if project_id else []
-        self.process = subprocess.Popen(
-            [WFB, "worker", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_registered(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            if worker_rows(self.worker_id):
-                return
-            time.sleep(0.1)
-        pytest.fail(f"worker {self.worker_id} never registered: {self.output()}")
-
-    def output(self) -> str:
-        if self.process.poll() is None:
-            return "(running)"
-        return self.process.stdout.read().decode() if self.process.stdout else ""
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
-
-
-def worker_rows(worker_id: str) -> list[Any]:
-    with system_session() as session:
-        return session.execute(
-            text(
-                "select status, error_message, last_heartbeat_at, stopped_at "
-                "from workflow_workers where worker_id like :w"
-            ),
-            {"w": f"{worker_id}@%"},
-        ).all()
-
-
-@pytest.fixture
-def workers(db: Database) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop(signal.SIGKILL)
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ checkpoint runs again, and must neither double-count nor double-claim.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from workflow_builder.executions.tracking import (
     record_component_call,
     record_step,
 )
+from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
 from workflow_builder.secrets.redaction import redact
 from workflow_builder.secrets.service import resolver_for_project
 
@@ -126,19 +126,8 @@ def record_node(
         )
 
 
-# Component calls run on these threads so that a node's timeout can stop waiting for them;
-# the limit of concurrent calls per task queue is enforced in each worker process.
-_call_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="wfb-activity")
-_activity_slots: dict[str, threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
-
-
-def _slots(task_queue: str, limit: int) -> threading.BoundedSemaphore:
-    with _slots_lock:
-        semaphore = _activity_slots.get(task_queue)
-        if semaphore is None:
-            semaphore = _activity_slots[task_queue] = threading.BoundedSemaphore(limit)
-        return semaphore
+# Component calls run on these threads so that a node's timeout can stop waiting for them.
+_call_pool = ThreadPoolExecutor(max_workers=MAX_HELD_PER_PROCESS, thread_name_prefix="wfb-activity")
 
 
 def call_component(
@@ -249,10 +238,11 @@ def _invoke(
         return _failure(
             "InvalidInput", f"the input does not match the component's: {problems}", False
         )
-    slots = _slots(run["task_queue_name"], int(run["max_concurrent_activities"]))
     try:
         implementation = load_implementation(component["implementation_path"])
-        with slots:
+        with activity_slot(
+            run["task_queue_name"], int(run["max_concurrent_activities"]), context.timeout_seconds
+        ):
             future = _call_pool.submit(implementation, config, inputs or {}, context)
             output = future.result(timeout=context.timeout_seconds)
         json.dumps(output, default=str)

@@ -1,0 +1,85 @@
+"""A task queue's max_concurrent_activities holds across worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from typing import Any
+
+import pytest
+
+from tests.runtime.conftest import Api, Peer, WorkerProcess, call, trigger
+from tests.support import unique
+from workflow_builder.db import Database
+
+
+def _hold(url: str, queue: str, limit: int, seconds: float, spans: Any, ready: Any) -> None:
+    from workflow_builder.db import Database, set_database
+    from workflow_builder.runtime.slots import activity_slot
+
+    set_database(Database(url))
+    ready.wait(timeout=60)  # every process asks for a slot at the same moment
+    with activity_slot(queue, limit, timeout=30):
+        started = time.time()
+        time.sleep(seconds)
+        spans.put((started, time.time()))
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize(("limit", "processes"), [(1, 3), (2, 4)])
+def test_slots_are_shared_by_separate_processes(db: Database, limit: int, processes: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    spans = context.Queue()
+    ready = context.Barrier(processes)
+    queue = unique("slots")
+    workers = [
+        context.Process(target=_hold, args=(db.url, queue, limit, 0.4, spans, ready))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    recorded = [spans.get(timeout=5) for _ in range(processes)]
+    assert _most_at_once(recorded) == limit
+
+
+@pytest.mark.slow
+def test_max_concurrent_activities_bounds_a_concurrent_for_each(
+    api: Api, peer: Peer, db: Database, workers: list[WorkerProcess]
+) -> None:
+    project = api.call("POST", "/projects", 201, json={"name": unique("slots")}).json()
+    queues = api.call("GET", "/task-queues?limit=200", 200).json()["items"]
+    [queue] = [q for q in queues if q["name"] == project["task_queue_name"]]
+    api.call("PATCH", f"/task-queues/{queue['id']}", 200, json={"max_concurrent_activities": 1})
+    group = unique("group")
+    definition = {
+        "nodes": [
+            trigger(),
+            {"id": "each", "type": "for_each", "config": {"items": "input.n", "concurrency": 3}},
+            call("slow", f"{peer.url}/slow/{unique('s')}?seconds=0.5&group={group}", input={}),
+            {"id": "done", "type": "end", "config": {"output": "nodes.each.output.count"}},
+        ],
+        "edges": [
+            {"id": "a", "source": "start", "target": "each"},
+            {"id": "b", "source": "each", "target": "slow", "source_handle": "body"},
+            {"id": "c", "source": "slow", "target": "each", "target_handle": "back"},
+            {"id": "d", "source": "each", "target": "done", "source_handle": "done"},
+        ],
+    }
+    workflow_id = api.deploy(definition, project_id=project["id"])
+    worker = WorkerProcess(db, project["id"], unique("slots"))
+    workers.append(worker)
+    run = api.wait(api.start(workflow_id, {"n": [1, 2, 3]}), timeout=60)
+    assert run["status"] == "completed", run
+    assert run["outputs"] == 3
+    assert peer.max_inflight[group] == 1
