@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import text
+
 from tests.runtime.conftest import Api, Peer, call, chain, edge, trigger
 from tests.support import unique
+from workflow_builder.db import system_session
 
 
 def test_a_flaky_call_is_retried_with_backoff_until_it_succeeds(api: Api, peer: Peer) -> None:
@@ -159,6 +162,12 @@ def test_a_waiting_run_can_be_canceled(api: Api) -> None:
     api.call("POST", f"/executions/{execution_id}/cancel", 409)
     time.sleep(0.5)
     assert api.execution(execution_id)["status"] == "canceled"
+    with system_session() as session:  # a canceled run counts as finished on its version
+        finished = session.execute(
+            text("select finished_count from workflow_compiled_code where id = :v"),
+            {"v": canceled["compiled_code_id"]},
+        ).scalar_one()
+    assert finished == 1
 
 
 def test_retry_reruns_from_the_failed_node_reusing_completed_steps(api: Api, peer: Peer) -> None:

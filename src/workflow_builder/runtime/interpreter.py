@@ -230,11 +230,7 @@ class Runner:
                 break
             DBOS.sleep(min(interval, float(retry.get("maximum_interval") or interval)))
             interval *= float(retry.get("backoff_coefficient") or 1.0)
-        error = outcome["error"]
-        message = f"node {node['id']!r} failed: {error['type']}: {error['message']}"
-        if node.get("successors", {}).get("error"):
-            return Result("failed", "error", {"error": error})
-        raise RunFailed(message)
+        return self._node_failed(node, outcome["error"])
 
     _agent = _activity
 
@@ -390,9 +386,10 @@ class Runner:
             DBOS.sleep(coordination.BLOCK_POLL_SECONDS)
 
     def _node_failed(self, node: Mapping[str, Any], error: Mapping[str, Any]) -> Result:
+        """Take the node's error handle if it is wired; otherwise fail the run, naming the node."""
         if node.get("successors", {}).get("error"):
             return Result("failed", "error", {"error": dict(error)})
-        raise RunFailed(f"node {node['id']!r} failed: {error.get('message')}")
+        raise RunFailed(f"node {node['id']!r} failed: {error.get('type')}: {error.get('message')}")
 
     def _end(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]

@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from workflow_builder.compiler import parse_expression
-from workflow_builder.db import user_session
+from workflow_builder.db import system_session, user_session
+from workflow_builder.executions.tracking import execution_finished
 from workflow_builder.runtime import engine
 from workflow_builder.runtime.coordination import (
     ADMISSION_WORKFLOW,
@@ -312,15 +313,10 @@ def cancel(session: Session, *, execution_id: UUID) -> None:
     client.cancel_workflow(row["engine_run_id"])
     wake(row["engine_run_id"], _run_plan(row))
     close_children(str(execution_id))
-    session.execute(
-        text(
-            """update workflow_executions set status = 'canceled', completed_at = now(),
-                 duration_ms = (extract(epoch from (now() - started_at)) * 1000)::int,
-                 error = 'canceled by a user'
-               where id = :e and status in ('pending', 'running')"""
-        ),
-        {"e": execution_id},
-    )
+    with system_session() as system:  # the counters are system work, as for every closed run
+        execution_finished(
+            system, execution_id=execution_id, status="canceled", error="canceled by a user"
+        )
 
 
 def retry(session: Session, *, execution_id: UUID) -> str:
