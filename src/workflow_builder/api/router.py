@@ -12,6 +12,7 @@ from workflow_builder.executions import views as executions
 from workflow_builder.organizations import views as organizations
 from workflow_builder.projects import views as projects
 from workflow_builder.secrets.views import secrets_router
+from workflow_builder.statistics import views as statistics
 from workflow_builder.workflows import views as workflows
 
 API_PREFIX = "/api/v1"
@@ -38,6 +39,7 @@ def api_router() -> APIRouter:
         deployments.router,
         deployments.schemas_router,
         executions.router,
+        statistics.router,
     ):
         router.include_router(domain_router)
     return router

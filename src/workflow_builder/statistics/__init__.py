@@ -1,0 +1,1 @@
+"""Statistics over the caller's runs and component calls, computed under row-level security."""
