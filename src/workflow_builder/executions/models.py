@@ -55,6 +55,11 @@ class StepRead(BaseModel):
     started_at: datetime
     completed_at: datetime | None
     duration_ms: int | None
+    metrics: dict[str, float] | None = Field(
+        default=None,
+        description="What the component recorded for the step's last attempt, e.g. an agent's "
+        "prompt_tokens, completion_tokens, latency_ms, llm_calls, tool_calls and cost_usd.",
+    )
 
 
 class ExecutionDetail(ExecutionRead):

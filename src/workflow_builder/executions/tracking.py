@@ -2,11 +2,16 @@
 counters. They run as the system (workers), each as one statement per table so concurrent runs
 never lose an increment: every counter is updated in place under the row's lock, and averages
 are derived from exact running sums (floor of total / count).
+
+A call's metrics (whatever its component recorded) are kept on its step; three of them roll
+into `activity_statistics`: `prompt_tokens` into `input_tokens`, `completion_tokens` into
+`output_tokens` and `cost_usd` into `cost_usd` (the names `llm_agent` records).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,14 +37,21 @@ class StepRecord:
     attempts: int = 0
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    metrics: Mapping[str, float] | None = None
+
+
+# The metrics that statistics sum, by the activity_statistics column they go to.
+INPUT_TOKENS_METRIC = "prompt_tokens"
+OUTPUT_TOKENS_METRIC = "completion_tokens"
+COST_METRIC = "cost_usd"
 
 
 _UPSERT_STEP = text(
     """
     insert into execution_steps as s (execution_id, node_id, iteration, node_type, component_id,
-      status, inputs, outputs, error, attempts, started_at, completed_at, duration_ms)
+      status, inputs, outputs, error, metrics, attempts, started_at, completed_at, duration_ms)
     values (:execution_id, :node_id, :iteration, :node_type, :component_id, :status,
-      cast(:inputs as jsonb), cast(:outputs as jsonb), :error, :attempts,
+      cast(:inputs as jsonb), cast(:outputs as jsonb), :error, cast(:metrics as jsonb), :attempts,
       coalesce(:started_at, now()), :completed_at,
       (extract(epoch from (:completed_at - coalesce(:started_at, now()))) * 1000)::int)
     on conflict (execution_id, node_id, iteration) do update set
@@ -47,27 +59,30 @@ _UPSERT_STEP = text(
       inputs = coalesce(excluded.inputs, s.inputs),
       outputs = excluded.outputs,
       error = excluded.error,
+      metrics = excluded.metrics,
       attempts = greatest(s.attempts, excluded.attempts),
       completed_at = excluded.completed_at,
       duration_ms = (extract(epoch from (excluded.completed_at - s.started_at)) * 1000)::int
     """
 )
 
-# One component call attempt: its history row, its statistics (the workflow's row and the
-# global one) and its project's counter, in one statement. The attempt key makes it idempotent:
-# a step re-executed after a crash writes the same key, finds it recorded, and counts nothing.
+# One component call attempt: its history row with its metrics, its statistics (the workflow's
+# row and the global one, with tokens and cost) and its project's counter, in one statement.
+# The attempt key makes it idempotent: a step re-executed after a crash writes the same key,
+# finds it recorded, and counts nothing.
 _RECORD_CALL = text(
     """
     with step as (
       insert into execution_steps as s (execution_id, node_id, iteration, node_type,
-        component_id, status, inputs, outputs, error, attempts, started_at, completed_at,
-        duration_ms, last_attempt_key)
+        component_id, status, inputs, outputs, error, metrics, attempts, started_at,
+        completed_at, duration_ms, last_attempt_key)
       values (:execution_id, :node_id, :iteration, :node_type, :component_id, :status,
-        cast(:inputs as jsonb), cast(:outputs as jsonb), :error, :attempts, :started_at,
-        :completed_at, :duration, :attempt_key)
+        cast(:inputs as jsonb), cast(:outputs as jsonb), :error, cast(:metrics as jsonb),
+        :attempts, :started_at, :completed_at, :duration, :attempt_key)
       on conflict (execution_id, node_id, iteration) do update set
         status = excluded.status, inputs = coalesce(excluded.inputs, s.inputs),
-        outputs = excluded.outputs, error = excluded.error, attempts = excluded.attempts,
+        outputs = excluded.outputs, error = excluded.error, metrics = excluded.metrics,
+        attempts = excluded.attempts,
         started_at = excluded.started_at, completed_at = excluded.completed_at,
         duration_ms = excluded.duration_ms, last_attempt_key = excluded.last_attempt_key
       where s.last_attempt_key is distinct from excluded.last_attempt_key
@@ -75,9 +90,9 @@ _RECORD_CALL = text(
     ), stats as (
       insert into activity_statistics as a (component_id, workflow_id, execution_count,
         success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
-        max_duration_ms, last_executed_at)
+        max_duration_ms, input_tokens, output_tokens, cost_usd, last_executed_at)
       select :component_id, scope.workflow_id, 1, :ok, 1 - :ok, :duration, :duration,
-        :duration, :duration, now()
+        :duration, :duration, :input_tokens, :output_tokens, :cost, now()
       from (values (cast(:workflow_id as uuid)), (cast(null as uuid))) as scope(workflow_id)
       cross join step
       on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
@@ -89,6 +104,9 @@ _RECORD_CALL = text(
                           / (a.execution_count + 1),
         min_duration_ms = least(a.min_duration_ms, excluded.min_duration_ms),
         max_duration_ms = greatest(a.max_duration_ms, excluded.max_duration_ms),
+        input_tokens = a.input_tokens + excluded.input_tokens,
+        output_tokens = a.output_tokens + excluded.output_tokens,
+        cost_usd = a.cost_usd + excluded.cost_usd,
         last_executed_at = now()
     ), project as (
       update projects set total_activity_executions = total_activity_executions + 1
@@ -164,6 +182,7 @@ def record_step(session: Session, step: StepRecord) -> None:
             "attempts": step.attempts,
             "started_at": step.started_at,
             "completed_at": step.completed_at,
+            "metrics": _json(step.metrics),
         },
     )
 
@@ -181,6 +200,7 @@ def record_component_call(
     """Record one finished component call attempt; return False if it was already recorded."""
     assert step.component_id is not None, "a component call names its component"
     duration = max(duration_ms, 0)
+    metrics = step.metrics or {}
     counted = session.execute(
         _RECORD_CALL,
         {
@@ -197,10 +217,14 @@ def record_component_call(
             "started_at": step.started_at,
             "completed_at": step.completed_at,
             "duration": duration,
+            "metrics": _json(step.metrics),
             "attempt_key": attempt_key,
             "workflow_id": workflow_id,
             "project_id": project_id,
             "ok": int(succeeded),
+            "input_tokens": int(metrics.get(INPUT_TOKENS_METRIC, 0)),
+            "output_tokens": int(metrics.get(OUTPUT_TOKENS_METRIC, 0)),
+            "cost": float(metrics.get(COST_METRIC, 0)),
         },
     ).scalar_one()
     return bool(counted)

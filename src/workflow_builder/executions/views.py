@@ -158,12 +158,13 @@ def list_executions(
 
 @router.get("/executions/{execution_id}")
 def get_execution(execution_id: UUID, db_session: DbSession, user: Reader) -> ExecutionDetail:
-    """Return a run with each node's status, inputs, outputs, error, attempts and times."""
+    """Return a run with each node's status, inputs, outputs, error, attempts, times and
+    metrics."""
     execution = _read(db_session, execution_id)
     steps = db_session.execute(
         text(
             """select node_id, iteration, node_type, component_id, status, inputs, outputs, error,
-                      attempts, started_at, completed_at, duration_ms
+                      attempts, started_at, completed_at, duration_ms, metrics
                from execution_steps where execution_id = :e order by started_at, node_id"""
         ),
         {"e": execution_id},

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import jsonschema
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 
-from workflow_builder.activities.contract import ActivityContext, ActivityError
+from workflow_builder.activities import llm_agent
+from workflow_builder.activities.contract import ActivityContext, ActivityError, Tool
 from workflow_builder.activities.registry import load_implementation
-from workflow_builder.db import system_session
+from workflow_builder.db import system_session, user_session
 from workflow_builder.executions.tracking import (
     StepRecord,
     execution_finished,
@@ -31,7 +33,8 @@ from workflow_builder.executions.tracking import (
 )
 from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
 from workflow_builder.secrets.redaction import redact
-from workflow_builder.secrets.service import resolver_for_project
+from workflow_builder.secrets.service import ProjectSecretResolver, resolver_for_project
+from workflow_builder.workflows.catalog import RegistryCatalog
 
 _LOAD_RUN = text(
     """
@@ -142,7 +145,7 @@ def call_component(
     """Run one attempt of a component call and record it; never raises for the call's failure.
 
     Returns {"ok": True, "output": ...} or {"ok": False, "error": {"type", "message",
-    "retryable"}}.
+    "retryable"}}, with "metrics" when the component recorded any.
     """
     execution_id = UUID(run["execution_id"])
     project_id = UUID(run["project_id"]) if run["project_id"] else None
@@ -172,23 +175,22 @@ def call_component(
         project_id=run["project_id"],
         timeout_seconds=node.get("timeout_seconds"),
         secrets=secrets,
-        record_metric=lambda name, value: metrics.__setitem__(name, metrics.get(name, 0) + value),
+        record_metric=_adder(metrics),
     )
     clock = time.monotonic()
-    result = _invoke(run, component, node.get("config") or {}, inputs, context)
+    result = _invoke(run, node, component, inputs, context, _concealer(secrets))
     duration_ms = int((time.monotonic() - clock) * 1000)
     if secrets is not None:
         result = redact(result, secrets)
     if metrics:
         result["metrics"] = metrics
-    finished = base.__class__(
-        **{
-            **base.__dict__,
-            "status": "completed" if result["ok"] else "failed",
-            "outputs": result.get("output") if result["ok"] else None,
-            "error": None if result["ok"] else result["error"]["message"],
-            "completed_at": datetime.now(UTC),
-        }
+    finished = replace(
+        base,
+        status="completed" if result["ok"] else "failed",
+        outputs=result.get("output") if result["ok"] else None,
+        error=None if result["ok"] else result["error"]["message"],
+        metrics=metrics or None,
+        completed_at=datetime.now(UTC),
     )
     if component_id is not None:
         with system_session() as session:
@@ -205,40 +207,63 @@ def call_component(
     return result
 
 
+def _concealer(secrets: ProjectSecretResolver | None) -> Callable[[Any], Any]:
+    """Return what masks the project's secrets in a value (nothing to mask without a project)."""
+    if secrets is None:
+        return lambda value: value
+    return lambda value: redact(value, secrets)
+
+
+def _adder(metrics: dict[str, float], prefix: str = "") -> Callable[[str, float], None]:
+    """Return a metric recorder summing into `metrics` (names prefixed with `prefix`)."""
+
+    def add(name: str, value: float) -> None:
+        key = prefix + name
+        metrics[key] = metrics.get(key, 0) + value
+
+    return add
+
+
 @lru_cache(maxsize=1024)
-def _input_validator(component_id: str) -> jsonschema.Draft202012Validator | None:
-    """Return the validator of a component's input schema, read once per process."""
+def _validator(component_id: str, column: str) -> jsonschema.Draft202012Validator | None:
+    """Return the validator of a component's input or config schema, read once per process."""
+    assert column in ("input_schema", "config_schema")
     with system_session() as session:
         schema = session.execute(
-            text("select input_schema from components where id = :c"), {"c": component_id}
+            text(f"select {column} from components where id = :c"), {"c": component_id}
         ).scalar()
     return jsonschema.Draft202012Validator(schema) if schema else None
 
 
-def _input_problems(component: Mapping[str, Any], inputs: Any) -> str | None:
-    validator = _input_validator(component["id"]) if component.get("id") else None
+def _schema_problems(component: Mapping[str, Any], column: str, value: Any) -> str | None:
+    validator = _validator(component["id"], column) if component.get("id") else None
     if validator is None:
         return None
     problems = [
         f"/{'/'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in validator.iter_errors(inputs or {})
+        for e in validator.iter_errors(value or {})
     ]
     return "; ".join(problems[:5]) or None
 
 
 def _invoke(
     run: Mapping[str, Any],
+    node: Mapping[str, Any],
     component: Mapping[str, Any],
-    config: Mapping[str, Any],
     inputs: Any,
     context: ActivityContext,
+    conceal: Callable[[Any], Any],
 ) -> dict[str, Any]:
-    problems = _input_problems(component, inputs)
+    problems = _schema_problems(component, "input_schema", inputs)
     if problems:
         return _failure(
             "InvalidInput", f"the input does not match the component's: {problems}", False
         )
     try:
+        config: Mapping[str, Any] = node.get("config") or {}
+        if component.get("implementation_path") == llm_agent.SPEC.implementation_path:
+            config = _agent_config(run, component, config)
+            context = replace(context, tools=_tools(run, config, context, conceal))
         implementation = load_implementation(component["implementation_path"])
         with activity_slot(
             run["task_queue_name"], int(run["max_concurrent_activities"]), context.timeout_seconds
@@ -259,3 +284,192 @@ def _invoke(
 
 def _failure(error_type: str, message: str, retryable: bool) -> dict[str, Any]:
     return {"ok": False, "error": {"type": error_type, "message": message, "retryable": retryable}}
+
+
+# -- agents ---------------------------------------------------------------------------------
+
+_PROMPT_COLUMNS = "p.id, p.name, p.version, p.prompt_content, p.prompt_variables"
+
+
+def _prompt(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "version": row["version"],
+        "prompt_content": row["prompt_content"],
+        "prompt_variables": row["prompt_variables"] or {"type": "object"},
+    }
+
+
+@lru_cache(maxsize=1024)
+def _agent_defaults(component_id: str) -> dict[str, Any]:
+    """Return an agent component's defaults: its prompt row, provider, model and output schema.
+
+    Read once per process, as the system: the prompt a component names is part of the
+    component, whoever may see the prompt row itself.
+    """
+    with system_session() as session:
+        row = (
+            session.execute(
+                text(
+                    f"""select c.model_provider, c.model_name, c.output_schema,
+                               c.agent_prompt_id, {_PROMPT_COLUMNS}
+                        from components c left join agent_prompts p on p.id = c.agent_prompt_id
+                        where c.id = :c"""
+                ),
+                {"c": component_id},
+            )
+            .mappings()
+            .one()
+        )
+    return {
+        "prompt": _prompt(row) if row["agent_prompt_id"] else None,
+        "model_provider": row["model_provider"],
+        "model_name": row["model_name"],
+        "output_schema": row["output_schema"],
+    }
+
+
+def _visible_prompt(prompt_id: str, owner: str) -> dict[str, Any] | None:
+    """Return an agent_prompts row as the run's owner sees it now (None: absent or hidden)."""
+    with user_session(UUID(owner)) as session:
+        row = (
+            session.execute(
+                text(f"select {_PROMPT_COLUMNS} from agent_prompts p where p.id = :p"),
+                {"p": prompt_id},
+            )
+            .mappings()
+            .first()
+        )
+    return _prompt(row) if row else None
+
+
+def _owner(run: Mapping[str, Any], what: str) -> str:
+    owner: str | None = run.get("created_by")
+    if owner is None:
+        raise ActivityError(
+            f"{what} is looked up as the run's owner, and this run has none",
+            error_type="NoRunOwner",
+            retryable=False,
+        )
+    return owner
+
+
+def _agent_config(
+    run: Mapping[str, Any], component: Mapping[str, Any], node_config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return the llm_agent config of a node: the component's defaults under the node's config,
+    with the prompt row the node or its component names loaded into `prompt`."""
+    defaults = _agent_defaults(component["id"]) if component.get("id") else {}
+    prompt = defaults.get("prompt")
+    prompt_id = node_config.get("agent_prompt_id")
+    if prompt_id and "prompt" not in node_config:
+        try:
+            prompt = _visible_prompt(str(UUID(str(prompt_id))), _owner(run, "agent_prompt_id"))
+        except ValueError:
+            prompt = None
+        if prompt is None:
+            raise ActivityError(
+                f"config.agent_prompt_id: no agent prompt {prompt_id} visible to the run's owner",
+                error_type="AgentPromptNotFound",
+                retryable=False,
+            )
+    return llm_agent.agent_config(
+        node_config,
+        prompt=prompt,
+        model_provider=defaults.get("model_provider"),
+        model_name=defaults.get("model_name"),
+        output_schema=defaults.get("output_schema"),
+    )
+
+
+def _tools(
+    run: Mapping[str, Any],
+    config: Mapping[str, Any],
+    context: ActivityContext,
+    conceal: Callable[[Any], Any],
+) -> dict[str, Tool]:
+    """Return the tools an agent node asks for, each running its component through the same
+    checks as a node's call.
+
+    A tool names a component the run's owner can see (public, their organization's or their
+    own; their own version first, then the newest), of type `activity`.
+    """
+    requested = llm_agent.requested_tools(config)
+    if not requested:
+        return {}
+    owner = UUID(_owner(run, "an agent's tools"))
+    tools: dict[str, Tool] = {}
+    with user_session(owner) as session:
+        catalog = RegistryCatalog(session, owner)
+        for wanted in requested:
+            row = catalog.component(wanted.component, None)
+            where = f"config.tools: tool {wanted.name!r}"
+            if row is None:
+                raise ActivityError(
+                    f"{where}: no component {wanted.component!r} visible to the run's owner",
+                    error_type="ToolNotAvailable",
+                    retryable=False,
+                )
+            if row.type != "activity" or not row.implementation_path:
+                raise ActivityError(
+                    f"{where}: component {wanted.component!r} is of type {row.type!r}; "
+                    "an agent may call activity components only",
+                    error_type="ToolNotAvailable",
+                    retryable=False,
+                )
+            tool_component = {"id": str(row.id), "implementation_path": row.implementation_path}
+            problems = _schema_problems(tool_component, "config_schema", wanted.config)
+            if problems:
+                raise ActivityError(
+                    f"{where}: its config does not match component "
+                    f"{wanted.component!r}'s: {problems}",
+                    error_type="InvalidConfig",
+                    retryable=False,
+                )
+            tools[wanted.name] = Tool(
+                name=wanted.name,
+                description=wanted.description or row.description or row.display_name,
+                input_schema=row.input_schema or {"type": "object"},
+                call=_tool_call(tool_component, wanted, context, conceal),
+            )
+    return tools
+
+
+def _tool_call(
+    component: Mapping[str, Any],
+    wanted: llm_agent.RequestedTool,
+    context: ActivityContext,
+    conceal: Callable[[Any], Any],
+) -> Callable[[Mapping[str, Any]], Any]:
+    """Return a tool's `call`: the component run with the model's arguments, inside the agent's
+    step (and its activity slot), its output and errors redacted before the model sees them."""
+    prefix = f"tools.{wanted.name}."
+    tool_context = replace(
+        context,
+        tools={},
+        record_metric=lambda name, value: context.record_metric(prefix + name, value),
+    )
+
+    def call(arguments: Mapping[str, Any]) -> Any:
+        problems = _schema_problems(component, "input_schema", arguments)
+        try:
+            if problems:
+                raise ActivityError(
+                    f"the arguments do not match the component's input: {problems}",
+                    error_type="InvalidInput",
+                    retryable=False,
+                )
+            implementation = load_implementation(component["implementation_path"])
+            output = implementation(wanted.config, arguments, tool_context)
+            json.dumps(output, default=str)
+        except ActivityError as exc:
+            raise ActivityError(
+                conceal(exc.message), error_type=exc.error_type, retryable=exc.retryable
+            ) from None
+        except Exception as exc:  # the tool's own bug goes back to the model as its error
+            message = conceal(str(exc) or type(exc).__name__)
+            raise ActivityError(message, error_type=type(exc).__name__) from None
+        return conceal(output)
+
+    return call
