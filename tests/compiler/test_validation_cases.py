@@ -137,6 +137,42 @@ CASES = [
         "start",
     ),
     Case(
+        "incomplete_trigger",
+        changed(["nodes", "start", "config"], {"kind": "webhook", "auth": "hmac"}),
+        "/nodes/0/config/secret",
+        "start",
+    ),
+    Case(
+        "invalid_webhook_path",
+        changed(["nodes", "start", "config"], {"kind": "webhook", "path": "Orders//new"}),
+        "/nodes/0/config/path",
+        "start",
+    ),
+    Case(
+        "invalid_webhook_path",
+        changed(["nodes", "start", "config"], {"kind": "webhook", "path": "a" * 256}),
+        "/nodes/0/config/path",
+        "start",
+    ),
+    Case(
+        "unexpected_webhook_setting",
+        changed(["nodes", "start", "config", "rate_limit_per_second"], 5),
+        "/nodes/0/config/rate_limit_per_second",
+        "start",
+    ),
+    Case(
+        "unexpected_webhook_setting",
+        changed(["nodes", "start", "config"], {"kind": "webhook", "secret": "hook_key"}),
+        "/nodes/0/config/secret",
+        "start",
+    ),
+    Case(
+        "invalid_document",
+        changed(["nodes", "start", "config"], {"kind": "webhook", "rate_limit_per_second": 0}),
+        "/nodes/0/config/rate_limit_per_second",
+        "start",
+    ),
+    Case(
         "duplicate_node_id",
         mutate(lambda d: d["nodes"].append(dict(node(d, "done")))),
         "/nodes/6/id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +12,9 @@ from jsonschema import Draft202012Validator
 from workflow_builder.compiler.analysis import Analysis, ValidationContext
 from workflow_builder.compiler.catalog import ComponentCatalog, ComponentSpec
 from workflow_builder.compiler.definition import (
+    WEBHOOK_PATH_MAX_LENGTH,
+    WEBHOOK_PATH_PATTERN,
+    WEBHOOK_SETTINGS,
     ActivityNode,
     AgentNode,
     ChildWorkflowNode,
@@ -248,6 +252,54 @@ def _check_trigger(
             )
         else:
             _check_signal_declared(analysis, definition, config.signal, where, node.id)
+    _check_webhook(problems, node, where)
+
+
+_WEBHOOK_PATH = re.compile(WEBHOOK_PATH_PATTERN)
+
+
+def _check_webhook(problems: Problems, node: TriggerNode, where: str) -> None:
+    """Check a webhook trigger's settings, and that other triggers carry none."""
+    config = node.config
+    if config.kind != "webhook":
+        for name in WEBHOOK_SETTINGS:
+            if getattr(config, name) is not None:
+                problems.error(
+                    "unexpected_webhook_setting",
+                    f"config.{name} applies to webhook triggers only; this trigger is "
+                    f"{config.kind!r}: remove it or set kind to 'webhook'.",
+                    f"{where}/config/{name}",
+                    node_id=node.id,
+                )
+        return
+    path = config.path
+    if path is not None and (
+        len(path) > WEBHOOK_PATH_MAX_LENGTH or not _WEBHOOK_PATH.fullmatch(path)
+    ):
+        problems.error(
+            "invalid_webhook_path",
+            f"Webhook path {path!r} is not valid; expected at most {WEBHOOK_PATH_MAX_LENGTH} "
+            "characters of lowercase segments (a-z, 0-9, _ and -) joined by '/', starting with "
+            "a letter or digit, e.g. 'orders/created'.",
+            f"{where}/config/path",
+            node_id=node.id,
+        )
+    if config.auth == "hmac" and config.secret is None:
+        problems.error(
+            "incomplete_trigger",
+            "A webhook trigger with auth 'hmac' needs config.secret, the name of the project "
+            "secret its callers sign with.",
+            f"{where}/config/secret",
+            node_id=node.id,
+        )
+    if config.auth != "hmac" and config.secret is not None:
+        problems.error(
+            "unexpected_webhook_setting",
+            "config.secret is only used by webhooks with auth 'hmac'; this one authenticates "
+            "callers by API key: remove the secret or set auth to 'hmac'.",
+            f"{where}/config/secret",
+            node_id=node.id,
+        )
 
 
 def _check_signal_declared(

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflow_builder.secrets.references import SECRET_NAME_PATTERN
+
 FORMAT_VERSION = 1
 SCHEMA_ID = "urn:workflow-builder:schema:workflow-definition:1"
 
@@ -60,6 +62,15 @@ class _NodeBase(_Model):
     retry: RetryPolicy | None = None
 
 
+# A webhook's path under /hooks/: lowercase segments separated by "/" (the database checks it
+# too, in webhook_triggers_path_check).
+WEBHOOK_PATH_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9_-]+)*$"
+WEBHOOK_PATH_MAX_LENGTH = 255
+WEBHOOK_SETTINGS = ("path", "auth", "secret", "rate_limit_per_second")
+DEFAULT_WEBHOOK_AUTH = "api_key"
+DEFAULT_WEBHOOK_RATE_LIMIT = 100
+
+
 class TriggerConfig(_Model):
     """How a run starts and what input it takes."""
 
@@ -68,6 +79,27 @@ class TriggerConfig(_Model):
     cron: str | None = None
     timezone: str = "UTC"
     signal: Name | None = None
+    path: str | None = Field(
+        default=None,
+        description="Webhook: the path it answers on, POST /hooks/<path> (default: the "
+        "workflow's kebab_name).",
+        json_schema_extra={"pattern": WEBHOOK_PATH_PATTERN, "maxLength": WEBHOOK_PATH_MAX_LENGTH},
+    )
+    auth: Literal["api_key", "hmac"] | None = Field(
+        default=None,
+        description="Webhook: how callers authenticate, with an API key (the default) or an "
+        "HMAC-SHA256 signature keyed by `secret`.",
+    )
+    secret: Annotated[str, Field(max_length=255, pattern=SECRET_NAME_PATTERN)] | None = Field(
+        default=None, description="Webhook with auth hmac: the name of a project secret."
+    )
+    rate_limit_per_second: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description=f"Webhook: runs it may start per second (default {DEFAULT_WEBHOOK_RATE_LIMIT}"
+        "), with bursts of as many.",
+    )
 
 
 class TriggerNode(_NodeBase):

@@ -13,6 +13,9 @@ from workflow_builder.compiler.analysis import Analysis, ValidationContext
 from workflow_builder.compiler.catalog import ComponentCatalog, ComponentSpec
 from workflow_builder.compiler.definition import (
     BODY,
+    DEFAULT_WEBHOOK_AUTH,
+    DEFAULT_WEBHOOK_RATE_LIMIT,
+    WEBHOOK_SETTINGS,
     ActivityNode,
     AgentNode,
     ChildWorkflowNode,
@@ -20,6 +23,7 @@ from workflow_builder.compiler.definition import (
     LoopNode,
     Node,
     RetryPolicy,
+    TriggerConfig,
     TriggerNode,
     WorkflowDefinition,
     work_queue_query_name,
@@ -226,10 +230,26 @@ def _config(analysis: Analysis, node: Node) -> dict[str, Any]:
     if isinstance(node, ActivityNode | AgentNode):
         spec = analysis.components[node.id]
         return _with_schema_defaults(node.config, spec.config_schema)
+    if isinstance(node, TriggerNode):
+        return _trigger_config(node.config)
     if isinstance(node.config, dict):
         return dict(node.config)
     config: dict[str, Any] = node.config.model_dump(mode="json", by_alias=True)
     return config
+
+
+def _trigger_config(config: TriggerConfig) -> dict[str, Any]:
+    """Return a trigger's config; webhook settings (defaults filled) only on webhook triggers,
+    so other triggers' plans, and their hashes, are as they were before webhooks existed."""
+    planned: dict[str, Any] = config.model_dump(mode="json", exclude=set(WEBHOOK_SETTINGS))
+    if config.kind == "webhook":
+        planned |= {
+            "path": config.path,
+            "auth": config.auth or DEFAULT_WEBHOOK_AUTH,
+            "secret": config.secret,
+            "rate_limit_per_second": config.rate_limit_per_second or DEFAULT_WEBHOOK_RATE_LIMIT,
+        }
+    return planned
 
 
 def _with_schema_defaults(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

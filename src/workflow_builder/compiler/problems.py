@@ -14,7 +14,12 @@ CODES: dict[str, str] = {
     "missing_trigger": "No trigger node: a workflow needs exactly one.",
     "multiple_triggers": "More than one trigger node.",
     "trigger_has_incoming": "An edge points into the trigger.",
-    "incomplete_trigger": "A schedule trigger without cron, or a signal trigger without signal.",
+    "incomplete_trigger": "A schedule trigger without cron, a signal trigger without signal, "
+    "or an hmac webhook trigger without secret.",
+    "invalid_webhook_path": "A webhook path that is not lowercase segments of letters, digits, "
+    "_ and - joined by /.",
+    "unexpected_webhook_setting": "A webhook setting on a trigger that is not a webhook, or a "
+    "secret on a webhook authenticated by API key.",
     "duplicate_node_id": "Two nodes share an id.",
     "duplicate_edge_id": "Two edges share an id.",
     "dangling_edge": "An edge's source or target is not a node.",
