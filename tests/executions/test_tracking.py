@@ -1,10 +1,12 @@
-"""Statistics stay exact when many runs record at once."""
+"""Statistics, tokens and cost included, stay exact when many runs record at once."""
 
 from __future__ import annotations
 
+import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -78,15 +80,27 @@ def _setup(db: Database) -> dict[str, Any]:
     }
 
 
-def _run(
-    db: Database, world: dict[str, Any], execution_id: UUID, seed: int
-) -> list[tuple[int, bool]]:
+Call = tuple[int, bool, dict[str, float]]
+
+
+def _run(db: Database, world: dict[str, Any], execution_id: UUID, seed: int) -> list[Call]:
     rng = random.Random(seed)
     calls = []
     with system_session(db=db) as s:
         execution_started(s, execution_id=execution_id)
     for step in range(STEPS_PER_RUN):
         duration, ok = rng.randint(1, 500), rng.random() > 0.25
+        # An agent's usage; a failed call was paid for too. Other components record none.
+        metrics = (
+            {
+                "prompt_tokens": float(rng.randint(1, 5000)),
+                "completion_tokens": float(rng.randint(0, 900)),
+                "cost_usd": rng.randint(0, 10**6) / 10**6,
+                "latency_ms": rng.random() * 900,
+            }
+            if step % 2
+            else {}
+        )
         record = StepRecord(
             execution_id=execution_id,
             node_id=f"n{step}",
@@ -96,6 +110,7 @@ def _run(
             attempts=1,
             started_at=datetime.now(UTC),
             completed_at=datetime.now(UTC),
+            metrics=metrics or None,
         )
         counted = []
         for _ in range(2):  # a step re-executed after a crash records the same attempt again
@@ -112,7 +127,7 @@ def _run(
                     )
                 )
         assert counted == [True, False]
-        calls.append((duration, ok))
+        calls.append((duration, ok, metrics))
     with system_session(db=db) as s:
         assert execution_finished(s, execution_id=execution_id, status="completed", outputs={})
         assert not execution_finished(s, execution_id=execution_id, status="failed")
@@ -128,20 +143,25 @@ def test_counters_equal_the_sum_of_concurrent_histories(db: Database) -> None:
             )
         )
     calls = [call for history in histories for call in history]
-    durations = [d for d, _ in calls]
+    durations = [d for d, _, _ in calls]
     expected_stats = (
         len(calls),
-        sum(ok for _, ok in calls),
-        sum(not ok for _, ok in calls),
+        sum(ok for _, ok, _ in calls),
+        sum(not ok for _, ok, _ in calls),
         sum(durations) // len(calls),
         min(durations),
         max(durations),
+        sum(int(m.get("prompt_tokens", 0)) for _, _, m in calls),
+        sum(int(m.get("completion_tokens", 0)) for _, _, m in calls),
+        sum(Decimal(str(m.get("cost_usd", 0))) for _, _, m in calls),
     )
+    assert expected_stats[6] > 0 and expected_stats[8] > 0
     with system_session(db=db) as s:
         stats = s.execute(
             text(
                 """select workflow_id is null, execution_count, success_count, failure_count,
-                      avg_duration_ms, min_duration_ms, max_duration_ms
+                      avg_duration_ms, min_duration_ms, max_duration_ms, input_tokens,
+                      output_tokens, cost_usd
                from activity_statistics where component_id = :c order by 1"""
             ),
             {"c": world["component"]},
@@ -183,3 +203,14 @@ def test_counters_equal_the_sum_of_concurrent_histories(db: Database) -> None:
             ids=world["runs"],
         )
         assert steps == len(calls)
+        recorded = (
+            s.execute(
+                text("select metrics from execution_steps where execution_id = any(:ids)"),
+                {"ids": world["runs"]},
+            )
+            .scalars()
+            .all()
+        )
+        assert sorted(json.dumps(m, sort_keys=True) for m in recorded) == sorted(
+            json.dumps(m or None, sort_keys=True) for _, _, m in calls
+        )
