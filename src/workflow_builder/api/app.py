@@ -15,6 +15,7 @@ from workflow_builder.api.router import api_router
 from workflow_builder.api.spa import mount_web_app
 from workflow_builder.db import get_database
 from workflow_builder.db.migrate import head_revision
+from workflow_builder.webhooks.views import router as webhooks_router
 
 
 def create_app() -> FastAPI:
@@ -26,6 +27,7 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     app.include_router(api_router())
+    app.include_router(webhooks_router)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", tags=["system"])

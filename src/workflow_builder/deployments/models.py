@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class VersionRead(BaseModel):
@@ -55,3 +55,6 @@ class DeployResult(BaseModel):
     task_queue: str
     version: VersionRead | None
     schedules: int
+    webhook_path: str | None = Field(
+        default=None, description="With a webhook trigger: it answers on POST /hooks/<path>."
+    )

@@ -11,10 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from workflow_builder.api.errors import ProblemError, conflict, field_error, not_found
+from workflow_builder.api.errors import (
+    ProblemError,
+    conflict,
+    field_error,
+    not_found,
+    validation_problem,
+)
 from workflow_builder.compiler import (
     CompilationError,
     ValidationContext,
@@ -26,6 +33,7 @@ from workflow_builder.compiler import (
 from workflow_builder.deployments.models import DeployResult, VersionDetail, VersionRead
 from workflow_builder.runtime import service as runtime
 from workflow_builder.runtime.interpreter import RUN_WORKFLOW
+from workflow_builder.webhooks.service import forget_hooks
 from workflow_builder.workflows.catalog import RegistryCatalog
 from workflow_builder.workflows.models import Workflow
 from workflow_builder.workflows.service import check_transition, get_workflow, status_id
@@ -298,6 +306,98 @@ def _sync_child_declarations(
         )
 
 
+def _trigger(workflow: Workflow, plan: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Return the trigger's index in the saved definition and its planned config."""
+    config: dict[str, Any] = next(n["config"] for n in plan["nodes"] if n["type"] == "trigger")
+    nodes = workflow.definition.get("nodes", [])
+    index = next(
+        (i for i, n in enumerate(nodes) if isinstance(n, dict) and n.get("type") == "trigger"), 0
+    )
+    return index, config
+
+
+def _forget_hooks_on_commit(db_session: Session) -> None:
+    """Clear this process's webhook lookups once the transaction commits."""
+    event.listen(db_session, "after_commit", lambda _session: forget_hooks(), once=True)
+
+
+def _sync_webhook(db_session: Session, workflow: Workflow, plan: dict[str, Any]) -> str | None:
+    """Give a webhook trigger its active webhook_triggers row (path, auth, secret, rate limit);
+    remove the row when the trigger is not a webhook. Return the path, if any."""
+    _forget_hooks_on_commit(db_session)
+    index, config = _trigger(workflow, plan)
+    if config.get("kind") != "webhook":
+        db_session.execute(
+            text("delete from webhook_triggers where workflow_id = :w"), {"w": workflow.id}
+        )
+        return None
+    path = config.get("path") or workflow.kebab_name
+    secret = config.get("secret")
+    if config.get("auth") == "hmac":
+        _check_webhook_secret(db_session, workflow, index, secret)
+    try:
+        with db_session.begin_nested():
+            db_session.execute(
+                text(
+                    """insert into webhook_triggers (workflow_id, path, auth, secret_name,
+                         rate_limit_per_second, is_active)
+                       values (:w, :path, :auth, :secret, :rate, true)
+                       on conflict (workflow_id) do update set path = excluded.path,
+                         auth = excluded.auth, secret_name = excluded.secret_name,
+                         rate_limit_per_second = excluded.rate_limit_per_second,
+                         is_active = true"""
+                ),
+                {
+                    "w": workflow.id,
+                    "path": path,
+                    "auth": config.get("auth") or "api_key",
+                    "secret": secret,
+                    "rate": config.get("rate_limit_per_second") or 100,
+                },
+            )
+    except IntegrityError as exc:
+        if "webhook_triggers_path_key" not in str(exc.orig):
+            raise
+        raise conflict(
+            f"The webhook path {path!r} is taken by another workflow; set another "
+            f"config.path on the trigger (/definition/nodes/{index}/config/path)"
+        ) from None
+    return str(path)
+
+
+def _check_webhook_secret(
+    db_session: Session, workflow: Workflow, index: int, secret: str | None
+) -> None:
+    """Refuse an hmac webhook whose secret is not a secret of the workflow's project."""
+    where: list[str | int] = ["body", "definition", "nodes", index, "config", "secret"]
+    if workflow.project_id is None:
+        raise validation_problem(
+            [
+                field_error(
+                    where,
+                    "An hmac webhook signs with a project secret: put the workflow in a "
+                    "project that has the secret, or use auth 'api_key'",
+                )
+            ]
+        )
+    exists = db_session.execute(
+        text(
+            "select 1 from project_secrets where project_id = :p and name = :n and kind = 'secret'"
+        ),
+        {"p": workflow.project_id, "n": secret},
+    ).first()
+    if exists is None:
+        raise validation_problem(
+            [
+                field_error(
+                    where,
+                    f"The project has no secret named {secret!r}; create it (PUT "
+                    f"/api/v1/projects/{workflow.project_id}/secrets/{secret}) and deploy again",
+                )
+            ]
+        )
+
+
 def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployResult:
     """Compile if needed, activate that version, set the workflow active, and start serving it:
     its task queue's engine queues and its cron schedules."""
@@ -328,6 +428,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
     _sync_declared_schedules(db_session, workflow_id, user_id, plan)
     _sync_declarations(db_session, workflow_id, user_id, plan)
     _sync_child_declarations(db_session, workflow_id, user_id, plan)
+    webhook_path = _sync_webhook(db_session, workflow, plan)
     queue = workflow.task_queue
     runtime.ensure_queues(queue.name, queue.max_concurrent_workflows)
     schedules = runtime.register_schedules(
@@ -342,6 +443,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
         task_queue=queue.name,
         version=version,
         schedules=schedules,
+        webhook_path=webhook_path,
     )
 
 
@@ -352,6 +454,11 @@ def undeploy(*, db_session: Session, workflow_id: UUID) -> DeployResult:
     if workflow.status not in ("active", "paused"):
         raise conflict(f"A {workflow.status} workflow is not deployed")
     runtime.unregister_schedules(db_session, workflow_id=workflow_id)
+    _forget_hooks_on_commit(db_session)
+    db_session.execute(
+        text("update webhook_triggers set is_active = false where workflow_id = :w"),
+        {"w": workflow_id},
+    )
     db_session.execute(
         text("update workflows set status_id = :s, deployed_at = null where id = :w"),
         {"s": status_id(db_session, "draft"), "w": workflow_id},
