@@ -1,17 +1,24 @@
 """Local servers speaking the protocols the components talk: a scriptable echo HTTP server,
-an OpenAI chat-completions server and an Anthropic messages server (the real SDKs call them)."""
+an OpenAI chat-completions server and an Anthropic messages server (the real SDKs call them),
+and an SMTP server (aiosmtpd) that keeps what it accepts."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -233,3 +240,68 @@ class AnthropicServer(_Server):
                 },
             },
         )
+
+
+def free_port() -> int:
+    """Return a loopback TCP port nothing listens on (at the time of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Mailbox:
+    """An SMTP server on loopback requiring AUTH (without TLS: it never leaves the machine),
+    keeping every envelope it accepted."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
+        self.envelopes: list[Envelope] = []
+        self.port = free_port()
+        self._controller = Controller(
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=self._authenticate,
+            auth_required=True,
+            auth_require_tls=False,
+        )
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            self.username.encode(),
+            self.password.encode(),
+        )
+        # handled=False: let the server answer 535 itself.
+        return AuthResult(success=ok, handled=False)
+
+    def message(self, index: int = -1) -> Message:
+        content = self.envelopes[index].content
+        assert isinstance(content, bytes)
+        return message_from_bytes(content)
+
+    def connection(self, password: Any) -> dict[str, Any]:
+        """Return a send_email connection to this server logging in with `password`."""
+        return {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "username": self.username,
+            "password": password,
+            "security": "none",
+            "from": "Workflows <robot@example.test>",
+        }
+
+    @contextmanager
+    def serving(self) -> Iterator[Mailbox]:
+        """Listen for the duration of the block."""
+        self._controller.start()
+        try:
+            yield self
+        finally:
+            self._controller.stop()

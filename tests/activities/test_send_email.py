@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.activities.conftest import Call
+from tests.activities.fakes import Mailbox, free_port
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.activities.send_email import run
 
@@ -21,77 +16,20 @@ USERNAME, PASSWORD = "mailer", "smtp-password-123"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 
-class Mailbox:
-    """Keeps every envelope the server accepted."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def message(self, index: int = -1) -> Message:
-        content = self.envelopes[index].content
-        assert isinstance(content, bytes)
-        return message_from_bytes(content)
-
-
-def _authenticate(
-    server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-        USERNAME.encode(),
-        PASSWORD.encode(),
-    )
-    # handled=False: let the server answer 535 itself.
-    return AuthResult(success=ok, handled=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = _free_port()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=_authenticate,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[Mailbox]:
+    with Mailbox(USERNAME, PASSWORD).serving() as mailbox:
+        yield mailbox
 
 
 @pytest.fixture
-def mail_call(call: Call, smtp: tuple[Mailbox, int]) -> Call:
+def mail_call(call: Call, smtp: Mailbox) -> Call:
     call.secrets.secrets["SMTP_PASSWORD"] = PASSWORD
-    call.secrets.connections["mail"] = {
-        "host": "127.0.0.1",
-        "port": smtp[1],
-        "username": USERNAME,
-        "password": {"$secret": "SMTP_PASSWORD"},
-        "security": "none",
-        "from": "Workflows <robot@example.test>",
-    }
+    call.secrets.connections["mail"] = smtp.connection({"$secret": "SMTP_PASSWORD"})
     return call
 
 
-def test_the_message_arrives_with_every_recipient(
-    mail_call: Call, smtp: tuple[Mailbox, int]
-) -> None:
-    mailbox = smtp[0]
+def test_the_message_arrives_with_every_recipient(mail_call: Call, smtp: Mailbox) -> None:
     config = {"connection": "mail", "subject": "Weekly report", "to": ["fixed@example.test"]}
     inputs = {
         "to": ["ann@example.test"],
@@ -103,10 +41,10 @@ def test_the_message_arrives_with_every_recipient(
     output = run(config, inputs, mail_call.context)
 
     assert output["accepted"] == ["ann@example.test", "bob@example.test", "audit@example.test"]
-    envelope = mailbox.envelopes[-1]
+    envelope = smtp.envelopes[-1]
     assert envelope.mail_from == "robot@example.test"
     assert envelope.rcpt_tos == output["accepted"]
-    message = mailbox.message()
+    message = smtp.message()
     assert message["Subject"] == "Weekly report"
     assert message["To"] == "ann@example.test"
     assert message["Cc"] == "bob@example.test"
@@ -129,7 +67,7 @@ def test_a_wrong_password_is_not_retryable(mail_call: Call) -> None:
 def test_an_unreachable_server_is_retryable(call: Call) -> None:
     call.secrets.connections["down"] = {
         "host": "127.0.0.1",
-        "port": _free_port(),
+        "port": free_port(),
         "security": "none",
     }
     config = {"connection": "down", "from": "a@example.test", "to": ["b@example.test"]}
