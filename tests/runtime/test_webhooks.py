@@ -340,6 +340,20 @@ def test_the_rate_limit_answers_429_with_retry_after(
     assert len(executions_of(workflow_id)) == 3 - len(limited)
 
 
+def test_callers_who_may_not_run_the_workflow_do_not_use_up_the_limit(
+    api: Api, client: TestClient, key: str
+) -> None:
+    path = unique("orders")
+    api.deploy(hook_definition(path=path, rate_limit_per_second=1))
+    stranger = api_key(Api(client, sign_up(client, role="developer")))
+
+    unknown = post(client, path, {"order_id": 1}, key="wfb_not-a-real-key")
+    foreign = post(client, path, {"order_id": 1}, key=stranger)
+    owner = post(client, path, {"order_id": 1}, key=key)
+
+    assert (unknown.status_code, foreign.status_code, owner.status_code) == (401, 404, 202)
+
+
 def test_the_token_bucket_refills_at_the_rate_and_bursts_up_to_it() -> None:
     now = [0.0]
     limiter = webhook_views.RateLimiter(clock=lambda: now[0])
@@ -351,6 +365,8 @@ def test_the_token_bucket_refills_at_the_rate_and_bursts_up_to_it() -> None:
 
     assert granted[:4] == [0.0] * 4 and granted[4] == pytest.approx(0.25)
     assert refilled[:2] == [0.0, 0.0] and refilled[2] > 0
+    limiter.refund(hook)
+    assert limiter.acquire(hook, 4) == 0.0
 
 
 # -- deploy, undeploy, pause ----------------------------------------------------------------

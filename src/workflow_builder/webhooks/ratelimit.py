@@ -45,10 +45,12 @@ class RateLimiter:
                 return 0.0
             return (1 - bucket.tokens) / rate
 
-    def reset(self) -> None:
-        """Forget every bucket."""
+    def refund(self, key: UUID) -> None:
+        """Give back a token taken for a request that turned out not to count."""
         with self._lock:
-            self._buckets.clear()
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.tokens = min(bucket.rate, bucket.tokens + 1)
 
 
 def retry_after(seconds: float) -> str:

@@ -1,7 +1,7 @@
 """Webhook services: finding a path's trigger (cached briefly), checking a caller's signature or
 API key, and starting the run as a user under row-level security.
 
-The hot path per request is one cached lookup, one credential check and one transaction that
+The hot path per request is one cached lookup and one transaction that checks the API key,
 records the run and enqueues it.
 """
 
@@ -18,7 +18,8 @@ from uuid import UUID
 
 from sqlalchemy import text
 
-from workflow_builder.db import system_session, user_session
+from workflow_builder.auth.security import sha256_hex
+from workflow_builder.db import get_database, system_session
 from workflow_builder.runtime import service as runtime
 from workflow_builder.secrets.crypto import SecretDecryptionError, decrypt_value
 
@@ -177,16 +178,55 @@ class RunState:
         return self.status in TERMINAL
 
 
-def start_run(
-    hook: Hook, *, user_id: UUID, inputs: dict[str, Any], idempotency_key: str | None
-) -> tuple[UUID, bool]:
-    """Record and enqueue a run of the hook's workflow as `user_id`, under row-level security,
-    in one transaction; return its id and whether it is new (False: a repeated idempotency key).
+# The API key's user, if the key is known and unexpired; last_used_at is advisory and written
+# at most once a minute, as for every API-key request (api/deps.py).
+_KEY_USER = text(
+    """
+    with found as (
+      select id, user_id from public.api_keys
+      where key_hash = :hash and (expires_at is null or expires_at > now())),
+    touched as (
+      update public.api_keys k set last_used_at = now() from found
+      where k.id = found.id
+        and (k.last_used_at is null or k.last_used_at < now() - interval '1 minute'))
+    select user_id from found
+    """
+)
+_BECOME_USER = text(
+    "select set_config('role', 'authenticated', true), "
+    "set_config('request.jwt.claim.sub', :sub, true)"
+)
 
-    Raises the runtime's NotFound, ExecutionRefused and InvalidPayload.
+
+class UnknownApiKey(Exception):
+    """The API key is unknown, revoked or expired (401)."""
+
+
+def start_run(
+    hook: Hook,
+    *,
+    api_key: str | None,
+    inputs: dict[str, Any],
+    idempotency_key: str | None,
+) -> tuple[UUID, bool]:
+    """Record and enqueue a run of the hook's workflow in one transaction; return its id and
+    whether it is new (False: a repeated idempotency key).
+
+    The run starts as the API key's user (api_key hooks) or the workflow's owner (signed hooks;
+    `api_key` None). The key is checked as the system at the start of the transaction, which
+    then runs as that user under row-level security, so the database decides whether they may
+    see and run the workflow. Raises UnknownApiKey, and the runtime's NotFound,
+    ExecutionRefused and InvalidPayload.
     """
     runtime.ensure_queues(hook.queue_name, hook.max_concurrent_workflows)
-    with user_session(user_id) as session:
+    with get_database().unit_of_work("service_role") as session:
+        user_id = hook.owner_id
+        if api_key is not None:
+            found = session.execute(_KEY_USER, {"hash": sha256_hex(api_key)}).scalar()
+            if found is None:
+                raise UnknownApiKey("The API key is unknown, revoked or expired")
+            user_id = found
+        session.execute(_BECOME_USER, {"sub": str(user_id)})
         started = runtime.insert_execution(
             session,
             user_id=user_id,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from workflow_builder.api.deps import get_principal, unauthorized
+from workflow_builder.api.deps import unauthorized
 from workflow_builder.api.errors import (
     PROBLEM_RESPONSES,
     ProblemError,
@@ -97,7 +97,7 @@ def _wait_seconds(wait: float | None, prefer: str | None) -> float:
     return min(wait or 0.0, MAX_WAIT_SECONDS)
 
 
-async def _authenticate(
+def _credential(
     hook: service.Hook,
     *,
     body: bytes,
@@ -105,8 +105,9 @@ async def _authenticate(
     authorization: str | None,
     signed: str | None,
     timestamp: str | None,
-) -> UUID:
-    """Return the user the run starts as: the API key's, or for a signed hook its owner."""
+) -> str | None:
+    """Check a signed hook's signature (returning None: the run starts as the workflow's
+    owner), or return the API key an api_key hook's caller sent (checked when the run starts)."""
     if hook.auth == "hmac":
         try:
             service.verify_signature(
@@ -114,7 +115,7 @@ async def _authenticate(
             )
         except service.SignatureRefused as refused:
             raise ProblemError(401, "unauthorized", "Bad signature", str(refused)) from None
-        return hook.owner_id
+        return None
     key = api_key
     if key is None and authorization and authorization[:7].lower() == "bearer ":
         key = authorization[7:].strip()
@@ -123,21 +124,22 @@ async def _authenticate(
             "This webhook takes an API key: send 'X-API-Key: <key>' or "
             "'Authorization: Bearer <key>'"
         )
-    principal = await run_in_threadpool(get_principal, None, key)
-    return principal.user_id
+    return key
 
 
 async def _start(
-    hook: service.Hook, user_id: UUID, inputs: dict[str, Any], idempotency_key: str | None
+    hook: service.Hook, api_key: str | None, inputs: dict[str, Any], idempotency_key: str | None
 ) -> tuple[UUID, bool]:
     try:
         return await run_in_threadpool(
             service.start_run,
             hook,
-            user_id=user_id,
+            api_key=api_key,
             inputs=inputs,
             idempotency_key=idempotency_key,
         )
+    except service.UnknownApiKey as unknown:
+        raise unauthorized(str(unknown)) from None
     except (runtime.NotFound, runtime.ExecutionRefused):
         # The caller cannot see the workflow, or it was paused or undeployed since the lookup.
         raise _no_hook(hook.path) from None
@@ -220,7 +222,7 @@ async def receive(
     if hook is None:
         raise _no_hook(path)
     body = await request.body()
-    user_id = await _authenticate(
+    api_key = _credential(
         hook,
         body=body,
         api_key=x_api_key,
@@ -240,7 +242,12 @@ async def receive(
             headers={"Retry-After": retry_after(delay)},
         )
     inputs = _inputs(body, request.headers.get("content-type"))
-    execution_id, created = await _start(hook, user_id, inputs, idempotency_key)
+    try:
+        execution_id, created = await _start(hook, api_key, inputs, idempotency_key)
+    except ProblemError as refused:
+        if refused.status in (401, 404):  # not a caller who may run it: not counted
+            limiter.refund(hook.id)
+        raise
     seconds = _wait_seconds(wait, prefer)
     if seconds > 0:
         state = await _wait(execution_id, seconds)
