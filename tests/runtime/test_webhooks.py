@@ -156,6 +156,31 @@ def test_a_key_of_a_user_who_cannot_see_the_workflow_is_refused_by_the_database(
     assert executions_of(workflow_id) == []
 
 
+def test_a_key_of_a_member_who_may_read_but_not_run_the_workflow_is_refused_by_the_database(
+    api: Api, client: TestClient
+) -> None:
+    member = Api(client, sign_up(client, role="developer"))
+    organization = api.call("POST", "/organizations", 201, json={"name": unique("org")}).json()
+    api.call(
+        "POST",
+        f"/organizations/{organization['id']}/members",
+        201,
+        json={"user_id": str(member.user.id)},
+    )
+    path = unique("orders")
+    workflow_id = api.deploy(
+        hook_definition(path=path),
+        visibility="organization",
+        organization_id=organization["id"],
+    )
+    member.call("GET", f"/workflows/{workflow_id}", 200)
+
+    response = post(client, path, {"order_id": 1}, key=api_key(member))
+
+    assert "row-level security" in assert_problem(response, 403, "forbidden")["detail"]
+    assert executions_of(workflow_id) == []
+
+
 # -- HMAC signatures -------------------------------------------------------------------------
 
 
