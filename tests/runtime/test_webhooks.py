@@ -448,7 +448,6 @@ def test_a_redeploy_without_a_webhook_trigger_removes_it(
     assert rows == 0
 
 
-def test_an_unknown_path_is_a_404(client: TestClient, dev: ApiUser) -> None:
-    response = post(client, unique("nowhere"), {"order_id": 1})
-
-    assert_problem(response, 404, "not-found")
+def test_an_unknown_or_malformed_path_is_a_404(client: TestClient, dev: ApiUser) -> None:
+    for path in (unique("nowhere"), "Upper/Case", "nul%00byte", "a" * 256):
+        assert_problem(post(client, path, {"order_id": 1}), 404, "not-found")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from uuid import UUID
 from sqlalchemy import text
 
 from workflow_builder.auth.security import sha256_hex
+from workflow_builder.compiler.definition import WEBHOOK_PATH_MAX_LENGTH, WEBHOOK_PATH_PATTERN
 from workflow_builder.db import get_database, system_session
 from workflow_builder.runtime import service as runtime
 from workflow_builder.secrets.crypto import SecretDecryptionError, decrypt_value
@@ -73,6 +75,14 @@ _LOOKUP = text(
 
 _cache: dict[str, tuple[float, Hook | None]] = {}
 _cache_lock = threading.Lock()
+
+
+_PATH = re.compile(WEBHOOK_PATH_PATTERN)
+
+
+def is_webhook_path(path: str) -> bool:
+    """Whether `path` has the shape of a webhook path (others are not looked up)."""
+    return len(path) <= WEBHOOK_PATH_MAX_LENGTH and _PATH.fullmatch(path) is not None
 
 
 def cached_hook(path: str) -> tuple[bool, Hook | None]:

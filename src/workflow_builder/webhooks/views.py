@@ -216,6 +216,8 @@ async def receive(
 ) -> JSONResponse:
     """Start a run of the deployed workflow whose webhook trigger answers on `path`, with the
     JSON body as its input; answer at once, or with its result when asked to wait."""
+    if not service.is_webhook_path(path):
+        raise _no_hook(path)
     found, hook = service.cached_hook(path)
     if not found:
         hook = await run_in_threadpool(service.load_hook, path)
