@@ -74,7 +74,20 @@ def drain_rate(running: Stack, workflow_id: str, runs: int, committed: float) ->
     with psycopg.connect(running.database_url, autocommit=True) as conn:
         counts = wait_all_closed(conn, workflow_id, runs, timeout=runs * 2 + 120)
         if counts.get("completed", 0) != runs:
-            raise RuntimeError(f"not every run completed: {counts}")
+            errors = conn.execute(
+                "select error, count(*) from workflow_executions where workflow_id = %s "
+                "and status <> 'completed' group by error order by 2 desc limit 3",
+                (workflow_id,),
+            ).fetchall()
+            engine_errors = conn.execute(
+                "select left(s.error, 300), count(*) from dbos.workflow_status s "
+                "join workflow_executions e on e.engine_run_id = s.workflow_uuid "
+                "where e.workflow_id = %s and s.status <> 'SUCCESS' group by 1 limit 3",
+                (workflow_id,),
+            ).fetchall()
+            raise RuntimeError(
+                f"not every run completed: {counts}; errors: {errors}; engine: {engine_errors}"
+            )
         row = conn.execute(
             "select extract(epoch from max(completed_at)) from workflow_executions "
             "where workflow_id = %s",

@@ -1,42 +1,97 @@
 """A task queue's limit on concurrent component calls, held across every worker process.
 
 Each call holds one of the queue's `max_concurrent_activities` slots: a PostgreSQL advisory
-lock (queue, slot) taken on a connection kept for the call's duration. A worker that dies
-loses its connections, and with them its slots, so nothing needs cleaning up.
+lock (queue, slot). One connection per process holds the locks of all of that process's calls,
+so a queue with a limit of 100 costs one connection per worker, not 100. A worker that dies
+loses its connection, and with it its slots, so nothing needs cleaning up.
+
+Session-level advisory locks are re-entrant within a session, so the process remembers which
+slots its calls hold and never asks for those again.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+import psycopg
 
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.db import get_database
-from workflow_builder.db.engine import sqlalchemy_url
 
 # Calls of one worker process that may hold a slot at once (its activity threads).
-MAX_HELD_PER_PROCESS = 64
+MAX_HELD_PER_PROCESS = 128
 
-_TAKE = text(
-    """select slot from generate_series(0, :limit - 1) slot
-       where pg_try_advisory_lock(hashtext(:queue), slot) limit 1"""
-)
-_GIVE_BACK = text("select pg_advisory_unlock(hashtext(:queue), :slot)")
+_TAKE = """select slot from generate_series(0, %(limit)s - 1) slot
+           where slot <> all(%(held)s::int[]) and pg_try_advisory_lock(hashtext(%(queue)s), slot)
+           limit 1"""
+_GIVE_BACK = "select pg_advisory_unlock(hashtext(%(queue)s), %(slot)s)"
 
 
-@lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
-    return create_engine(
-        sqlalchemy_url(url),
-        pool_size=MAX_HELD_PER_PROCESS,
-        max_overflow=0,
-        pool_pre_ping=True,
-        isolation_level="AUTOCOMMIT",
-    )
+class _Holder:
+    """The process's lock-holding connection and the slots its calls hold, per queue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: psycopg.Connection[Any] | None = None
+        self._url: str | None = None
+        self._held: dict[str, set[int]] = {}
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        url = get_database().url
+        if self._connection is None or self._connection.closed or self._url != url:
+            if self._connection is not None:
+                self._connection.close()
+            # A new session holds none of the old one's locks.
+            self._held.clear()
+            self._connection = psycopg.connect(url, autocommit=True)
+            self._url = url
+        return self._connection
+
+    def take(self, queue: str, limit: int) -> int | None:
+        """Return a free slot of `queue`, now held by this process, or None if all are busy."""
+        with self._lock:
+            connection = self._connect()  # first: a new connection forgets the held slots
+            held = self._held.setdefault(queue, set())
+            if len(held) >= limit:
+                return None
+            try:
+                row = connection.execute(
+                    _TAKE, {"limit": limit, "held": list(held), "queue": queue}
+                ).fetchone()
+            except psycopg.OperationalError:
+                self._drop()
+                raise
+            if row is None:
+                return None
+            slot = int(row[0])
+            held.add(slot)
+            return slot
+
+    def give_back(self, queue: str, slot: int) -> None:
+        """Release a slot this process holds."""
+        with self._lock:
+            held = self._held.get(queue, set())
+            if slot not in held:
+                return  # the session that held it is gone, and its locks with it
+            held.discard(slot)
+            try:
+                self._connect().execute(_GIVE_BACK, {"queue": queue, "slot": slot})
+            except psycopg.Error:
+                self._drop()  # a closed session gives every lock it held back
+                raise
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
+        self._held.clear()
+
+
+_holder = _Holder()
 
 
 @contextmanager
@@ -44,21 +99,16 @@ def activity_slot(task_queue: str, limit: int, timeout: float | None) -> Iterato
     """Hold one of `task_queue`'s `limit` slots for the block; wait up to `timeout` seconds."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.01
-    with _engine(get_database().url).connect() as conn:
-        while (slot := conn.execute(_TAKE, {"queue": task_queue, "limit": limit}).scalar()) is None:
-            if deadline is not None and time.monotonic() + pause > deadline:
-                raise ActivityError(
-                    f"all {limit} activity slots of task queue {task_queue!r} stayed busy "
-                    f"for {timeout} s",
-                    error_type="ActivityTimeout",
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
-        try:
-            yield slot
-        finally:
-            try:
-                conn.execute(_GIVE_BACK, {"queue": task_queue, "slot": slot})
-            except Exception:
-                conn.invalidate()  # a closed session gives every lock it held back
-                raise
+    while (slot := _holder.take(task_queue, limit)) is None:
+        if deadline is not None and time.monotonic() + pause > deadline:
+            raise ActivityError(
+                f"all {limit} activity slots of task queue {task_queue!r} stayed busy "
+                f"for {timeout} s",
+                error_type="ActivityTimeout",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+    try:
+        yield slot
+    finally:
+        _holder.give_back(task_queue, slot)
