@@ -5,13 +5,18 @@ import { WorkspaceProvider } from "./app/workspace";
 import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
-import { ComingSoon } from "./pages/ComingSoon";
-import { ExecutionPage, ExecutionsPage } from "./pages/ExecutionsPage";
+import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { PromptEditorPage } from "./pages/PromptEditorPage";
+import { StatisticsPage } from "./pages/StatisticsPage";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
 import { lazy, Suspense, useEffect } from "react";
 
 // The canvas, its layout engine and the form generator load only when a workflow is opened.
 const BuilderPage = lazy(() => import("./builder/BuilderPage").then((module) => ({ default: module.BuilderPage })));
+// A run's page draws its graph with the same canvas library.
+const ExecutionPage = lazy(() =>
+  import("./executions/ExecutionPage").then((module) => ({ default: module.ExecutionPage })),
+);
 
 function Redirect({ to }: { to: string }) {
   useEffect(() => navigate(to, { replace: true }), [to]);
@@ -22,10 +27,20 @@ function SignedInRoutes() {
   const pathname = usePathname();
   const builder = matchPath("/workflows/:id", pathname);
   const execution = matchPath("/executions/:id", pathname);
+  const prompt = matchPath("/agent-prompts/:id", pathname);
+  if (prompt) {
+    return (
+      <Shell>
+        <PromptEditorPage promptId={prompt.id === "new" ? null : prompt.id} />
+      </Shell>
+    );
+  }
   if (execution) {
     return (
       <Shell>
-        <ExecutionPage executionId={execution.id} />
+        <Suspense fallback={<p className="loading">Loading the run…</p>}>
+          <ExecutionPage executionId={execution.id} />
+        </Suspense>
       </Shell>
     );
   }
@@ -44,7 +59,7 @@ function SignedInRoutes() {
     "/agent-prompts": () => <AgentPromptsPage />,
     "/task-queues": () => <TaskQueuesPage />,
     "/executions": () => <ExecutionsPage />,
-    "/statistics": () => <ComingSoon title="Statistics" />,
+    "/statistics": () => <StatisticsPage />,
     "/api-keys": () => <ApiKeysPage />,
   };
   const page = pages[pathname.replace(/\/$/, "")];

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +16,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from workflow_builder.activities.registry import sync_components
 from workflow_builder.api.app import create_app
 from workflow_builder.api.spa import STATIC_DIR
-from workflow_builder.db import Database
+from workflow_builder.db import Database, system_session
 
 CHROMIUM = os.environ.get("WFB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -66,6 +70,42 @@ def live_server(db: Database) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="package")
+def worker(db: Database) -> Iterator[str]:
+    """A `wfb worker` process serving every project, as beside `wfb up`; return its id.
+
+    Package-scoped: it stops when the browser tests end, so it never takes the runs of the
+    tests that start workers of their own."""
+    with system_session() as session:
+        sync_components(session)
+    worker_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("wfb")), "worker"],
+        env={
+            **os.environ,
+            "DATABASE_URL": db.url,
+            "WFB_WORKER_ID": worker_id,
+            "WFB_HEARTBEAT_SECONDS": "1",
+            "WFB_LOG_LEVEL": "warning",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    started = []
+    for line in process.stdout:
+        started.append(line)
+        if "running" in line:
+            break
+    else:
+        pytest.fail(f"the worker did not start: {''.join(started)}")
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    yield worker_id
+    process.terminate()
+    process.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import SCREENSHOTS
 
@@ -50,3 +51,34 @@ def screenshot(page: Page, name: str) -> None:
     """Save the page as docs/screenshots/<name>.png (overwritten on every run)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def node(page: Page, node_id: str) -> Locator:
+    return page.locator(f'.react-flow__node[data-id="{node_id}"]')
+
+
+def handle(page: Page, node_id: str, handle_id: str) -> Locator:
+    return node(page, node_id).locator(f'.react-flow__handle[data-handleid="{handle_id}"]')
+
+
+def drop(page: Page, palette_id: str, x: int, y: int) -> None:
+    page.get_by_test_id(palette_id).drag_to(
+        page.locator(".react-flow__pane"), target_position={"x": x, "y": y}
+    )
+
+
+def connect(page: Page, source: str, outcome: str, target: str) -> None:
+    handle(page, source, outcome).drag_to(handle(page, target, "in"))
+
+
+def error_badge(page: Page, node_id: str) -> Locator:
+    return node(page, node_id).locator('[data-testid="problem-badge"][data-severity="error"]')
+
+
+def open_new_workflow(page: Page, live_server: str, display_name: str) -> str:
+    page.get_by_role("button", name="New workflow").click()
+    dialog = page.get_by_role("dialog", name="New workflow")
+    dialog.get_by_label("Display name").fill(display_name)
+    dialog.get_by_role("button", name="Create workflow").click()
+    expect(page).to_have_url(re.compile(r"/workflows/[0-9a-f-]{36}$"))
+    return page.url.rsplit("/", 1)[1]

@@ -7,9 +7,20 @@ import time
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import api, create_component, screenshot, sign_up
+from tests.e2e.helpers import (
+    api,
+    connect,
+    create_component,
+    drop,
+    error_badge,
+    handle,
+    node,
+    open_new_workflow,
+    screenshot,
+    sign_up,
+)
 
 SEND_EMAIL = {
     "name": "send-email",
@@ -27,37 +38,6 @@ SEND_EMAIL = {
     },
     "output_schema": {"type": "object", "properties": {"sent": {"type": "boolean"}}},
 }
-
-
-def node(page: Page, node_id: str) -> Locator:
-    return page.locator(f'.react-flow__node[data-id="{node_id}"]')
-
-
-def handle(page: Page, node_id: str, handle_id: str) -> Locator:
-    return node(page, node_id).locator(f'.react-flow__handle[data-handleid="{handle_id}"]')
-
-
-def drop(page: Page, palette_id: str, x: int, y: int) -> None:
-    page.get_by_test_id(palette_id).drag_to(
-        page.locator(".react-flow__pane"), target_position={"x": x, "y": y}
-    )
-
-
-def connect(page: Page, source: str, outcome: str, target: str) -> None:
-    handle(page, source, outcome).drag_to(handle(page, target, "in"))
-
-
-def error_badge(page: Page, node_id: str) -> Locator:
-    return node(page, node_id).locator('[data-testid="problem-badge"][data-severity="error"]')
-
-
-def open_new_workflow(page: Page, live_server: str, display_name: str) -> str:
-    page.get_by_role("button", name="New workflow").click()
-    dialog = page.get_by_role("dialog", name="New workflow")
-    dialog.get_by_label("Display name").fill(display_name)
-    dialog.get_by_role("button", name="Create workflow").click()
-    expect(page).to_have_url(re.compile(r"/workflows/[0-9a-f-]{36}$"))
-    return page.url.rsplit("/", 1)[1]
 
 
 def test_design_a_workflow_fix_it_and_find_it_saved(live_server: str, page: Page) -> None:

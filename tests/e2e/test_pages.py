@@ -167,3 +167,40 @@ def test_workflows_created_under_an_organization_are_shared_with_it(
     page.get_by_role("link", name="← Workflows").click()
     expect(page.get_by_role("link", name="Shared intake")).to_be_visible()
     expect(page.get_by_role("link", name="My own")).to_have_count(0)
+
+
+@pytest.mark.expected_http_errors(422)
+def test_an_agent_prompt_is_written_and_previewed_by_the_server(
+    live_server: str, page: Page
+) -> None:
+    sign_up(page, live_server)
+    page.get_by_role("link", name="Agent prompts").click()
+    page.get_by_role("link", name="New prompt").click()
+    page.get_by_label("Name", exact=True).fill("refund-reply")
+    page.get_by_label("Display name").fill("Refund reply")
+    page.get_by_label("Template").fill(
+        "Dear {{ customer }},\n{% for item in items %}- {{ item | upper }}\n{% endfor %}"
+    )
+    page.get_by_label("Variables schema (JSON Schema)").fill(
+        '{"type": "object", "required": ["customer"], "properties": {'
+        '"customer": {"type": "string"}, "items": {"type": "array"}}}'
+    )
+    page.get_by_label("Sample variables (JSON)").fill(
+        '{"customer": "Ada", "items": ["tea", "cake"]}'
+    )
+    page.get_by_role("button", name="Save and preview").click()
+    expect(page.get_by_test_id("prompt-preview")).to_have_text("Dear Ada,\n- TEA\n- CAKE\n")
+    expect(page).to_have_url(re.compile(r"/agent-prompts/[0-9a-f-]{36}$"))
+    expect(page.get_by_test_id("prompt-save-state")).to_have_text("Saved")
+
+    # The variables are checked against the schema on the server; the refusal names the field.
+    page.get_by_label("Sample variables (JSON)").fill('{"items": []}')
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_test_id("preview-error")).to_contain_text("'customer' is a required")
+    page.get_by_label("Sample variables (JSON)").fill('{"customer": "Grace", "items": ["pie"]}')
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_test_id("prompt-preview")).to_have_text("Dear Grace,\n- PIE\n")
+    screenshot(page, "prompt-editor")
+
+    page.get_by_role("link", name="All agent prompts").click()
+    expect(page.get_by_role("link", name="Refund reply")).to_be_visible()

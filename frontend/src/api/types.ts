@@ -127,6 +127,7 @@ export interface Execution {
   id: string;
   workflow_id: string;
   project_id: string | null;
+  compiled_code_id: string | null;
   status: ExecutionStatus;
   trigger_kind: string;
   error: string | null;
@@ -136,11 +137,17 @@ export interface Execution {
   parent_execution_id: string | null;
 }
 
+export const STEP_STATUSES = ["running", "waiting", "completed", "failed", "skipped", "canceled"] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
 export interface ExecutionStep {
   node_id: string;
   iteration: string;
   node_type: string;
-  status: string;
+  component_id?: string | null;
+  status: StepStatus;
+  /** What the component reported (an agent: tokens and cost), when it reported anything. */
+  metrics?: Record<string, unknown> | null;
   inputs: unknown;
   outputs: unknown;
   error: string | null;
@@ -154,4 +161,49 @@ export interface ExecutionDetail extends Execution {
   inputs: Record<string, unknown>;
   outputs: unknown;
   steps: ExecutionStep[];
+}
+
+/** A declared signal, query or work queue of a compiled version (generated ones included). */
+export interface SignalDeclaration {
+  name: string;
+  description?: string | null;
+  parameters?: JsonSchema | null;
+  work_queue?: string | null;
+}
+
+export interface QueryDeclaration {
+  name: string;
+  description?: string | null;
+  work_queue?: string | null;
+}
+
+export interface WorkQueueDeclaration {
+  name: string;
+  description?: string | null;
+  priority?: string;
+  max_size?: number | null;
+  deduplicate?: boolean;
+  work_item_schema?: JsonSchema | null;
+}
+
+export interface VersionDetail {
+  id: string;
+  version: string;
+  plan: {
+    signals?: SignalDeclaration[];
+    queries?: QueryDeclaration[];
+    work_queues?: WorkQueueDeclaration[];
+  };
+}
+
+export interface Worker {
+  id: string;
+  project_id: string;
+  worker_id: string;
+  task_queue_name: string;
+  status: "running" | "stopped" | "error";
+  last_heartbeat_at: string | null;
+  started_at: string;
+  stopped_at: string | null;
+  error_message: string | null;
 }

@@ -1,6 +1,7 @@
 /** A workflow node on the canvas: icon, name, problems badge, and one labelled source handle per
  * outcome. Loop nodes take their body's back edge on a second target handle at their side. */
 import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { STEP_LOOK } from "../executions/runStatus";
 import { Icon } from "../ui/Icon";
 import { componentOf, problemsOf, useCanvasInfo } from "./canvasContext";
 import { BACK, IN, isLoop, kindOf, nodeOutcomes } from "./definition";
@@ -17,11 +18,19 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
   const title = def.label || component?.display_name || kind?.title || def.type;
   const errors = problems.filter((p) => p.severity !== "warning").length;
   const state = errors ? "has-errors" : problems.length ? "has-warnings" : "";
+  const runStatus = info.runStatus ? (info.runStatus.get(def.id) ?? "not-run") : null;
+  const look = runStatus && runStatus !== "not-run" ? STEP_LOOK[runStatus] : null;
   return (
     <div
-      className={`flow-node flow-node-${def.type} ${state} ${selected ? "selected" : ""}`}
+      className={`flow-node flow-node-${def.type} ${state} ${selected ? "selected" : ""} ${runStatus ? `run-${runStatus}` : ""}`}
       data-testid={`node-${def.id}`}
+      data-run-status={runStatus ?? undefined}
     >
+      {runStatus && (
+        <span className={`run-status run-status-${runStatus}`} data-testid="run-status">
+          <span aria-hidden="true">{look?.symbol ?? "○"}</span> {look?.label ?? "not run"}
+        </span>
+      )}
       {def.type !== "trigger" && <Handle type="target" position={Position.Top} id={IN} className="handle-in" />}
       {isLoop(def.type) && (
         <Handle

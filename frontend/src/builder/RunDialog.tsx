@@ -51,6 +51,7 @@ export function RunDialog({ open, workflowId, onClose }: { open: boolean; workfl
             Run <code>{started.id}</code> is {started.status}.
           </p>
           <div className="dialog-actions">
+            <Link to={`/executions/${started.id}`}>Watch this run</Link>
             <Link to="/executions">See executions</Link>
             <button type="button" className="primary" data-autofocus onClick={close}>
               Close

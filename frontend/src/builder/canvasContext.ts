@@ -1,13 +1,15 @@
 /** What nodes and edges show beyond their own data: problems, component names and icons.
  * Kept out of the node objects so React Flow keeps its measurements of unchanged nodes. */
 import { createContext, useContext } from "react";
-import type { Component, Problem } from "../api/types";
+import type { Component, Problem, StepStatus } from "../api/types";
 
 export interface CanvasInfo {
   nodeProblems: Map<string, Problem[]>;
   edgeProblems: Map<string, Problem[]>;
   components: Map<string, Component>;
   typeIcons: Map<string, string>;
+  /** On a run's canvas: each node's status in that run. */
+  runStatus?: Map<string, StepStatus>;
 }
 
 const EMPTY: CanvasInfo = {

@@ -1,7 +1,9 @@
 /** Read-only catalog pages: components, agent prompts, task queues. */
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { api, ApiError, errorMessage, type Page } from "../api/client";
-import type { AgentPrompt, Component, ComponentType, TaskQueue } from "../api/types";
+import type { AgentPrompt, Component, ComponentType, TaskQueue, Worker } from "../api/types";
+import { Link } from "../app/router";
+import { useWorkspace } from "../app/workspace";
 import { useAsync } from "../app/useAsync";
 import { Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/Icon";
@@ -314,7 +316,12 @@ export function AgentPromptsPage() {
   return (
     <CatalogTable
       title="Agent prompts"
-      lead="Versioned prompt templates that agent components render."
+      actions={
+        <Link to="/agent-prompts/new" className="button primary">
+          New prompt
+        </Link>
+      }
+      lead="Versioned prompt templates that agent components render. Open one to edit it and preview it rendered."
       rows={prompts.data?.items}
       error={prompts.error}
       search={search}
@@ -324,7 +331,9 @@ export function AgentPromptsPage() {
           header: "Name",
           cell: (p) => (
             <>
-              <strong>{p.display_name}</strong>
+              <Link to={`/agent-prompts/${p.id}`}>
+                <strong>{p.display_name}</strong>
+              </Link>
               <div className="muted">
                 <code>{p.name}</code>
               </div>
@@ -340,34 +349,133 @@ export function AgentPromptsPage() {
   );
 }
 
+const WORKER_POLL_MS = 2000;
+// A worker whose heartbeat is older than this is shown as silent (the server reaps it later).
+const SILENT_AFTER_MS = 15_000;
+
+function ago(iso: string | null, now: number): string {
+  if (!iso) return "never";
+  const seconds = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  return formatDate(iso);
+}
+
+function WorkerState({ worker, now }: { worker: Worker; now: number }) {
+  const fresh =
+    worker.last_heartbeat_at !== null && now - new Date(worker.last_heartbeat_at).getTime() < SILENT_AFTER_MS;
+  const state = worker.status !== "running" ? worker.status : fresh ? "live" : "silent";
+  const symbol = { live: "●", silent: "◌", stopped: "■", error: "✕" }[state];
+  return (
+    <span className={`worker-state worker-${state}`} data-testid="worker-state">
+      <span aria-hidden="true">{symbol}</span> {state}
+    </span>
+  );
+}
+
+function WorkersTable({ projectId, queueNames }: { projectId: string | null; queueNames: Map<string, string> }) {
+  const { projects } = useWorkspace();
+  const projectNames = new Map(projects.map((project) => [project.id, project.name]));
+  const workers = useAsync(() => api<Worker[]>("/workers", { query: { project_id: projectId } }), `${projectId}`);
+  const [now, setNow] = useState(() => Date.now());
+  const { reload } = workers;
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      reload();
+      setNow(Date.now());
+    }, WORKER_POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [reload]);
+  return (
+    <section aria-labelledby="workers-title" className="workers">
+      <h2 id="workers-title">Workers</h2>
+      <p className="lead">Processes serving the task queues, refreshed every few seconds.</p>
+      {workers.error && (
+        <p role="alert" className="form-error">
+          {workers.error}
+        </p>
+      )}
+      <table className="table" data-testid="workers">
+        <caption className="visually-hidden">Workers</caption>
+        <thead>
+          <tr>
+            <th scope="col">Worker</th>
+            <th scope="col">Project</th>
+            <th scope="col">Task queue</th>
+            <th scope="col">State</th>
+            <th scope="col">Last heartbeat</th>
+            <th scope="col">Started</th>
+          </tr>
+        </thead>
+        <tbody>
+          {workers.data?.map((worker) => (
+            <tr key={worker.id}>
+              <td className="nowrap">
+                <code>{worker.worker_id.split("@")[0]}</code>
+              </td>
+              <td>{projectNames.get(worker.project_id) ?? <code>{worker.project_id}</code>}</td>
+              <td>
+                {queueNames.get(worker.task_queue_name) ?? ""}
+                <div className="muted small">
+                  <code>{worker.task_queue_name}</code>
+                </div>
+              </td>
+              <td>
+                <WorkerState worker={worker} now={now} />
+                {worker.error_message && <div className="muted small">{worker.error_message}</div>}
+              </td>
+              <td title={worker.last_heartbeat_at ?? undefined}>{ago(worker.last_heartbeat_at, now)}</td>
+              <td>{formatDate(worker.started_at)}</td>
+            </tr>
+          ))}
+          {workers.data && workers.data.length === 0 && (
+            <tr>
+              <td colSpan={6} className="empty">
+                No worker has served these projects yet. Start one with <code>wfb worker</code>.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 export function TaskQueuesPage() {
+  const { projectId } = useWorkspace();
   const [search, setSearch] = useState("");
   const q = useDebounced(search);
   const queues = useAsync(() => api<Page<TaskQueue>>("/task-queues", { query: { q, limit: 200 } }), q);
   return (
-    <CatalogTable
-      title="Task queues & workers"
-      lead="Queues that workers take work from, with their concurrency limits. Worker status is coming soon."
-      rows={queues.data?.items}
-      error={queues.error}
-      search={search}
-      onSearch={setSearch}
-      columns={[
-        {
-          header: "Queue",
-          cell: (t) => (
-            <>
-              <strong>{t.display_name || t.name}</strong>
-              <div className="muted">
-                <code>{t.name}</code>
-              </div>
-            </>
-          ),
-        },
-        { header: "Kind", cell: (t) => (t.is_system_queue ? "System" : "Project") },
-        { header: "Max workflows", cell: (t) => t.max_concurrent_workflows },
-        { header: "Max activities", cell: (t) => t.max_concurrent_activities },
-      ]}
-    />
+    <>
+      <CatalogTable
+        title="Task queues & workers"
+        lead="Queues that workers take work from, with their concurrency limits."
+        rows={queues.data?.items}
+        error={queues.error}
+        search={search}
+        onSearch={setSearch}
+        columns={[
+          {
+            header: "Queue",
+            cell: (t) => (
+              <>
+                <strong>{t.display_name || t.name}</strong>
+                <div className="muted">
+                  <code>{t.name}</code>
+                </div>
+              </>
+            ),
+          },
+          { header: "Kind", cell: (t) => (t.is_system_queue ? "System" : "Project") },
+          { header: "Max workflows", cell: (t) => t.max_concurrent_workflows },
+          { header: "Max activities", cell: (t) => t.max_concurrent_activities },
+        ]}
+      />
+      <WorkersTable
+        projectId={projectId}
+        queueNames={new Map((queues.data?.items ?? []).map((t) => [t.name, t.display_name || t.name]))}
+      />
+    </>
   );
 }

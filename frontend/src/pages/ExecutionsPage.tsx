@@ -1,8 +1,8 @@
 /** Runs of the workflows the user can see, newest first, filtered by status and project. */
 import { useEffect, useState } from "react";
-import { api, errorMessage, type Page } from "../api/client";
+import { api, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import { EXECUTION_STATUSES, type Execution, type ExecutionDetail, type Workflow } from "../api/types";
+import { EXECUTION_STATUSES, type Execution, type Workflow } from "../api/types";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
@@ -12,12 +12,14 @@ import { ComingSoon } from "./ComingSoon";
 const STATUS_COLORS: Record<string, string> = {
   pending: "#6B7280",
   running: "#2563EB",
+  waiting: "#B45309",
   completed: "#16A34A",
   failed: "#DC2626",
+  skipped: "#6B7280",
   canceled: "#475569",
 };
 
-function StatusChipOf({ status }: { status: string }) {
+export function StatusChipOf({ status }: { status: string }) {
   return (
     <span
       className="chip"
@@ -29,7 +31,7 @@ function StatusChipOf({ status }: { status: string }) {
   );
 }
 
-function duration(ms: number | null): string {
+export function duration(ms: number | null): string {
   if (ms === null) return "—";
   if (ms < 1000) return `${ms} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
@@ -121,137 +123,6 @@ export function ExecutionsPage() {
           )}
         </tbody>
       </table>
-    </section>
-  );
-}
-
-function Json({ value }: { value: unknown }) {
-  if (value === null || value === undefined) return <span className="muted">—</span>;
-  return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
-}
-
-/** One run: its inputs, outputs, error and every node's step; cancel or retry it. */
-export function ExecutionPage({ executionId }: { executionId: string }) {
-  const run = useAsync(() => api<ExecutionDetail>(`/executions/${executionId}`), executionId);
-  const [actionError, setActionError] = useState<string | null>(null);
-  const act = async (action: "cancel" | "retry") => {
-    setActionError(null);
-    try {
-      await api(`/executions/${executionId}/${action}`, { method: "POST" });
-      run.reload();
-    } catch (reason) {
-      setActionError(errorMessage(reason));
-    }
-  };
-  const detail = run.data;
-  const live = detail?.status === "pending" || detail?.status === "running";
-  const { reload } = run;
-  useEffect(() => {
-    if (!live) return;
-    const timer = window.setInterval(reload, 3000);
-    return () => window.clearInterval(timer);
-  }, [live, reload]);
-  return (
-    <section aria-labelledby="execution-title">
-      <div className="page-header">
-        <h1 id="execution-title">Run {detail && <StatusChipOf status={detail.status} />}</h1>
-        <div className="actions-row">
-          <Link to="/executions">All executions</Link>
-          <button type="button" onClick={run.reload}>
-            Refresh
-          </button>
-          {detail && (detail.status === "pending" || detail.status === "running") && (
-            <button type="button" className="danger" onClick={() => void act("cancel")}>
-              Cancel run
-            </button>
-          )}
-          {detail?.status === "failed" && (
-            <button type="button" onClick={() => void act("retry")}>
-              Retry from the failed node
-            </button>
-          )}
-        </div>
-      </div>
-      {(run.error || actionError) && (
-        <p role="alert" className="form-error">
-          {run.error ?? actionError}
-        </p>
-      )}
-      {detail && (
-        <>
-          <dl className="facts">
-            <dt>Run id</dt>
-            <dd>
-              <code>{detail.id}</code>
-            </dd>
-            <dt>Workflow</dt>
-            <dd>
-              <Link to={`/workflows/${detail.workflow_id}`}>Open in the builder</Link>
-            </dd>
-            <dt>Trigger</dt>
-            <dd>{detail.trigger_kind}</dd>
-            <dt>Started</dt>
-            <dd>{formatDate(detail.started_at)}</dd>
-            <dt>Duration</dt>
-            <dd>{duration(detail.duration_ms)}</dd>
-            {detail.error && (
-              <>
-                <dt>Error</dt>
-                <dd className="field-error">{detail.error}</dd>
-              </>
-            )}
-          </dl>
-          <div className="two-columns">
-            <div>
-              <h2>Inputs</h2>
-              <Json value={detail.inputs} />
-            </div>
-            <div>
-              <h2>Outputs</h2>
-              <Json value={detail.outputs} />
-            </div>
-          </div>
-          <h2>Steps</h2>
-          <table className="table">
-            <caption className="visually-hidden">Steps of this run</caption>
-            <thead>
-              <tr>
-                <th scope="col">Node</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Started</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {detail.steps.map((step) => (
-                <tr key={`${step.node_id}-${step.iteration}`}>
-                  <td>
-                    <code>{step.node_id}</code>
-                    {step.iteration && <span className="muted small"> #{step.iteration}</span>}
-                    <div className="muted small">{step.node_type}</div>
-                  </td>
-                  <td>
-                    <StatusChipOf status={step.status} />
-                  </td>
-                  <td>{step.attempts}</td>
-                  <td>{formatDate(step.started_at)}</td>
-                  <td>{duration(step.duration_ms)}</td>
-                  <td className="muted">{step.error ?? ""}</td>
-                </tr>
-              ))}
-              {detail.steps.length === 0 && (
-                <tr>
-                  <td colSpan={6} className="empty">
-                    No step has run yet.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </>
-      )}
     </section>
   );
 }
