@@ -177,11 +177,10 @@ def call_component(
         secrets=secrets,
         record_metric=_adder(metrics),
     )
+    conceal = _concealer(secrets)
     clock = time.monotonic()
-    result = _invoke(run, node, component, inputs, context, _concealer(secrets))
+    result: dict[str, Any] = conceal(_invoke(run, node, component, inputs, context, conceal))
     duration_ms = int((time.monotonic() - clock) * 1000)
-    if secrets is not None:
-        result = redact(result, secrets)
     if metrics:
         result["metrics"] = metrics
     finished = replace(
@@ -214,12 +213,11 @@ def _concealer(secrets: ProjectSecretResolver | None) -> Callable[[Any], Any]:
     return lambda value: redact(value, secrets)
 
 
-def _adder(metrics: dict[str, float], prefix: str = "") -> Callable[[str, float], None]:
-    """Return a metric recorder summing into `metrics` (names prefixed with `prefix`)."""
+def _adder(metrics: dict[str, float]) -> Callable[[str, float], None]:
+    """Return a metric recorder summing each name's values into `metrics`."""
 
     def add(name: str, value: float) -> None:
-        key = prefix + name
-        metrics[key] = metrics.get(key, 0) + value
+        metrics[name] = metrics.get(name, 0) + value
 
     return add
 
