@@ -148,6 +148,18 @@ def test_the_template_runs_sandboxed(openai_server: OpenAIServer, agent_call: Ca
     assert caught.value.error_type == "PromptRenderError"
 
 
+@pytest.mark.parametrize("template", ["{{ 'x' * 10**9 }}", "{{ 2 ** 100000 }}"])
+def test_the_template_cannot_exhaust_the_worker(
+    openai_server: OpenAIServer, agent_call: Call, template: str
+) -> None:
+    prompt = {"prompt_content": template}
+    with pytest.raises(ActivityError) as caught:
+        run(_openai(openai_server, prompt=prompt), INPUTS, agent_call.context)
+    assert caught.value.error_type == "PromptRenderError"
+    assert "limited" in caught.value.message or "too long" in caught.value.message
+    assert openai_server.received == []
+
+
 def test_structured_output_is_requested_and_validated(
     openai_server: OpenAIServer, agent_call: Call
 ) -> None:

@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 from jsonschema import Draft202012Validator
 
 from workflow_builder.activities.contract import (
@@ -38,9 +37,9 @@ from workflow_builder.activities.llm_providers import (
     start_conversation,
 )
 from workflow_builder.activities.pricing import cost_usd
+from workflow_builder.activities.templating import templates
 from workflow_builder.secrets.references import SECRET_REF_SCHEMA, resolve_secret_refs
 
-_templates = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _WIRE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _FENCED = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 _MAX_ERRORS_SHOWN = 10
@@ -230,7 +229,7 @@ def render_prompt(prompt: Mapping[str, Any], values: Mapping[str, Any]) -> str:
             errors=problems,
         )
     try:
-        return _templates.from_string(prompt["prompt_content"]).render(**values)
+        return templates.from_string(prompt["prompt_content"]).render(**values)
     except TemplateError as exc:
         # Undefined names, sandbox violations and syntax errors: the template is user input.
         raise _invalid("PromptRenderError", f"The prompt template failed: {exc}") from None

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from workflow_builder.activities.templating import MAX_RENDERED_LENGTH, templates
 from workflow_builder.api.crud import apply_changes, delete_visible, get_or_404, save
 from workflow_builder.api.errors import (
     ProblemError,
@@ -40,31 +39,6 @@ from workflow_builder.components.models import (
     WorkflowStatusRead,
 )
 
-MAX_RENDERED_LENGTH = 1_000_000
-MAX_EXPONENT = 1_000
-
-
-class _BoundedSandbox(SandboxedEnvironment):
-    """The sandbox, with repetition and powers bounded so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """Refuse `*` and `**` whose result would be too large, else apply them."""
-        if operator == "*":
-            for sequence, times in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(sequence) * times > MAX_RENDERED_LENGTH
-                ):
-                    raise SecurityError("the repeated value would be too long")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponents are limited to {MAX_EXPONENT}")
-        return super().call_binop(context, operator, left, right)
-
-
-_templates = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 SCHEMA_FIELDS = ("config_schema", "input_schema", "output_schema")
 
 
@@ -273,7 +247,7 @@ def _check_prompt(values: dict[str, Any]) -> None:
             raise invalid("prompt_variables", "must be a JSON Schema of type 'object'")
     if values.get("prompt_content") is not None:
         try:
-            _templates.parse(values["prompt_content"])
+            templates.parse(values["prompt_content"])
         except TemplateSyntaxError as exc:
             raise invalid("prompt_content", f"line {exc.lineno}: {exc.message}") from None
 
@@ -396,7 +370,7 @@ def render_agent_prompt(
             ]
         )
     try:
-        rendered = _templates.from_string(prompt.prompt_content).render(**variables)
+        rendered = templates.from_string(prompt.prompt_content).render(**variables)
     except UndefinedError as exc:
         raise invalid("variables", f"the template needs a value: {exc.message}") from None
     except SecurityError as exc:
