@@ -271,7 +271,18 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
 
     page.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
     workflow_panel = page.get_by_role("complementary", name="Workflow")
+    workflow_panel.get_by_label("Payload schema (JSON Schema)").fill(
+        '{"type": "object", "required": ["by"]}'
+    )
     workflow_panel.get_by_label("Run timeout (s)").fill("600")
+    schedules = workflow_panel.get_by_role("group", name="Schedules")
+    schedules.get_by_role("button", name="+ Add").click()
+    schedules.get_by_label("Cron").fill("0 9 * * 1-5")
+    schedules.get_by_label("Run input (JSON)").fill("[1]")
+    schedules.get_by_label("Cron").focus()
+    expect(schedules.get_by_text("Expected a JSON object.")).to_be_visible()
+    schedules.get_by_label("Run input (JSON)").fill('{"report": "weekly"}')
+    workflow_panel.get_by_label("Run timeout (s)").focus()
 
     before = node(page, "end_1").bounding_box()
     page.get_by_role("button", name="Auto-layout").click()
@@ -294,7 +305,10 @@ def test_branches_shortcuts_and_layout(live_server: str, page: Page) -> None:
     }
     assert ("mark", "next", "retry_loop", "back") in edges
     assert ("approval", "received", "end_1", None) in edges
-    assert definition["signals"] == [{"name": "approved"}]
+    assert definition["signals"] == [
+        {"name": "approved", "parameters": {"type": "object", "required": ["by"]}}
+    ]
+    assert definition["schedules"] == [{"cron": "0 9 * * 1-5", "input": {"report": "weekly"}}]
     assert definition["settings"] == {"timeout_seconds": 600}
     assert definition["variables"] == {"done": {"initial": False}}
 

@@ -150,13 +150,22 @@ def test_build_with_a_condition_deploy_run_and_watch_every_node_turn_done(
     panel = page.get_by_role("complementary", name="Settings of condition_1")
     panel.get_by_label("Expression").fill("input.amount > `100`")
     expect(error_badge(page, "condition_1")).to_have_count(0, timeout=10_000)
+
+    # The trigger's input schema gives the Run button its form.
+    node(page, "trigger_1").click()
+    trigger = page.get_by_role("complementary", name="Settings of trigger_1")
+    trigger.get_by_label("Input schema (JSON Schema)").fill(
+        '{"type": "object", "required": ["amount"],'
+        ' "properties": {"amount": {"type": "number", "title": "Amount"}}}'
+    )
+    trigger.get_by_label("Time zone").focus()
     expect(page.get_by_test_id("save-state")).to_have_text("All changes saved", timeout=10_000)
 
     page.get_by_role("button", name="Deploy").click()
     expect(page.get_by_test_id("deploy-message")).to_have_text("Deployed.")
     page.get_by_role("button", name="Run").click()
     dialog = page.get_by_role("dialog", name="Start a run")
-    dialog.get_by_label("Inputs (JSON)").fill('{"amount": 250}')
+    dialog.get_by_label("Amount").fill("250")
     dialog.get_by_role("button", name="Start run").click()
     dialog.get_by_role("link", name="Watch this run").click()
 

@@ -19,7 +19,7 @@ import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { api, ApiError, errorMessage, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import type { Component, ComponentType, Problem, ValidationReport, WorkflowStatus } from "../api/types";
+import type { Component, ComponentType, JsonSchema, Problem, ValidationReport, WorkflowStatus } from "../api/types";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
@@ -59,6 +59,12 @@ interface Catalog {
   components: Component[];
   types: ComponentType[];
   statuses: WorkflowStatus[];
+}
+
+/** The input schema of the workflow's trigger, when it declares one. */
+function triggerInputSchema(definition: Definition): JsonSchema | undefined {
+  const schema = definition.nodes.find((node) => node.type === "trigger")?.config?.input_schema;
+  return schema && typeof schema === "object" && !Array.isArray(schema) ? (schema as JsonSchema) : undefined;
 }
 
 export function BuilderPage({ workflowId }: { workflowId: string }) {
@@ -612,7 +618,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           The server cannot validate workflows yet; showing the checks the browser can make.
         </p>
       )}
-      <RunDialog open={running} workflowId={workflow.id} onClose={() => setRunning(false)} />
+      <RunDialog
+        open={running}
+        workflowId={workflow.id}
+        inputSchema={triggerInputSchema(definition)}
+        onClose={() => setRunning(false)}
+      />
       <div className="builder-body">
         <Palette groups={groups} onAdd={(item) => addNode(item)} />
         <div

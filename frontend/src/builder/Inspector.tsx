@@ -2,6 +2,7 @@
  * connections (a keyboard way to wire outcomes), and its problems. */
 import Form from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
+import { JsonObjectField } from "./JsonObjectField";
 import { useMemo } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { Icon } from "../ui/Icon";
@@ -13,6 +14,23 @@ import { formValidator } from "./formValidator";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
 const HIDE_SUBMIT: UiSchema = { "ui:submitButtonOptions": { norender: true } };
+const FIELDS = { json: JsonObjectField };
+
+/** The form layout of a config: free-form objects (a JSON Schema, say) as JSON text areas. */
+function configUi(schema: RJSFSchema): UiSchema {
+  const ui: UiSchema = { ...HIDE_SUBMIT };
+  for (const [name, property] of Object.entries(schema.properties ?? {})) {
+    if (
+      typeof property === "object" &&
+      property.type === "object" &&
+      !property.properties &&
+      !property.additionalProperties
+    ) {
+      ui[name] = { "ui:field": "json" };
+    }
+  }
+  return ui;
+}
 
 const EXECUTION_SCHEMA: RJSFSchema = {
   type: "object",
@@ -206,7 +224,8 @@ export function Inspector({
             key={`config-${def.id}`}
             idPrefix={`config-${def.id}`}
             schema={withoutMeta(schema)}
-            uiSchema={HIDE_SUBMIT}
+            uiSchema={configUi(withoutMeta(schema))}
+            fields={FIELDS}
             formData={def.config ?? {}}
             validator={formValidator}
             liveValidate="onChange"

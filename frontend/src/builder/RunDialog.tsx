@@ -1,13 +1,46 @@
 /** Start a run of the deployed workflow with JSON inputs (checked by the server against the
  * trigger's input schema). */
+import Form from "@rjsf/core";
+import type { RJSFSchema } from "@rjsf/utils";
 import { useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage } from "../api/client";
-import type { Execution } from "../api/types";
+import type { Execution, JsonSchema } from "../api/types";
 import { Link } from "../app/router";
 import { Dialog } from "../ui/Dialog";
+import { FORM_TEMPLATES } from "./formTemplates";
+import { formValidator } from "./formValidator";
 
-export function RunDialog({ open, workflowId, onClose }: { open: boolean; workflowId: string; onClose: () => void }) {
+const HIDE_SUBMIT = { "ui:submitButtonOptions": { norender: true } };
+
+function hasProperties(schema: JsonSchema | undefined): schema is JsonSchema {
+  const properties = schema?.properties;
+  return Boolean(properties && typeof properties === "object" && Object.keys(properties).length > 0);
+}
+
+function parsedOrEmpty(text: string): unknown {
+  try {
+    return JSON.parse(text || "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** With an input schema naming its properties, the inputs are a generated form (the JSON text
+ * stays one click away); otherwise JSON. */
+export function RunDialog({
+  open,
+  workflowId,
+  inputSchema,
+  onClose,
+}: {
+  open: boolean;
+  workflowId: string;
+  inputSchema?: JsonSchema;
+  onClose: () => void;
+}) {
   const [text, setText] = useState("{}");
+  const [asJson, setAsJson] = useState(false);
+  const generated = hasProperties(inputSchema) && !asJson;
   const [error, setError] = useState<string | null>(null);
   const [started, setStarted] = useState<Execution | null>(null);
   const [busy, setBusy] = useState(false);
@@ -60,23 +93,46 @@ export function RunDialog({ open, workflowId, onClose }: { open: boolean; workfl
         </div>
       ) : (
         <form className="form" onSubmit={submit} noValidate>
-          <div className="field">
-            <label htmlFor="run-inputs">Inputs (JSON)</label>
-            <textarea
-              id="run-inputs"
-              className="code"
-              rows={6}
-              spellCheck={false}
-              data-autofocus
-              value={text}
-              onChange={(event) => setText(event.target.value)}
-              aria-invalid={error ? true : undefined}
-              aria-describedby="run-inputs-error"
-            />
-            <p className="field-error" id="run-inputs-error">
-              {error}
-            </p>
-          </div>
+          {generated ? (
+            <fieldset className="payload-form" aria-label="Inputs">
+              <legend>Inputs</legend>
+              <Form
+                idPrefix="run-input"
+                schema={inputSchema as RJSFSchema}
+                uiSchema={HIDE_SUBMIT}
+                validator={formValidator}
+                templates={FORM_TEMPLATES}
+                formData={parsedOrEmpty(text)}
+                onChange={(event) => setText(JSON.stringify(event.formData ?? {}))}
+                tagName="div"
+                noHtml5Validate
+                showErrorList={false}
+              />
+            </fieldset>
+          ) : (
+            <div className="field">
+              <label htmlFor="run-inputs">Inputs (JSON)</label>
+              <textarea
+                id="run-inputs"
+                className="code"
+                rows={6}
+                spellCheck={false}
+                data-autofocus
+                value={text}
+                onChange={(event) => setText(event.target.value)}
+                aria-invalid={error ? true : undefined}
+                aria-describedby="run-inputs-error"
+              />
+            </div>
+          )}
+          <p className="field-error" id="run-inputs-error">
+            {error}
+          </p>
+          {hasProperties(inputSchema) && (
+            <button type="button" className="link-button" onClick={() => setAsJson(!asJson)}>
+              {asJson ? "Use the form" : "Edit as JSON"}
+            </button>
+          )}
           <div className="dialog-actions">
             <button type="button" onClick={close}>
               Cancel

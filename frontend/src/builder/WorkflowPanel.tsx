@@ -6,6 +6,7 @@ import type { RJSFSchema, UiSchema } from "@rjsf/utils";
 import type { Problem } from "../api/types";
 import { JsonField, mustBeObject } from "../ui/JsonField";
 import { FORM_TEMPLATES } from "./formTemplates";
+import { JsonObjectField } from "./JsonObjectField";
 import { formValidator } from "./formValidator";
 
 const NAME: RJSFSchema = { type: "string", title: "Name", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
@@ -44,7 +45,15 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
         type: "object",
         title: "Signal",
         required: ["name"],
-        properties: { name: NAME, description: DESCRIPTION },
+        properties: {
+          name: NAME,
+          description: DESCRIPTION,
+          parameters: {
+            type: "object",
+            title: "Payload schema (JSON Schema)",
+            description: 'What senders must send, e.g. {"type": "object", "required": ["approved_by"]}.',
+          },
+        },
       },
     },
     queries: {
@@ -74,6 +83,7 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
           max_size: { type: "integer", title: "Max size", minimum: 1 },
           priority: { type: "string", title: "Order", enum: ["fifo", "lifo", "priority"] },
           deduplicate: { type: "boolean", title: "Deduplicate items" },
+          work_item_schema: { type: "object", title: "Item schema (JSON Schema)" },
         },
       },
     },
@@ -89,6 +99,7 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
           timezone: { type: "string", title: "Time zone", description: "IANA name; default UTC." },
           start_immediately: { type: "boolean", title: "Start immediately" },
           max_runs: { type: "integer", title: "Max runs", minimum: 1 },
+          input: { type: "object", title: "Run input (JSON)", description: "The inputs each scheduled run gets." },
         },
       },
     },
@@ -113,7 +124,14 @@ const DECLARATIONS_SCHEMA: RJSFSchema = {
     },
   },
 };
-const UI: UiSchema = { "ui:submitButtonOptions": { norender: true } };
+const JSON_FIELD = { "ui:field": "json" };
+const UI: UiSchema = {
+  "ui:submitButtonOptions": { norender: true },
+  signals: { items: { parameters: JSON_FIELD } },
+  work_queues: { items: { work_item_schema: JSON_FIELD } },
+  schedules: { items: { input: JSON_FIELD } },
+};
+const FIELDS = { json: JsonObjectField };
 
 export type Declarations = Record<string, unknown>;
 
@@ -185,6 +203,7 @@ export function WorkflowPanel({
           showErrorList={false}
           noHtml5Validate
           templates={FORM_TEMPLATES}
+          fields={FIELDS}
           onChange={(event) => onDeclarations(withoutEmpty({ ...(event.formData as Declarations), variables }))}
         />
         <JsonField
