@@ -187,6 +187,10 @@ def test_build_with_a_condition_deploy_run_and_watch_every_node_turn_done(
         page.get_by_role("region", name="Steps of activity_1").get_by_label("Step inputs")
     ).to_contain_text('"amount": 250')
     screenshot(page, "execution-detail")
+    # Keyboard: a focused node opens with Enter.
+    node(page, "end_1").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("region", name="Steps of end_1")).to_be_visible()
 
 
 @pytest.mark.expected_http_errors(422)
@@ -260,19 +264,30 @@ def test_the_statistics_page_charts_the_runs_just_made(
     )
     runs = [start(client, workflow_id, {"n": n}) for n in range(3)]
     assert [wait_until_finished(client, run) for run in runs] == ["completed"] * 3
+    # A run still waiting for its signal: counted, in progress, not in the success rate.
+    waiting = deploy(client, APPROVAL, f"approve-{time.monotonic_ns()}", display_name="Approve")
+    start(client, waiting)
+
+    page.get_by_role("link", name="Executions").click()
+    page.get_by_label("Workflow", exact=True).select_option(label="Shape orders")
+    expect(page.get_by_role("row").filter(has_text="Shape orders")).to_have_count(3)
+    expect(page.get_by_role("row").filter(has_text="Approve")).to_have_count(0)
 
     page.get_by_role("link", name="Statistics").click()
     expect(page.get_by_role("heading", name="Statistics")).to_be_visible()
-    expect(page.get_by_test_id("total-runs")).to_have_text("3")
+    expect(page.get_by_test_id("total-runs")).to_have_text("4")
+    expect(page.get_by_test_id("in-progress")).to_have_text("1")
     expect(page.get_by_test_id("success-rate")).to_have_text("100%")
-    expect(page.locator('[data-testid="runs-bucket"][data-total="3"]')).to_have_count(1)
+    expect(page.locator('[data-testid="runs-bucket"][data-total="4"]')).to_have_count(1)
     expect(page.get_by_test_id("success-chart")).to_contain_text("Shape orders")
     expect(page.get_by_test_id("component-chart")).to_contain_text("avg of 3")
     expect(page.get_by_role("row").filter(has_text="Shape orders")).to_contain_text("100%")
     screenshot(page, "statistics")
     page.get_by_label("Window").select_option("24h")
+    expect(page.get_by_role("img", name="Runs per hour: 4 in all")).to_be_visible()
+    page.get_by_label("Workflow", exact=True).select_option(label="Shape orders")
     expect(page.get_by_role("img", name="Runs per hour: 3 in all")).to_be_visible()
-    expect(page.locator('[data-testid="runs-bucket"][data-total="3"]')).to_have_count(1)
+    expect(page.get_by_test_id("in-progress")).to_have_text("0")
 
 
 def test_the_workers_page_shows_the_live_worker(live_server: str, page: Page, worker: str) -> None:

@@ -1,7 +1,7 @@
 /** One run: its graph with each node's live status, the chosen node's steps, and what can be
  * done to the run (signal, query, add work-queue items, cancel, retry). Loaded lazily: it
  * brings the canvas library. */
-import { Background, Controls, ReactFlow, ReactFlowProvider, type OnSelectionChangeParams } from "@xyflow/react";
+import { Background, Controls, ReactFlow, ReactFlowProvider, type NodeChange } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, type Page } from "../api/client";
@@ -11,7 +11,7 @@ import { useAsync } from "../app/useAsync";
 import { CanvasContext, indexComponents, type CanvasInfo } from "../builder/canvasContext";
 import { FlowEdge } from "../builder/FlowEdge";
 import { FlowNode } from "../builder/FlowNode";
-import { readDefinition, toFlow } from "../builder/graph";
+import { readDefinition, toFlow, type WorkflowNode } from "../builder/graph";
 import { duration, StatusChipOf } from "../pages/ExecutionsPage";
 import { formatDate } from "../ui/format";
 import { ProblemAlert } from "../ui/ProblemAlert";
@@ -135,9 +135,11 @@ function RunCanvas({
     [flow, selected],
   );
   const canvasInfo = useMemo(() => ({ ...info, runStatus: nodeStatuses(steps) }), [info, steps]);
-  const onSelectionChange = useCallback(
-    ({ nodes: chosen }: OnSelectionChangeParams) => {
-      if (chosen.length === 1) onSelect(chosen[0].id);
+  // Nodes are controlled: a click, or Enter on a focused node, arrives as a selection change.
+  const onNodesChange = useCallback(
+    (changes: NodeChange<WorkflowNode>[]) => {
+      const chosen = changes.find((change) => change.type === "select" && change.selected);
+      if (chosen && "id" in chosen) onSelect(chosen.id);
     },
     [onSelect],
   );
@@ -153,8 +155,7 @@ function RunCanvas({
           nodesConnectable={false}
           edgesFocusable={false}
           deleteKeyCode={null}
-          onNodeClick={(_, node) => onSelect(node.id)}
-          onSelectionChange={onSelectionChange}
+          onNodesChange={onNodesChange}
           fitView
           fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
           proOptions={{ hideAttribution: true }}

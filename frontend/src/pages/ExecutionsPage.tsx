@@ -42,15 +42,18 @@ export function ExecutionsPage() {
   const { projectId } = useWorkspace();
   const [available, setAvailable] = useState<boolean | null>(null);
   const [status, setStatus] = useState("");
+  const [workflowId, setWorkflowId] = useState("");
   useEffect(() => {
     void hasRoute("/api/v1/executions").then(setAvailable);
   }, []);
   const executions = useAsync(
     () =>
       available
-        ? api<Page<Execution>>("/executions", { query: { status, project_id: projectId, limit: 100 } })
+        ? api<Page<Execution>>("/executions", {
+            query: { status, project_id: projectId, workflow_id: workflowId, limit: 100 },
+          })
         : Promise.resolve(null),
-    `${available}|${status}|${projectId}`,
+    `${available}|${status}|${projectId}|${workflowId}`,
   );
   const workflows = useAsync(
     () => (available ? api<Page<Workflow>>("/workflows", { query: { limit: 200 } }) : Promise.resolve(null)),
@@ -75,6 +78,19 @@ export function ExecutionsPage() {
           {EXECUTION_STATUSES.map((s) => (
             <option key={s} value={s}>
               {s}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="execution-workflow-filter">Workflow</label>
+        <select
+          id="execution-workflow-filter"
+          value={workflowId}
+          onChange={(event) => setWorkflowId(event.target.value)}
+        >
+          <option value="">All</option>
+          {workflows.data?.items.map((w) => (
+            <option key={w.id} value={w.id}>
+              {w.display_name || w.name}
             </option>
           ))}
         </select>

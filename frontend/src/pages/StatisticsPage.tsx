@@ -303,7 +303,7 @@ export function StatisticsPage() {
             </div>
             <div>
               <dt>In progress</dt>
-              <dd>{data.runs.totals.running + data.runs.totals.pending}</dd>
+              <dd data-testid="in-progress">{data.runs.totals.running + data.runs.totals.pending}</dd>
             </div>
           </dl>
           <RunsOverTime stats={data.runs} />
