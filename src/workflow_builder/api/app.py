@@ -26,8 +26,8 @@ def create_app() -> FastAPI:
         description="Design workflows visually and run them durably on PostgreSQL.",
     )
     errors.install(app)
+    app.include_router(webhooks_router)  # first: its calls then skip matching every API route
     app.include_router(api_router())
-    app.include_router(webhooks_router)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", tags=["system"])
