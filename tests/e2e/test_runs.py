@@ -87,11 +87,20 @@ SHAPE = {
             "component": {"name": "transform"},
             "position": {"x": 0, "y": 130},
         },
-        {"id": "finish", "type": "end", "position": {"x": 0, "y": 260}},
+        {
+            "id": "count",
+            "type": "activity",
+            "component": {"name": "python_code"},
+            "config": {"code": "def main(inputs):\n    return len(inputs)\n"},
+            "input": {},
+            "position": {"x": 0, "y": 260},
+        },
+        {"id": "finish", "type": "end", "position": {"x": 0, "y": 390}},
     ],
     "edges": [
         {"id": "e1", "source": "start", "target": "shape"},
-        {"id": "e2", "source": "shape", "target": "finish"},
+        {"id": "e2", "source": "shape", "target": "count"},
+        {"id": "e3", "source": "count", "target": "finish"},
     ],
 }
 
@@ -268,7 +277,13 @@ def test_the_statistics_page_charts_the_runs_just_made(
     waiting = deploy(client, APPROVAL, f"approve-{time.monotonic_ns()}", display_name="Approve")
     start(client, waiting)
 
-    page.get_by_role("link", name="Executions").click()
+    # A component's metrics show on its step.
+    page.goto(f"{live_server}/executions/{runs[0]}")
+    node(page, "count").click()
+    metrics = page.get_by_role("region", name="Steps of count").get_by_label("Step metrics")
+    expect(metrics).to_contain_text("duration ms")
+
+    page.get_by_role("link", name="Executions", exact=True).click()
     page.get_by_label("Workflow", exact=True).select_option(label="Shape orders")
     expect(page.get_by_role("row").filter(has_text="Shape orders")).to_have_count(3)
     expect(page.get_by_role("row").filter(has_text="Approve")).to_have_count(0)

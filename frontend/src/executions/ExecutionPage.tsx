@@ -31,6 +31,12 @@ function Json({ value, label }: { value: unknown; label?: string }) {
   );
 }
 
+function formatMetric(name: string, value: unknown): string {
+  if (typeof value !== "number") return JSON.stringify(value);
+  if (name === "cost_usd") return `$${value.toFixed(6).replace(/0{1,4}$/, "")}`;
+  return value.toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
 function isLive(status: string | undefined): boolean {
   return status === "pending" || status === "running";
 }
@@ -104,7 +110,7 @@ function StepDetail({ nodeId, steps, onClose }: { nodeId: string; steps: Executi
                 {Object.entries(step.metrics).map(([key, value]) => (
                   <div key={key} className="fact-pair">
                     <dt>{key.replace(/_/g, " ")}</dt>
-                    <dd>{typeof value === "object" ? JSON.stringify(value) : String(value)}</dd>
+                    <dd>{formatMetric(key, value)}</dd>
                   </div>
                 ))}
               </dl>
