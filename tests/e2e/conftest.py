@@ -82,7 +82,7 @@ def worker(db: Database) -> Iterator[str]:
         sync_components(session)
     worker_id = f"e2e-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("wfb")), "worker"],
+        [str(Path(sys.executable).with_name("wfb")), "worker", "--drain-seconds", "1"],
         env={
             **os.environ,
             "DATABASE_URL": db.url,
