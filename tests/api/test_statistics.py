@@ -233,6 +233,11 @@ def test_without_a_project_filter_every_visible_run_counts(
 
 def test_per_workflow_counts_and_duration_percentiles(client: TestClient, tenant: Tenant) -> None:
     body = _get(client, tenant.user, "/workflows", project_id=tenant.project_id, **WINDOW)
+    assert body["window"] == {
+        "since": "2026-03-02T00:00:00Z",
+        "until": "2026-03-05T00:00:00Z",
+        "bucket": None,
+    }
     by_name = {item["name"]: item for item in body["items"]}
     assert list(by_name) == ["billing", "intake"]
     billing = by_name["billing"]
@@ -300,6 +305,18 @@ def test_another_tenant_sees_none_of_it(client: TestClient, tenant: Tenant) -> N
             headers=bob.headers,
         )
         assert assert_problem(response, 404, "not-found")["detail"] == "Workflow was not found"
+
+
+def test_a_long_window_is_fine_without_buckets(client: TestClient, tenant: Tenant) -> None:
+    body = _get(
+        client, tenant.user, "/workflows", since="2020-01-01T00:00:00Z", until="2026-03-05T00:00:00"
+    )
+    assert body["window"]["until"] == "2026-03-05T00:00:00Z"
+    assert {item["name"]: item["runs"] for item in body["items"]} == {
+        "billing": 6,
+        "intake": 1,
+        "loose": 1,
+    }
 
 
 def test_the_default_window_ends_now(client: TestClient, tenant: Tenant) -> None:

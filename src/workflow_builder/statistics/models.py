@@ -37,11 +37,11 @@ class RunTotals(StatusCounts):
 
 
 class Window(BaseModel):
-    """The time window a statistic covers: [since, until), in buckets of `bucket`."""
+    """The time window a statistic covers: [since, until), in buckets of `bucket` if any."""
 
     since: datetime
     until: datetime
-    bucket: Bucket
+    bucket: Bucket | None = None
 
 
 class RunStatistics(BaseModel):

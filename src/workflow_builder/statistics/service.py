@@ -42,18 +42,23 @@ def _aware(value: datetime) -> datetime:
 
 
 def window(
-    *, since: datetime | None, until: datetime | None, bucket: Bucket, now: datetime | None = None
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    bucket: Bucket | None,
+    now: datetime | None = None,
 ) -> Window:
-    """Return the window [since, until): until defaults to now, since to a span before until.
+    """Return the window [since, until): until defaults to now, since to a span before until
+    (24 hours with hourly buckets, else 30 days).
 
     Times without a time zone are UTC. Raises a 422 naming the parameter when the window is
     empty or would need more than MAX_BUCKETS buckets.
     """
     end = _aware(until) if until is not None else (now or datetime.now(UTC))
-    start = _aware(since) if since is not None else end - DEFAULT_SPAN[bucket]
+    start = _aware(since) if since is not None else end - DEFAULT_SPAN[bucket or "day"]
     if start >= end:
         raise validation_problem([field_error(["query", "since"], "since must be before until")])
-    if (end - start) / BUCKET_LENGTH[bucket] > MAX_BUCKETS:
+    if bucket is not None and (end - start) / BUCKET_LENGTH[bucket] > MAX_BUCKETS:
         raise validation_problem(
             [
                 field_error(
@@ -96,11 +101,12 @@ def run_statistics(
     workflow_id: UUID | None,
 ) -> RunStatistics:
     """Return the runs started in the window per bucket (UTC) and status, and their totals."""
+    bucket = window.bucket or "day"
     params: dict[str, Any] = {
         "since": window.since,
         "until": window.until,
-        "bucket": window.bucket,
-        "step": f"1 {window.bucket}",
+        "bucket": bucket,
+        "step": f"1 {bucket}",
         "project_id": project_id,
         "workflow_id": workflow_id,
     }

@@ -62,7 +62,7 @@ def workflow_statistics(
     until: Until = None,
 ) -> WorkflowStatisticsPage:
     """Per workflow: runs in the window, success rate, and duration average and percentiles."""
-    window = service.window(since=since, until=until, bucket="day")
+    window = service.window(since=since, until=until, bucket=None)
     service.check_scope(db_session=db_session, project_id=project_id, workflow_id=workflow_id)
     return WorkflowStatisticsPage(
         window=window,
