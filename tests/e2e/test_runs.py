@@ -298,7 +298,7 @@ def test_the_statistics_page_charts_the_runs_just_made(
     expect(page.get_by_test_id("component-chart")).to_contain_text("avg of 3")
     expect(page.get_by_role("row").filter(has_text="Shape orders")).to_contain_text("100%")
     screenshot(page, "statistics")
-    page.get_by_label("Window").select_option("24h")
+    page.get_by_label("Window", exact=True).select_option("24h")
     expect(page.get_by_role("img", name="Runs per hour: 4 in all")).to_be_visible()
     page.get_by_label("Workflow", exact=True).select_option(label="Shape orders")
     expect(page.get_by_role("img", name="Runs per hour: 3 in all")).to_be_visible()

@@ -182,10 +182,12 @@ function RunsOverTime({ stats }: { stats: RunStatistics }) {
 function BarList({
   title,
   id,
+  note,
   rows,
 }: {
   title: string;
   id: string;
+  note?: string;
   rows: { key: string; label: string; value: number | null; text: string; color: string; detail?: string }[];
 }) {
   const max = Math.max(1e-9, ...rows.map((r) => r.value ?? 0));
@@ -193,6 +195,7 @@ function BarList({
     <figure className="chart" aria-labelledby={`${id}-title`}>
       <figcaption id={`${id}-title`}>
         <h2>{title}</h2>
+        {note && <p className="muted small">{note}</p>}
       </figcaption>
       {rows.length === 0 ? (
         <p className="muted">No data in this window.</p>
@@ -311,6 +314,7 @@ export function StatisticsPage() {
             <BarList
               title="Success rate per workflow"
               id="success-chart"
+              note="Completed ÷ (completed + failed) among the runs started in the window."
               rows={data.workflows.map((w) => ({
                 key: w.workflow_id,
                 label: w.display_name || w.name,
@@ -323,6 +327,7 @@ export function StatisticsPage() {
             <BarList
               title="Duration per component"
               id="component-chart"
+              note="Average per call since the first run of the selected workflows; the window does not apply."
               rows={data.components.map((c) => ({
                 key: c.component_id,
                 label: c.display_name || c.name || c.component_id,
