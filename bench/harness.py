@@ -346,9 +346,19 @@ class Stack:
     """The product running against a throw-away database: one API process and workers."""
 
     database_url: str
-    api_process: Process
-    base_url: str
+    api_processes: list[Process]
+    base_urls: list[str]
     workers: list[Process] = field(default_factory=list)
+
+    @property
+    def api_process(self) -> Process:
+        """Return the first API process."""
+        return self.api_processes[0]
+
+    @property
+    def base_url(self) -> str:
+        """Return the first API process's URL."""
+        return self.base_urls[0]
 
     def sign_up(self, role: str = "developer") -> Api:
         """Sign a new user up through the API and give them `role`."""
@@ -401,8 +411,9 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack(*, api_env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """Yield the product running on a fresh, migrated database of its own."""
+def stack(*, api_env: dict[str, str] | None = None, apis: int = 1) -> Iterator[Stack]:
+    """Yield the product running on a fresh, migrated database of its own, with `apis` API
+    processes (each on a port of its own)."""
     from workflow_builder.activities.registry import sync_components
     from workflow_builder.db import Database, set_database, system_session
     from workflow_builder.db.migrate import upgrade
@@ -415,32 +426,40 @@ def stack(*, api_env: dict[str, str] | None = None) -> Iterator[Stack]:
         set_database(database)
         with system_session() as session:
             sync_components(session)
-        port = free_port()
-        api_process = Process(
-            [WFB, "api", "--port", str(port), "--no-migrate"],
-            product_env(url, **(api_env or {})),
-            "api",
+        ports = [free_port() for _ in range(apis)]
+        running = Stack(
+            url,
+            [
+                Process(
+                    [WFB, "api", "--port", str(port), "--no-migrate"],
+                    product_env(url, **(api_env or {})),
+                    f"api{index}",
+                )
+                for index, port in enumerate(ports)
+            ],
+            [f"http://127.0.0.1:{port}" for port in ports],
         )
-        running = Stack(url, api_process, f"http://127.0.0.1:{port}")
         try:
-            _wait_healthy(running)
+            for process, base_url in zip(running.api_processes, running.base_urls, strict=True):
+                _wait_healthy(process, base_url)
             yield running
         finally:
             running.stop_workers()
-            api_process.stop()
+            for process in running.api_processes:
+                process.stop()
             set_database(None)
             database.dispose()
 
 
-def _wait_healthy(running: Stack) -> None:
+def _wait_healthy(process: Process, base_url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        running.api_process.check_alive()
+        process.check_alive()
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{running.base_url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"the API never answered:\n{running.api_process.output()}")
+    raise RuntimeError(f"the API never answered:\n{process.output()}")
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -522,3 +541,21 @@ def update_docs(title: str, text: str, path: Path = DOCS) -> None:
         updated = current.rstrip() + "\n\n" + text.rstrip() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(updated, encoding="utf-8")
+
+
+def load(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run `bench.loadgen` with `spec` in a process of its own; return its summary."""
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=float(spec["seconds"]) + 120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the load generator failed:\n{result.stderr[-3000:]}")
+    summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return summary

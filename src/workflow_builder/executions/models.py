@@ -72,7 +72,11 @@ class ExecutionPage(BaseModel):
     """A page of runs."""
 
     items: list[ExecutionRead]
-    total: int
+    total: int = Field(
+        description="How many runs match; a lower bound when total_exact is false (the count "
+        "stops 1,000 runs past the page)."
+    )
+    total_exact: bool = True
     limit: int
     offset: int
 
