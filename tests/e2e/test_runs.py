@@ -36,6 +36,15 @@ APPROVAL = {
             },
         }
     ],
+    "work_queues": [
+        {
+            "name": "refunds",
+            "work_item_schema": {
+                "type": "object",
+                "properties": {"order": {"type": "string", "title": "Order"}},
+            },
+        }
+    ],
     "variables": {"stage": {"initial": "new", "schema": {"type": "string"}}},
     "queries": [{"name": "stage", "expression": "vars.stage"}],
     "nodes": [
@@ -223,6 +232,14 @@ def test_a_signal_sent_from_the_run_page_resumes_the_waiting_run(
     expect(page.get_by_role("status", name="Query answer")).to_contain_text(
         '"waiting for approval"'
     )
+
+    # An item for the run's work queue, from a form generated from the item schema.
+    page.get_by_label("Order").fill("A-17")
+    page.get_by_role("button", name="Add item").click()
+    expect(page.get_by_text("Item added; 1 waiting in refunds.")).to_be_visible()
+    page.get_by_label("Query", exact=True).select_option("refunds_items")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.get_by_role("status", name="Query answer")).to_contain_text('"A-17"')
 
     # The payload form comes from the signal's schema; the server's refusal names the field.
     expect(page.get_by_label("Signal", exact=True)).to_have_value("approve")

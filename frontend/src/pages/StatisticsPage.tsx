@@ -88,8 +88,8 @@ function bucketLabel(iso: string, bucket: "hour" | "day"): string {
 
 function RunsOverTime({ stats }: { stats: RunStatistics }) {
   const { buckets, window } = stats;
-  const width = 720;
-  const height = 200;
+  const width = 960;
+  const height = 180;
   const left = 32;
   const bottom = 22;
   const max = Math.max(1, ...buckets.map((b) => b.total));
