@@ -5,6 +5,7 @@ the runs, and the workers page shows the live worker."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -334,3 +335,59 @@ def test_the_workers_page_shows_the_live_worker(live_server: str, page: Page, wo
     expect(row).to_contain_text(project.json()["name"])
     expect(row).to_contain_text(" s ago")
     screenshot(page, "workers")
+
+
+FLAGGED = {
+    "nodes": [
+        {
+            "id": "start",
+            "type": "trigger",
+            "config": {"kind": "manual", "input_schema": {"type": "object"}},
+            "position": {"x": 0, "y": 0},
+        },
+        {
+            "id": "check",
+            "type": "activity",
+            "component": {"name": "python_code"},
+            "config": {
+                "code": "import os\n\ndef main(inputs):\n"
+                "    if not os.path.exists(inputs['flag']):\n"
+                "        raise RuntimeError('the flag is not set')\n"
+                "    return 'ok'\n"
+            },
+            "input": {"flag": "input.flag"},
+            "retry": {"maximum_attempts": 1},
+            "position": {"x": 0, "y": 130},
+        },
+        {"id": "finish", "type": "end", "position": {"x": 0, "y": 260}},
+    ],
+    "edges": [
+        {"id": "e1", "source": "start", "target": "check"},
+        {"id": "e2", "source": "check", "target": "finish"},
+    ],
+}
+
+
+def test_a_failed_run_shows_its_error_and_is_retried_from_the_run_page(
+    live_server: str, page: Page, worker: str, tmp_path: Path
+) -> None:
+    flag = tmp_path / "flag"
+    client = api(live_server, sign_up(page, live_server))
+    workflow_id = deploy(client, FLAGGED, f"flagged-{time.monotonic_ns()}")
+    execution_id = start(client, workflow_id, {"flag": str(flag)})
+    page.goto(f"{live_server}/executions/{execution_id}")
+
+    expect(run_status(page, "check")).to_have_attribute("data-run-status", "failed", timeout=15_000)
+    expect(node(page, "check").get_by_test_id("run-status")).to_have_text("✕ failed")
+    expect(run_status(page, "finish")).to_have_attribute("data-run-status", "not-run")
+    expect(page.locator("h1 [data-status]")).to_have_text("failed")
+    node(page, "check").click()
+    expect(page.get_by_role("region", name="Steps of check")).to_contain_text("the flag is not set")
+
+    flag.write_text("set")
+    page.get_by_role("button", name="Retry from the failed node").click()
+    expect(run_status(page, "finish")).to_have_attribute(
+        "data-run-status", "completed", timeout=15_000
+    )
+    expect(run_status(page, "check")).to_have_attribute("data-run-status", "completed")
+    expect(page.locator("h1 [data-status]")).to_have_text("completed")
