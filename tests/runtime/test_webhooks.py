@@ -120,9 +120,11 @@ def test_an_api_key_starts_a_run_that_completes(api: Api, client: TestClient, ke
 
 
 def test_the_default_path_is_the_workflow_kebab_name(api: Api, client: TestClient) -> None:
-    workflow_id = api.deploy(hook_definition())
+    workflow_id = api.create_workflow(hook_definition())
+    deployed = api.call("POST", f"/workflows/{workflow_id}/deploy", 200).json()
     kebab = api.call("GET", f"/workflows/{workflow_id}", 200).json()["kebab_name"]
     bearer = {"Authorization": f"Bearer {api_key(api)}"}
+    assert deployed["webhook_path"] == kebab
 
     response = post(client, kebab, {"order_id": 1}, headers=bearer)
 
