@@ -282,10 +282,12 @@ def test_a_body_that_is_not_a_json_object_is_refused(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     array = post(client, path, [1, 2], key=key)
+    not_a_number = post(client, path, key=key, content=b'{"order_id": NaN}', headers=as_json)
 
     assert "not valid JSON" in assert_problem(malformed, 400, "bad-request")["detail"]
     assert "application/json" in assert_problem(form, 415, "unsupported-media-type")["detail"]
     assert "JSON object" in assert_problem(array, 422, "validation")["errors"][0]["message"]
+    assert "NaN is not a JSON value" in assert_problem(not_a_number, 400)["detail"]
 
 
 # -- waiting for the result ------------------------------------------------------------------

@@ -67,7 +67,7 @@ def _inputs(body: bytes, content_type: str | None) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_not_json)
     except ValueError as exc:
         raise ProblemError(
             400, "bad-request", "Malformed request", f"The body is not valid JSON: {exc}"
@@ -82,6 +82,10 @@ def _inputs(body: bytes, content_type: str | None) -> dict[str, Any]:
             ]
         )
     return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _kind(value: Any) -> str:
