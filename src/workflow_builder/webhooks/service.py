@@ -229,14 +229,19 @@ def start_run(
     ExecutionRefused and InvalidPayload.
     """
     runtime.ensure_queues(hook.queue_name, hook.max_concurrent_workflows)
-    with get_database().unit_of_work("service_role") as session:
+    database = get_database()
+    with (
+        database.unit_of_work("authenticated", hook.owner_id)
+        if api_key is None
+        else database.unit_of_work("service_role")
+    ) as session:
         user_id = hook.owner_id
         if api_key is not None:
             found = session.execute(_KEY_USER, {"hash": sha256_hex(api_key)}).scalar()
             if found is None:
                 raise UnknownApiKey("The API key is unknown, revoked or expired")
             user_id = found
-        session.execute(_BECOME_USER, {"sub": str(user_id)})
+            session.execute(_BECOME_USER, {"sub": str(user_id)})
         started = runtime.insert_execution(
             session,
             user_id=user_id,
