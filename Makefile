@@ -56,9 +56,17 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+# Benchmarks (not part of `make test`): writes docs/benchmarks.md. Prefect, the peer of B1, is
+# installed on first use into a virtual environment of its own, .venv-bench-prefect.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache \
+	rm -rf $(VENV) .venv-bench-prefect build dist .pytest_cache .mypy_cache .ruff_cache \
 		frontend/node_modules src/workflow_builder/static

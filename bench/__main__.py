@@ -1,16 +1,48 @@
-"""Run every benchmark module this package knows."""
+"""Run every benchmark module this package knows, in order, and write docs/benchmarks.md.
+
+`python -m bench` runs them all; `--quick` (or WFB_BENCH_QUICK=1) runs a tiny version of each
+that checks the harness works and writes nothing; `--only B1,B7` runs some.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import os
+import time
 
-MODULES = ("bench.compile",)
+from bench.harness import progress
+
+MODULES = {
+    "B1": "bench.light_steps",
+    "B2": "bench.long_steps",
+    "B3": "bench.queue_throughput",
+    "B4": "bench.webhook_ingress",
+    "B5": "bench.durable_steps",
+    "B6": "bench.compile",
+    "B7": "bench.list_latency",
+}
 
 
 def main() -> None:
-    """Run each benchmark's main() in turn."""
-    for name in MODULES:
-        importlib.import_module(name).main()
+    """Run the selected benchmarks' main() in turn."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny runs, nothing written")
+    parser.add_argument("--only", default="", help="comma-separated: B1,B2,...")
+    args = parser.parse_args()
+    if args.quick:
+        os.environ["WFB_BENCH_QUICK"] = "1"
+    chosen = [b.strip().upper() for b in args.only.split(",") if b.strip()] or list(MODULES)
+    unknown = set(chosen) - set(MODULES)
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    for key in chosen:
+        progress(f"{key}: {MODULES[key]}")
+        began = time.monotonic()
+        importlib.import_module(MODULES[key]).main()
+        progress(f"{key} done in {time.monotonic() - began:.0f} s")
+    progress(f"all done in {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ own, created on that server and dropped at the end.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import itertools
@@ -149,13 +150,47 @@ def with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+_template: list[str] = []
+
+
+def _migrated_template() -> str:
+    """Return the name of a migrated database (made once per process) to copy stacks from."""
+    if not _template:
+        from workflow_builder.activities.registry import sync_components
+        from workflow_builder.db import Database, system_session
+        from workflow_builder.db.migrate import upgrade
+        from workflow_builder.runtime.engine import migrate_engine
+
+        admin = server_url()
+        name = f"wfb_bench_template_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        atexit.register(_drop_database, admin, name)
+        url = with_database(admin, name)
+        upgrade(url)
+        migrate_engine(url)
+        database = Database(url)
+        with system_session(db=database) as session:
+            sync_components(session)
+        database.dispose()
+        _template.append(name)
+    return _template[0]
+
+
+def _drop_database(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
 @contextlib.contextmanager
-def scratch_database(prefix: str = "wfb_bench") -> Iterator[str]:
-    """Create an empty database on the server, yield its URL, drop it afterwards."""
+def scratch_database(prefix: str = "wfb_bench", template: str | None = None) -> Iterator[str]:
+    """Create a database on the server (empty, or a copy of `template`), yield its URL, drop
+    it afterwards."""
     admin = server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
+        copy = f' template "{template}"' if template else ""
+        conn.execute(f'create database "{name}"{copy}')
     try:
         yield with_database(admin, name)
     finally:
@@ -410,29 +445,46 @@ class Stack:
         self.workers.clear()
 
 
-@contextlib.contextmanager
-def stack(*, api_env: dict[str, str] | None = None, apis: int = 1) -> Iterator[Stack]:
-    """Yield the product running on a fresh, migrated database of its own, with `apis` API
-    processes (each on a port of its own)."""
-    from workflow_builder.activities.registry import sync_components
-    from workflow_builder.db import Database, set_database, system_session
-    from workflow_builder.db.migrate import upgrade
-    from workflow_builder.runtime.engine import migrate_engine
+_shared: list[Stack] = []
 
-    with scratch_database() as url:
-        upgrade(url)
-        migrate_engine(url)
+
+@contextlib.contextmanager
+def stack(*, apis: int = 1) -> Iterator[Stack]:
+    """Yield the product running on a fresh, migrated database of its own, with `apis` API
+    processes (each on a port of its own).
+
+    In quick mode every benchmark shares one stack (started once, stopped at exit), so the
+    smoke run pays the processes' start-up once; each benchmark still works as users and
+    projects of its own.
+    """
+    if not quick():
+        with _own_stack(apis=apis) as running:
+            yield running
+        return
+    if not _shared:
+        resources = contextlib.ExitStack()
+        _shared.append(resources.enter_context(_own_stack(apis=2)))
+        atexit.register(resources.close)
+    try:
+        yield _shared[0]
+    finally:
+        _shared[0].stop_workers()
+
+
+@contextlib.contextmanager
+def _own_stack(*, apis: int) -> Iterator[Stack]:
+    from workflow_builder.db import Database, set_database
+
+    with scratch_database(template=_migrated_template()) as url:
         database = Database(url)
         set_database(database)
-        with system_session() as session:
-            sync_components(session)
         ports = [free_port() for _ in range(apis)]
         running = Stack(
             url,
             [
                 Process(
                     [WFB, "api", "--port", str(port), "--no-migrate"],
-                    product_env(url, **(api_env or {})),
+                    product_env(url),
                     f"api{index}",
                 )
                 for index, port in enumerate(ports)
@@ -452,7 +504,7 @@ def stack(*, api_env: dict[str, str] | None = None, apis: int = 1) -> Iterator[S
 
 
 def _wait_healthy(process: Process, base_url: str) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         process.check_alive()
         with contextlib.suppress(httpx.HTTPError):
