@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import ApiUser, assert_problem
+from workflow_builder.db import Database, get_database, set_database
 
 
 def test_unknown_route_is_a_404_problem(client: TestClient) -> None:
@@ -51,3 +52,16 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     assert "Problem" in document["components"]["schemas"]
     assert client.get("/docs").status_code == 200
     assert client.get("/health").status_code in (200, 503)
+
+
+def test_an_unreachable_database_is_a_503_to_retry(client: TestClient, alice: ApiUser) -> None:
+    working = get_database()
+    set_database(Database("postgresql://postgres@127.0.0.1:1/unreachable"))
+    try:
+        response = client.get("/api/v1/me", headers=alice.headers)
+    finally:
+        set_database(working)
+    body = assert_problem(response, 503, "unavailable")
+    assert "database" in body["detail"]
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/api/v1/me", headers=alice.headers).status_code == 200

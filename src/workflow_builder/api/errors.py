@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -195,7 +196,24 @@ def from_database_error(exc: DBAPIError) -> ProblemError | None:
         return ProblemError(422, "invalid-value", "Invalid value", message)
     if sqlstate in ("40001", "40P01"):
         return ProblemError(409, "retry", "Concurrent update", "Try the request again")
+    if (
+        sqlstate in UNAVAILABLE_STATES
+        or sqlstate.startswith("08")
+        or (isinstance(exc, OperationalError) and not sqlstate)
+    ):
+        return unavailable(f"The database cannot take the request now: {message}")
     return None
+
+
+# too_many_connections, cannot_connect_now, admin/crash shutdown (class 08 is connection errors)
+UNAVAILABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+
+
+def unavailable(detail: str) -> ProblemError:
+    """A 503 for a database that refuses or drops connections: the caller should retry."""
+    return ProblemError(
+        503, "unavailable", "Service unavailable", detail, headers={"Retry-After": "1"}
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -240,6 +258,11 @@ def install(app: FastAPI) -> None:
             problem = ProblemError(500, "internal", "Internal error", "The database failed")
         return problem_response(problem, request)
 
+    @app.exception_handler(PoolTimeoutError)
+    async def on_pool_timeout(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+        detail = "Every database connection is busy; try again in a moment"
+        return problem_response(unavailable(detail), request)
+
     @app.exception_handler(StaleDataError)
     async def on_stale(request: Request, exc: StaleDataError) -> JSONResponse:
         # An UPDATE that matched no row: the row is visible (it was loaded) but the
@@ -262,5 +285,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found"),
         (409, "Conflict"),
         (422, "Invalid request"),
+        (503, "The database is unavailable; retry after the given delay"),
     )
 }
