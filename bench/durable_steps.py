@@ -34,7 +34,7 @@ PGBENCH_SCRIPT = "\\set v random(1, 1000000)\ninsert into bench_rows (v) values 
 
 def _settings() -> tuple[int, float, int]:
     """Return (runs per repetition, pgbench seconds, repetitions)."""
-    return (4, 1.0, 1) if quick() else (100, 10.0, 5)
+    return (4, 1.0, 1) if quick() else (40, 5.0, 5)
 
 
 def pgbench_path() -> str:

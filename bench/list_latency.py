@@ -47,7 +47,7 @@ join (select w.id, w.project_id, w.created_by, c.id as compiled_code_id,
 
 def _settings() -> tuple[int, float, int]:
     """Return (rows, seconds per window, windows)."""
-    return (20_000, 2.0, 1) if quick() else (1_000_000, 10.0, 5)
+    return (20_000, 2.0, 1) if quick() else (1_000_000, 5.0, 5)
 
 
 def fill(database_url: str, rows: int) -> float:

@@ -59,7 +59,7 @@ def _settings() -> tuple[list[int], float, int]:
     """Return (rates, seconds per step, repetitions of the whole ramp)."""
     if quick():
         return [10], 2.0, 1
-    return [50, 100, 150, 200, 250, 300, 350, 440, 550], 10.0, 5
+    return [25, 50, 75, 100, 150, 200, 300, 440, 550], 5.0, 5
 
 
 def webhook_definition(path: str) -> dict[str, Any]:
