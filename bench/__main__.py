@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import time
 
-from bench.harness import progress
+from bench.harness import DOCS, progress, update_docs
+
+SUMMARY = "Summary"
 
 MODULES = {
     "B1": "bench.light_steps",
@@ -43,6 +46,20 @@ def main() -> None:
         importlib.import_module(MODULES[key]).main()
         progress(f"{key} done in {time.monotonic() - began:.0f} s")
     progress(f"all done in {time.monotonic() - started:.0f} s")
+    if not args.quick and set(chosen) == set(MODULES):
+        update_docs(SUMMARY, summary(DOCS.read_text(encoding="utf-8")))
+
+
+def summary(document: str) -> str:
+    """Return the summary section: each benchmark's `Result:` paragraph, in order."""
+    lines = [f"## {SUMMARY}", "", "| benchmark | result |", "| --- | --- |"]
+    for found in re.finditer(r"^## (B\d) — (.+?)\n(.*?)(?=^## |\Z)", document, re.M | re.S):
+        key, title, body = found.groups()
+        result = re.search(r"^Result: (.*?)(?:\n\n|\Z)", body, re.M | re.S)
+        if result:
+            text = " ".join(result.group(1).split())
+            lines.append(f"| {key} {title} | {text} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

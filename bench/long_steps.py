@@ -74,7 +74,7 @@ median (min-max) of {product.count}.
 | Workflow Builder: HTTP start -> completed | {product.cell()} | {ratio:.3f}x |
 | bare Python loop | {bare.cell()} | 1.000x |
 
-Overhead: {overhead:+.1f} % (target ≤ 2 %: {verdict}).
+Result: overhead {overhead:+.1f} % over the bare loop (target ≤ 2 %: {verdict}).
 """
 
 

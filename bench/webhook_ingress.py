@@ -211,8 +211,8 @@ request is answered `202` with p99 < 1 s and every run it started has completed 
 {CATCH_UP_SECONDS:.0f} s of the step's last request. The ramp stops at the first step that is
 not. {best.count} ramps, each on a newly deployed webhook.
 
-Highest sustained rate: {best.cell(0)} runs/s, median (min-max) (target ≥ 440 runs/s: {met};
-n8n publishes 220/s on 2 vCPU, a published figure not measured here).
+Result: highest sustained rate {best.cell(0)} runs/s, median (min-max) (target ≥ 440 runs/s:
+{met}; n8n publishes 220/s on 2 vCPU, a published figure not measured here).
 
 The ramp closest to the median:
 
