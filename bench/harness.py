@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import datetime as dt
 import itertools
+import math
 import os
 import platform
 import re
@@ -86,7 +87,7 @@ def percentile(samples: Sequence[float], share: float) -> float:
     ordered = sorted(samples)
     if not ordered:
         return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1))
     return ordered[rank]
 
 
