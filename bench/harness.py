@@ -385,6 +385,8 @@ class Stack:
     api_processes: list[Process]
     base_urls: list[str]
     workers: list[Process] = field(default_factory=list)
+    # In quick mode: one worker serving every project, shared by the benchmarks.
+    shared_worker: Process | None = None
 
     @property
     def api_process(self) -> Process:
@@ -414,7 +416,12 @@ class Stack:
         return Api(http, body["tokens"]["access_token"], user_id)
 
     def start_worker(self, project_id: str | None = None, name: str = "worker") -> Process:
-        """Start a `wfb worker` for one project (None: every project) and wait until it serves."""
+        """Start a `wfb worker` for one project (None: every project) and wait until it serves.
+
+        With a shared worker (quick mode), return it instead: it serves every project.
+        """
+        if self.shared_worker is not None:
+            return self.shared_worker
         worker_id = f"bench-{uuid.uuid4().hex[:8]}"
         args = [WFB, "worker", "--drain-seconds", "0"]
         if project_id:
@@ -429,15 +436,10 @@ class Stack:
                     "select 1 from workflow_workers where worker_id like %s and status = 'running'",
                     (f"{worker_id}@%",),
                 ).fetchone()
-                if row or (project_id is None and self._engine_ready(conn, worker_id)):
+                if row:
                     return process
                 time.sleep(0.1)
         raise RuntimeError(f"worker never registered:\n{process.output()}")
-
-    @staticmethod
-    def _engine_ready(conn: psycopg.Connection[Any], worker_id: str) -> bool:
-        # A worker for every project registers rows only for projects that exist.
-        return conn.execute("select count(*) from projects").fetchone() == (0,)
 
     def stop_workers(self) -> None:
         """Stop every worker process."""
@@ -464,8 +466,14 @@ def stack(*, apis: int = 1) -> Iterator[Stack]:
         return
     if not _shared:
         resources = contextlib.ExitStack()
-        _shared.append(resources.enter_context(_own_stack(apis=2)))
+        running = resources.enter_context(_own_stack(apis=1))
+        # A worker for every project registers a row per existing project: make one to wait on.
+        running.sign_up().project("bench-shared")
+        running.shared_worker = running.start_worker(None, "shared-worker")
+        running.workers.clear()
+        resources.callback(running.shared_worker.stop)
         atexit.register(resources.close)
+        _shared.append(running)
     try:
         yield _shared[0]
     finally:

@@ -22,8 +22,8 @@ from bench.harness import (
 )
 
 SECTION = "B7 — API latency"
-USERS = 10
-WORKFLOWS_PER_USER = 2
+USERS = 3 if quick() else 10
+WORKFLOWS_PER_USER = 1 if quick() else 2
 RATE = 20 if quick() else 200
 # One per core: a single Python process cannot serve 200 authenticated requests/s here.
 API_PROCESSES = 2

@@ -106,10 +106,9 @@ def measure(slots_runs: dict[int, int], repetitions: int) -> tuple[list[Row], di
         api = running.sign_up()
         project = api.project("b3")
         api.component("bench-sleep", "sleep")
-        for _ in range(WORKER_PROCESSES):
-            running.start_worker(project["id"])
+        workers = [running.start_worker(project["id"]) for _ in range(WORKER_PROCESSES)]
         pids = {"api": running.api_process.pid}
-        pids.update({f"worker{i}": w.pid for i, w in enumerate(running.workers)})
+        pids.update({f"worker{i}": w.pid for i, w in enumerate(workers)})
         with PeakRss(pids) as rss:
             for slots, runs in slots_runs.items():
                 api.limit_queue(project, slots, slots)

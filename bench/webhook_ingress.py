@@ -146,10 +146,9 @@ def measure(
         project = api.project("b4")
         api.limit_queue(project, 1000, 1000)
         key = api.call("POST", "/api-keys", 201, json={"name": "bench"})["key"]
-        for _ in range(WORKER_PROCESSES):
-            running.start_worker(project["id"])
+        workers = [running.start_worker(project["id"]) for _ in range(WORKER_PROCESSES)]
         pids = {f"api{i}": p.pid for i, p in enumerate(running.api_processes)}
-        pids.update({f"worker{i}": w.pid for i, w in enumerate(running.workers)})
+        pids.update({f"worker{i}": w.pid for i, w in enumerate(workers)})
         with PeakRss(pids) as rss:
             for repetition in range(repetitions):
                 path = f"bench/{uuid.uuid4().hex[:8]}"
@@ -168,7 +167,7 @@ def measure(
                         break
                 ramps.append(steps)
         peaks = {
-            "api": max(rss.mib(f"api{i}") for i in range(API_PROCESSES)),
+            "api": max(rss.mib(f"api{i}") for i in range(len(running.api_processes))),
             "worker": max(rss.mib(f"worker{i}") for i in range(WORKER_PROCESSES)),
         }
     return ramps, peaks
