@@ -123,7 +123,7 @@ def run_step(running: Stack, key: str, path: str, rate: int, seconds: float) -> 
             ).fetchone()
             completed = int(row[0]) if row else 0
             waited = time.monotonic() - sent_done
-            if completed == len(ids) or waited > CATCH_UP_SECONDS + 25:
+            if completed == len(ids) or waited > CATCH_UP_SECONDS + 10:
                 break
             time.sleep(0.1)
     return Step(
