@@ -185,6 +185,7 @@ def test_an_agent_prompt_is_written_and_previewed_by_the_server(
         '{"type": "object", "required": ["customer"], "properties": {'
         '"customer": {"type": "string"}, "items": {"type": "array"}}}'
     )
+    page.get_by_label("Recommended models").fill("gpt-4o-mini, claude-3-5-haiku-20241022")
     page.get_by_label("Sample variables (JSON)").fill(
         '{"customer": "Ada", "items": ["tea", "cake"]}'
     )
@@ -204,3 +205,5 @@ def test_an_agent_prompt_is_written_and_previewed_by_the_server(
 
     page.get_by_role("link", name="All agent prompts").click()
     expect(page.get_by_role("link", name="Refund reply")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="Refund reply")
+    expect(row).to_contain_text("gpt-4o-mini, claude-3-5-haiku-20241022")

@@ -77,6 +77,7 @@ export interface AgentPrompt {
   visibility: string;
   tags: string[];
   deprecated: boolean;
+  recommended_models: unknown[];
   updated_at: string;
 }
 

@@ -8,7 +8,7 @@ import { useAsync } from "../app/useAsync";
 import { Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/Icon";
 import { JsonField, mustBeObject } from "../ui/JsonField";
-import { formatDate } from "../ui/format";
+import { formatDate, modelsText } from "../ui/format";
 
 function useDebounced(value: string, ms = 250): string {
   const [debounced, setDebounced] = useState(value);
@@ -341,6 +341,7 @@ export function AgentPromptsPage() {
           ),
         },
         { header: "Version", cell: (p) => p.version + (p.deprecated ? " (deprecated)" : "") },
+        { header: "Recommended models", cell: (p) => modelsText(p.recommended_models) },
         { header: "Tags", cell: (p) => p.tags.join(", ") },
         { header: "Visibility", cell: (p) => p.visibility },
         { header: "Updated", cell: (p) => formatDate(p.updated_at) },

@@ -5,11 +5,19 @@ import { api, ApiError } from "../api/client";
 import type { AgentPrompt } from "../api/types";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
+import { modelsText } from "../ui/format";
 import { ProblemAlert } from "../ui/ProblemAlert";
 
 interface PromptDetail extends AgentPrompt {
   prompt_content: string;
   prompt_variables: Record<string, unknown>;
+}
+
+function parseModels(text: string): string[] {
+  return text
+    .split(",")
+    .map((model) => model.trim())
+    .filter(Boolean);
 }
 
 const NAME = /^[A-Za-z0-9_.@/-]+$/;
@@ -52,6 +60,7 @@ export function PromptEditorPage({ promptId: openedId }: { promptId: string | nu
   const [content, setContent] = useState("");
   const [schemaText, setSchemaText] = useState('{\n  "type": "object",\n  "properties": {}\n}');
   const [samplesText, setSamplesText] = useState("{}");
+  const [models, setModels] = useState("");
   const [dirty, setDirty] = useState(promptId === null);
   const [error, setError] = useState<unknown>(null);
   const [previewError, setPreviewError] = useState<unknown>(null);
@@ -66,6 +75,7 @@ export function PromptEditorPage({ promptId: openedId }: { promptId: string | nu
     setDisplayName(prompt.display_name);
     setContent(prompt.prompt_content);
     setSchemaText(JSON.stringify(prompt.prompt_variables ?? {}, null, 2));
+    setModels(modelsText(prompt.recommended_models));
     setSamplesText(JSON.stringify(sampleVariables(prompt.prompt_variables ?? {}), null, 2));
     setDirty(false);
   }, [existing.data]);
@@ -82,6 +92,7 @@ export function PromptEditorPage({ promptId: openedId }: { promptId: string | nu
       display_name: displayName || name,
       prompt_content: content,
       prompt_variables: parseObject(schemaText, "Variables schema"),
+      recommended_models: parseModels(models),
     };
     if (promptId) {
       await api(`/agent-prompts/${promptId}`, { method: "PATCH", body });
@@ -188,6 +199,20 @@ export function PromptEditorPage({ promptId: openedId }: { promptId: string | nu
             />
             <p className="hint">
               Jinja syntax: {"{{ name }}"}, {"{% if %}"}, {"{% for %}"}; rendered in a sandbox.
+            </p>
+          </div>
+          <div className="field">
+            <label htmlFor="prompt-models">Recommended models</label>
+            <input
+              id="prompt-models"
+              value={models}
+              spellCheck={false}
+              placeholder="gpt-4o-mini, claude-3-5-haiku-20241022"
+              aria-describedby="prompt-models-hint"
+              onChange={(event) => edit(setModels)(event.target.value)}
+            />
+            <p className="hint" id="prompt-models-hint">
+              Comma-separated; shown to whoever builds an agent on this prompt.
             </p>
           </div>
           <div className="field">
