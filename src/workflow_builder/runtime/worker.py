@@ -51,14 +51,11 @@ class Worker:
         url = get_database().url
         try:
             engine.migrate_engine(url)
-            queues = self._queues()
-            # Listed before it can take work, so a run it finishes never names a worker that
-            # the workers list does not show yet.
-            self._register(status="running")
-            engine.launch_worker(url, executor_id=self.worker_id, queues=queues)
+            engine.launch_worker(url, executor_id=self.worker_id, queues=self._queues())
         except Exception as exc:
             self._register(status="error", error=f"{type(exc).__name__}: {exc}")
             raise
+        self._register(status="running")
         self.reap()
         reconcile()
         self._heartbeat = threading.Thread(target=self._beat, name="wfb-heartbeat", daemon=True)
