@@ -164,8 +164,7 @@ serves the queue (a second one's connection pools would pass the server's max_co
 slowly (N x 10 runs/s at best), so it uses fewer runs (2-3 s of ideal work each); N = 100
 uses 500 runs per repetition rather than the issue's 10,000: at the rate measured below a
 10,000-run repetition takes over ten minutes, five of them would take far more than the bench's
-time, and the rate is flat once the queue is saturated (every slot busy within the first
-second). {top.rate.count} repetitions each.
+time; the rate is the saturated queue's either way. {top.rate.count} repetitions each.
 
 {table}
 
