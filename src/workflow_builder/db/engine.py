@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import Engine, create_engine, text
+import psycopg
+from psycopg.rows import dict_row
+from sqlalchemy import Engine, TextClause, create_engine, text
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_builder.config import Settings, get_settings
@@ -45,6 +50,8 @@ class Database:
             pool_pre_ping=True,
         )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._direct: Engine | None = None
+        self._direct_lock = threading.Lock()
 
     @contextmanager
     def unit_of_work(self, role: DbRole, user_id: UUID | None = None) -> Iterator[Session]:
@@ -58,10 +65,75 @@ class Database:
             session.execute(_SET_CLAIMS, {"role": role, "sub": str(user_id) if user_id else ""})
             yield session
 
+    def system_statement(
+        self,
+        statement: TextClause,
+        params: Mapping[str, Any] | None = None,
+        *,
+        durable: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Run one statement as the system in a transaction of its own; return its rows.
+
+        The short path of the runtime's bookkeeping: BEGIN, the statement and COMMIT go to the
+        server in one round trip (psycopg's pipeline mode), on a pool that skips the checkout
+        ping. A connection found broken is replaced and the statement sent once more, so the
+        statement must be idempotent (every runtime write is: upserts keyed by the attempt,
+        updates guarded by the status they change).
+
+        It runs as the connecting role, which owns the tables and so is not subject to RLS,
+        like `service_role`. `durable=False` lets the commit return before its WAL is flushed;
+        the engine's next checkpoint, committed synchronously, flushes it (WAL is written in
+        order), so a write followed by a checkpoint is never lost when the step that made it
+        is considered done.
+        """
+        sql = _psycopg_sql(statement)
+        for attempt in (1, 2):
+            raw = self._direct_engine().raw_connection()
+            try:
+                connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+                try:
+                    with connection.pipeline():
+                        if not durable:
+                            connection.execute("set local synchronous_commit = off")
+                        cursor = connection.cursor(row_factory=dict_row)
+                        cursor.execute(sql, params or {})
+                        connection.commit()
+                    return cursor.fetchall() if cursor.description else []
+                except psycopg.OperationalError:
+                    lost = connection.closed
+                    raw.invalidate()
+                    if attempt == 2 or not lost:
+                        raise
+                except BaseException:
+                    if not connection.closed:
+                        connection.rollback()
+                    raise
+            finally:
+                raw.close()
+        raise AssertionError("unreachable")
+
+    def _direct_engine(self) -> Engine:
+        with self._direct_lock:
+            if self._direct is None:
+                self._direct = create_engine(
+                    sqlalchemy_url(self.url), pool_size=5, max_overflow=15, pool_recycle=1800
+                )
+            return self._direct
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._direct is not None:
+            self._direct.dispose()
 
+
+@lru_cache(maxsize=256)
+def _psycopg_sql(statement: TextClause) -> str:
+    """Return a text() statement in psycopg's own placeholder style (`%(name)s`)."""
+    return str(statement.compile(dialect=_PSYCOPG_DIALECT))
+
+
+_PSYCOPG_DIALECT = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
 
 _database: Database | None = None
 

@@ -17,8 +17,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
+
+from workflow_builder.db import Database
+
+# Where a record goes: a session's transaction, or a Database, where it is a transaction of its
+# own sent in one round trip, committed without waiting for the WAL flush (the runtime's writes:
+# the engine's next checkpoint flushes them; see Database.system_statement).
+Target = Session | Database
 
 
 @dataclass(frozen=True)
@@ -165,9 +172,19 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str)
 
 
-def record_step(session: Session, step: StepRecord) -> None:
+def _execute(target: Target, statement: TextClause, params: Mapping[str, Any]) -> Any:
+    """Run `statement` on `target`; return the first column of its first row (None if none)."""
+    if isinstance(target, Database):
+        rows = target.system_statement(statement, params, durable=False)
+        return next(iter(rows[0].values())) if rows else None
+    result = target.execute(statement, params)
+    return result.scalar() if result.returns_rows else None
+
+
+def record_step(target: Target, step: StepRecord) -> None:
     """Insert or update the history row of one node execution."""
-    session.execute(
+    _execute(
+        target,
         _UPSERT_STEP,
         {
             "execution_id": step.execution_id,
@@ -188,7 +205,7 @@ def record_step(session: Session, step: StepRecord) -> None:
 
 
 def record_component_call(
-    session: Session,
+    target: Target,
     step: StepRecord,
     *,
     attempt_key: str,
@@ -201,7 +218,8 @@ def record_component_call(
     assert step.component_id is not None, "a component call names its component"
     duration = max(duration_ms, 0)
     metrics = step.metrics or {}
-    counted = session.execute(
+    counted = _execute(
+        target,
         _RECORD_CALL,
         {
             "execution_id": step.execution_id,
@@ -226,17 +244,17 @@ def record_component_call(
             "output_tokens": int(metrics.get(OUTPUT_TOKENS_METRIC, 0)),
             "cost": float(metrics.get(COST_METRIC, 0)),
         },
-    ).scalar_one()
+    )
     return bool(counted)
 
 
-def execution_started(session: Session, *, execution_id: UUID) -> None:
+def execution_started(target: Target, *, execution_id: UUID) -> None:
     """Mark a pending run as running and count it on its project and compiled version."""
-    session.execute(_EXECUTION_STARTED, {"execution_id": execution_id})
+    _execute(target, _EXECUTION_STARTED, {"execution_id": execution_id})
 
 
 def execution_finished(
-    session: Session,
+    target: Target,
     *,
     execution_id: UUID,
     status: str,
@@ -244,8 +262,9 @@ def execution_finished(
     error: str | None = None,
 ) -> bool:
     """Close a run with its final status; return False if it had already finished."""
-    closed = session.execute(
+    closed = _execute(
+        target,
         _EXECUTION_FINISHED,
         {"execution_id": execution_id, "status": status, "outputs": _json(outputs), "error": error},
-    ).scalar_one()
+    )
     return bool(closed)

@@ -60,6 +60,9 @@ def launch_worker(url: str, *, executor_id: str, queues: list[str] | None = None
             "run_migrations": True,
             "max_executor_threads": 256,
             "sys_db_pool_size": 30,
+            # No ping per checkout (a round trip on every engine read and write): the engine
+            # retries its operations on a lost connection, and recycled connections are fresh.
+            "db_engine_kwargs": {"pool_pre_ping": False, "pool_recycle": 1800},
             "scheduler_polling_interval_sec": 5.0,
             "notification_listener_polling_interval_sec": 0.2,
         }

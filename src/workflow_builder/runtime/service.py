@@ -210,9 +210,49 @@ def insert_execution(
     )
 
 
+_LOCK_WORKFLOW = text(
+    "select max_concurrent_executions from workflows where id = :w for update skip locked"
+)
+
+# Admit a run now if its workflow is under its limit and no earlier run waits for admission.
+# A statement of its own, after the lock, so its snapshot sees every admission committed by
+# whoever held the lock before.
+_ADMIT_NOW = text(
+    """
+    update workflow_executions set admitted_at = now()
+    where id = :e
+      and (select count(*) from workflow_executions
+           where workflow_id = :w and admitted_at is not null and completed_at is null) < :limit
+      and not exists (select 1 from workflow_executions
+                      where workflow_id = :w and admitted_at is null and completed_at is null
+                        and id <> :e)
+    returning id
+    """
+)
+
+
+def _admit_now(session: Session, execution_id: UUID, workflow_id: UUID) -> bool:
+    """Admit a gated run in its own start transaction when its workflow has room.
+
+    The workflow row's lock serializes admissions (the admission workflow takes it too).
+    When another transaction holds it, the run goes through the admission queue instead of
+    waiting here, so concurrent starts never queue up behind each other's locks.
+    """
+    limit = session.execute(_LOCK_WORKFLOW, {"w": workflow_id}).scalar()
+    if limit is None:
+        return False
+    admitted = session.execute(
+        _ADMIT_NOW, {"e": execution_id, "w": workflow_id, "limit": limit}
+    ).scalar()
+    return admitted is not None
+
+
 def _enqueue(session: Session, execution_id: UUID, workflow: Any, gated: bool) -> None:
-    """Enqueue the run (or its admission) in the caller's transaction, as the system."""
+    """Enqueue the run in the caller's transaction, as the system: on its task queue, or, when
+    its workflow's limit may be reached, on the admission queue (unless it has room now)."""
     session.execute(text("set local role service_role"))
+    if gated and _admit_now(session, execution_id, workflow["id"]):
+        gated = False
     options: Any
     if gated:
         options = {

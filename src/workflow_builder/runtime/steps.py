@@ -23,7 +23,7 @@ from sqlalchemy import RowMapping, text
 from workflow_builder.activities import llm_agent
 from workflow_builder.activities.contract import ActivityContext, ActivityError, Tool
 from workflow_builder.activities.registry import load_implementation
-from workflow_builder.db import system_session, user_session
+from workflow_builder.db import get_database, system_session, user_session
 from workflow_builder.executions.tracking import (
     StepRecord,
     execution_finished,
@@ -59,8 +59,10 @@ def parse_plan(compiled_code_id: str, workflow_code: str) -> dict[str, Any]:
 
 def load_run(execution_id: str) -> dict[str, Any]:
     """Return what a run needs: its pinned plan, inputs, owner, project and queue limits."""
-    with system_session() as session:
-        row = session.execute(_LOAD_RUN, {"execution_id": execution_id}).mappings().one()
+    rows = get_database().system_statement(_LOAD_RUN, {"execution_id": execution_id})
+    if not rows:
+        raise LookupError(f"no execution {execution_id}")
+    row = rows[0]
     return {
         "execution_id": str(row["id"]),
         "workflow_id": str(row["workflow_id"]),
@@ -80,16 +82,14 @@ def load_run(execution_id: str) -> dict[str, Any]:
 
 def mark_started(execution_id: str) -> None:
     """Mark the run as running and count it."""
-    with system_session() as session:
-        execution_started(session, execution_id=UUID(execution_id))
+    execution_started(get_database(), execution_id=UUID(execution_id))
 
 
 def finish(execution_id: str, status: str, output: Any, error: str | None) -> bool:
     """Close the run with its final status; False if something else closed it first."""
-    with system_session() as session:
-        return execution_finished(
-            session, execution_id=UUID(execution_id), status=status, outputs=output, error=error
-        )
+    return execution_finished(
+        get_database(), execution_id=UUID(execution_id), status=status, outputs=output, error=error
+    )
 
 
 def now_iso() -> str:
@@ -110,23 +110,21 @@ def record_node(
 ) -> None:
     """Write a control node's history row (an idempotent upsert, safe to repeat)."""
     moment = datetime.now(UTC)
-    with system_session() as session:
-        session.execute(text("set local synchronous_commit = off"))
-        record_step(
-            session,
-            StepRecord(
-                execution_id=UUID(execution_id),
-                node_id=node["id"],
-                node_type=node["type"],
-                status=status,
-                iteration=iteration,
-                inputs=inputs,
-                outputs=outputs,
-                error=error,
-                started_at=moment,
-                completed_at=moment if completed else None,
-            ),
-        )
+    record_step(
+        get_database(),
+        StepRecord(
+            execution_id=UUID(execution_id),
+            node_id=node["id"],
+            node_type=node["type"],
+            status=status,
+            iteration=iteration,
+            inputs=inputs,
+            outputs=outputs,
+            error=error,
+            started_at=moment,
+            completed_at=moment if completed else None,
+        ),
+    )
 
 
 # Component calls run on these threads so that a node's timeout can stop waiting for them.
@@ -151,7 +149,7 @@ def call_component(
     project_id = UUID(run["project_id"]) if run["project_id"] else None
     component_id = UUID(component["id"]) if component.get("id") else None
     started = datetime.now(UTC)
-    secrets = resolver_for_project(project_id) if project_id else None
+    secrets = resolver_for_project(project_id, lazy=True) if project_id else None
     base = StepRecord(
         execution_id=execution_id,
         node_id=node["id"],
@@ -163,9 +161,7 @@ def call_component(
         attempts=attempt,
         started_at=started,
     )
-    with system_session() as session:
-        session.execute(text("set local synchronous_commit = off"))
-        record_step(session, base)
+    record_step(get_database(), base)
     metrics: dict[str, float] = {}
     context = ActivityContext(
         execution_id=run["execution_id"],
@@ -192,25 +188,24 @@ def call_component(
         completed_at=datetime.now(UTC),
     )
     if component_id is not None:
-        with system_session() as session:
-            session.execute(text("set local synchronous_commit = off"))
-            record_component_call(
-                session,
-                finished,
-                attempt_key=attempt_key,
-                workflow_id=UUID(run["workflow_id"]),
-                project_id=project_id,
-                duration_ms=duration_ms,
-                succeeded=bool(result["ok"]),
-            )
+        record_component_call(
+            get_database(),
+            finished,
+            attempt_key=attempt_key,
+            workflow_id=UUID(run["workflow_id"]),
+            project_id=project_id,
+            duration_ms=duration_ms,
+            succeeded=bool(result["ok"]),
+        )
     return result
 
 
 def _concealer(secrets: ProjectSecretResolver | None) -> Callable[[Any], Any]:
-    """Return what masks the project's secrets in a value (nothing to mask without a project)."""
+    """Return what masks the project's secrets in a value: those the call read (nothing to mask
+    without a project, or before any was read)."""
     if secrets is None:
         return lambda value: value
-    return lambda value: redact(value, secrets)
+    return lambda value: redact(value, secrets) if secrets.read_any else value
 
 
 def _adder(metrics: dict[str, float]) -> Callable[[str, float], None]:

@@ -4,7 +4,7 @@ plaintext as the system, for the runtime."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -108,16 +108,40 @@ def _sensitive_strings(value: Any, key: str = "") -> list[str]:
 class ProjectSecretResolver:
     """A project's secrets and connections, decrypted on demand (the runtime's SecretResolver).
 
-    It holds ciphertexts read once when built; build one per step so changes apply to the
-    next step.
+    It reads the project's ciphertexts once, when a value is first asked for (a call that
+    never uses a secret costs no query); build one per step so changes apply to the next step.
+
+    `plaintexts()` lists what output must not show. A lazy resolver lists nothing until a
+    value was read through it: a call that read no secret cannot have put one in its output,
+    except by echoing its input, which the history records as given anyway.
     """
 
-    def __init__(self, project_id: UUID, stored: Mapping[str, tuple[str, bytes]]) -> None:
+    def __init__(
+        self,
+        project_id: UUID,
+        stored: Mapping[str, tuple[str, bytes]] | None = None,
+        *,
+        load: Callable[[], Mapping[str, tuple[str, bytes]]] | None = None,
+    ) -> None:
+        if (stored is None) == (load is None):
+            raise ValueError("give either the stored secrets or how to load them")
         self.project_id = project_id
-        self._stored = dict(stored)
+        self._stored = dict(stored) if stored is not None else None
+        self._load = load
+
+    @property
+    def read_any(self) -> bool:
+        """Whether the project's secrets were read (always, for an eager resolver)."""
+        return self._stored is not None
+
+    def _rows(self) -> dict[str, tuple[str, bytes]]:
+        if self._stored is None:
+            assert self._load is not None
+            self._stored = dict(self._load())
+        return self._stored
 
     def _value(self, name: str, kind: str) -> Any:
-        found = self._stored.get(name)
+        found = self._rows().get(name)
         if found is None or found[0] != kind:
             error_type = "SecretNotFound" if kind == "secret" else "ConnectionNotFound"
             raise ActivityError(
@@ -145,6 +169,8 @@ class ProjectSecretResolver:
     def plaintexts(self) -> list[str]:
         """Return every secret value and every credential inside the connections."""
         values: list[str] = []
+        if self._stored is None:
+            return values  # nothing was read, so nothing can leak
         for name, (kind, _) in self._stored.items():
             try:
                 value = self._value(name, kind)
@@ -154,13 +180,21 @@ class ProjectSecretResolver:
         return values
 
 
-def resolver_for_project(project_id: UUID, *, db: Database | None = None) -> ProjectSecretResolver:
-    """Return a resolver over the project's secrets, read as the system (bypassing RLS)."""
+def _stored_secrets(project_id: UUID, db: Database | None) -> dict[str, tuple[str, bytes]]:
     with system_session(db=db) as session:
         rows = session.execute(
             select(
                 project_secrets.c.name, project_secrets.c.kind, project_secrets.c.encrypted_value
             ).where(project_secrets.c.project_id == project_id)
         )
-        stored = {row.name: (row.kind, bytes(row.encrypted_value)) for row in rows}
-    return ProjectSecretResolver(project_id, stored)
+        return {row.name: (row.kind, bytes(row.encrypted_value)) for row in rows}
+
+
+def resolver_for_project(
+    project_id: UUID, *, db: Database | None = None, lazy: bool = False
+) -> ProjectSecretResolver:
+    """Return a resolver over the project's secrets, read as the system (bypassing RLS):
+    now, or with `lazy` when a value is first asked for."""
+    if lazy:
+        return ProjectSecretResolver(project_id, load=lambda: _stored_secrets(project_id, db))
+    return ProjectSecretResolver(project_id, _stored_secrets(project_id, db))
