@@ -9,13 +9,12 @@ from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
-import psycopg
-from psycopg.rows import dict_row
 from sqlalchemy import Engine, TextClause, create_engine, text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_builder.config import Settings, get_settings
+from workflow_builder.db.direct import DirectPool
 from workflow_builder.db.embedded import start_embedded
 
 DbRole = Literal["authenticated", "anon", "service_role"]
@@ -50,7 +49,7 @@ class Database:
             pool_pre_ping=True,
         )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._direct: Engine | None = None
+        self._direct: DirectPool | None = None
         self._direct_lock = threading.Lock()
 
     @contextmanager
@@ -66,65 +65,27 @@ class Database:
             yield session
 
     def system_statement(
-        self,
-        statement: TextClause,
-        params: Mapping[str, Any] | None = None,
-        *,
-        durable: bool = True,
+        self, statement: TextClause, params: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        """Run one statement as the system in a transaction of its own; return its rows.
+        """Run one runtime statement as the system, a transaction of its own; return its rows.
 
-        The short path of the runtime's bookkeeping: BEGIN, the statement and COMMIT go to the
-        server in one round trip (psycopg's pipeline mode), on a pool that skips the checkout
-        ping. A connection found broken is replaced and the statement sent once more, so the
-        statement must be idempotent (every runtime write is: upserts keyed by the attempt,
-        updates guarded by the status they change).
-
-        It runs as the connecting role, which owns the tables and so is not subject to RLS,
-        like `service_role`. `durable=False` lets the commit return before its WAL is flushed;
-        the engine's next checkpoint, committed synchronously, flushes it (WAL is written in
-        order), so a write followed by a checkpoint is never lost when the step that made it
-        is considered done.
+        The statement goes alone in one round trip on an autocommit connection that commits
+        without waiting for the WAL flush (see `workflow_builder.db.direct` for why that is
+        safe for the runtime's writes, and why they must be idempotent). It runs as the
+        connecting role, which owns the tables and so is not subject to RLS, like
+        `service_role`.
         """
-        sql = _psycopg_sql(statement)
-        for attempt in (1, 2):
-            raw = self._direct_engine().raw_connection()
-            try:
-                connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-                try:
-                    with connection.pipeline():
-                        if not durable:
-                            connection.execute("set local synchronous_commit = off")
-                        cursor = connection.cursor(row_factory=dict_row)
-                        cursor.execute(sql, params or {})
-                        connection.commit()
-                    return cursor.fetchall() if cursor.description else []
-                except psycopg.OperationalError:
-                    lost = connection.closed
-                    raw.invalidate()
-                    if attempt == 2 or not lost:
-                        raise
-                except BaseException:
-                    if not connection.closed:
-                        connection.rollback()
-                    raise
-            finally:
-                raw.close()
-        raise AssertionError("unreachable")
-
-    def _direct_engine(self) -> Engine:
         with self._direct_lock:
             if self._direct is None:
-                self._direct = create_engine(
-                    sqlalchemy_url(self.url), pool_size=5, max_overflow=15, pool_recycle=1800
-                )
-            return self._direct
+                self._direct = DirectPool(self.url)
+            pool = self._direct
+        return pool.execute(_psycopg_sql(statement), params or {})
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
         if self._direct is not None:
-            self._direct.dispose()
+            self._direct.close()
 
 
 @lru_cache(maxsize=256)

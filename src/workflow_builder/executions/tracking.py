@@ -14,10 +14,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import CursorResult, TextClause, text
 from sqlalchemy.orm import Session
 
 from workflow_builder.db import Database
@@ -175,9 +175,9 @@ def _json(value: Any) -> str | None:
 def _execute(target: Target, statement: TextClause, params: Mapping[str, Any]) -> Any:
     """Run `statement` on `target`; return the first column of its first row (None if none)."""
     if isinstance(target, Database):
-        rows = target.system_statement(statement, params, durable=False)
+        rows = target.system_statement(statement, params)
         return next(iter(rows[0].values())) if rows else None
-    result = target.execute(statement, params)
+    result = cast(CursorResult[Any], target.execute(statement, params))
     return result.scalar() if result.returns_rows else None
 
 

@@ -7,6 +7,11 @@ loses its connection, and with it its slots, so nothing needs cleaning up.
 
 Session-level advisory locks are re-entrant within a session, so the process remembers which
 slots its calls hold and never asks for those again.
+
+A slot given back lingers with the process for LINGER_SECONDS before its lock is released, and
+the process's next call on that queue takes it back without a round trip: a run of sequential
+nodes costs no slot traffic at all. A lingering slot still counts against the limit, so the
+limit holds exactly; another process waiting for it gets it at most LINGER_SECONDS later.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from workflow_builder.db import get_database
 
 # Calls of one worker process that may hold a slot at once (its activity threads).
 MAX_HELD_PER_PROCESS = 128
+# How long a given-back slot stays with the process for its next call before being released.
+LINGER_SECONDS = 0.05
 
 _TAKE = """select slot from generate_series(0, %(limit)s - 1) slot
            where slot <> all(%(held)s::int[]) and pg_try_advisory_lock(hashtext(%(queue)s), slot)
@@ -32,13 +39,17 @@ _GIVE_BACK = "select pg_advisory_unlock(hashtext(%(queue)s), %(slot)s)"
 
 
 class _Holder:
-    """The process's lock-holding connection and the slots its calls hold, per queue."""
+    """The process's lock-holding connection and, per queue, the slots it holds: those its
+    calls use, and those lingering after a call gave them back."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connection: psycopg.Connection[Any] | None = None
         self._url: str | None = None
         self._held: dict[str, set[int]] = {}
+        self._busy: dict[str, set[int]] = {}
+        self._lingering: dict[tuple[str, int], float] = {}
+        self._releaser: threading.Thread | None = None
 
     def _connect(self) -> psycopg.Connection[Any]:
         url = get_database().url
@@ -46,7 +57,7 @@ class _Holder:
             if self._connection is not None:
                 self._connection.close()
             # A new session holds none of the old one's locks.
-            self._held.clear()
+            self._forget()
             self._connection = psycopg.connect(url, autocommit=True)
             self._url = url
         return self._connection
@@ -56,7 +67,13 @@ class _Holder:
         with self._lock:
             connection = self._connect()  # first: a new connection forgets the held slots
             held = self._held.setdefault(queue, set())
-            if len(held) >= limit:
+            busy = self._busy.setdefault(queue, set())
+            for slot in sorted(held - busy):
+                if slot < limit:  # a lingering slot, still within a limit that may have shrunk
+                    busy.add(slot)
+                    self._lingering.pop((queue, slot), None)
+                    return slot
+            if len(busy) >= limit:
                 return None
             try:
                 row = connection.execute(
@@ -69,26 +86,53 @@ class _Holder:
                 return None
             slot = int(row[0])
             held.add(slot)
+            busy.add(slot)
             return slot
 
     def give_back(self, queue: str, slot: int) -> None:
-        """Release a slot this process holds."""
+        """Stop using a slot; it lingers with the process, then is released."""
         with self._lock:
-            held = self._held.get(queue, set())
-            if slot not in held:
+            self._busy.get(queue, set()).discard(slot)
+            if slot not in self._held.get(queue, set()):
                 return  # the session that held it is gone, and its locks with it
-            held.discard(slot)
-            try:
-                self._connect().execute(_GIVE_BACK, {"queue": queue, "slot": slot})
-            except psycopg.Error:
-                self._drop()  # a closed session gives every lock it held back
-                raise
+            self._lingering[(queue, slot)] = time.monotonic()
+            if self._releaser is None:
+                self._releaser = threading.Thread(
+                    target=self._release_lingering, name="wfb-slot-releaser", daemon=True
+                )
+                self._releaser.start()
+
+    def _release_lingering(self) -> None:
+        """Release the slots that lingered LINGER_SECONDS; stop when none lingers."""
+        while True:
+            time.sleep(LINGER_SECONDS / 2)
+            with self._lock:
+                now = time.monotonic()
+                due = [
+                    key for key, since in self._lingering.items() if now - since >= LINGER_SECONDS
+                ]
+                try:
+                    for queue, slot in due:
+                        del self._lingering[(queue, slot)]
+                        self._held[queue].discard(slot)
+                        if self._connection is not None and not self._connection.closed:
+                            self._connection.execute(_GIVE_BACK, {"queue": queue, "slot": slot})
+                except psycopg.Error:
+                    self._drop()  # a closed session gives every lock it held back
+                if not self._lingering:
+                    self._releaser = None
+                    return
+
+    def _forget(self) -> None:
+        self._held.clear()
+        self._busy.clear()
+        self._lingering.clear()
 
     def _drop(self) -> None:
         if self._connection is not None:
             self._connection.close()
         self._connection = None
-        self._held.clear()
+        self._forget()
 
 
 _holder = _Holder()
