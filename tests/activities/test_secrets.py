@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -21,6 +22,7 @@ from workflow_builder.secrets import crypto
 from workflow_builder.secrets.crypto import SecretDecryptionError, decrypt_value, encrypt_value
 from workflow_builder.secrets.redaction import redact
 from workflow_builder.secrets.service import (
+    ProjectSecretResolver,
     delete_secret,
     list_secrets,
     resolver_for_project,
@@ -173,6 +175,33 @@ def test_the_resolver_decrypts_secrets_and_connections_with_their_references(
             lookup(name)
         assert caught.value.error_type == error_type
         assert not caught.value.retryable
+
+
+def test_a_lazy_resolver_reads_the_secrets_once_and_only_when_asked(
+    db: Database, owner: UUID, project: UUID
+) -> None:
+    with user_session(owner, db=db) as session:
+        set_secret(
+            db_session=session, project_id=project, name="LAZY", kind="secret", value="lazy-v1"
+        )
+    loads: list[int] = []
+    eager = resolver_for_project(project, db=db)
+
+    def load() -> Any:
+        loads.append(1)
+        return eager._rows()
+
+    lazy = ProjectSecretResolver(project, load=load)
+    # Nothing read yet: no query, and nothing to mask (the call saw no secret).
+    assert lazy.plaintexts() == [] and not lazy.read_any and loads == []
+    assert lazy.secret("LAZY") == "lazy-v1"
+    assert lazy.read_any and "lazy-v1" in lazy.plaintexts()
+    with pytest.raises(ActivityError):
+        lazy.secret("MISSING")
+    assert loads == [1]
+    assert resolver_for_project(project, db=db, lazy=True).secret("LAZY") == "lazy-v1"
+    with pytest.raises(ValueError):
+        ProjectSecretResolver(project)
 
 
 def test_redact_masks_secrets_in_text_and_nested_json() -> None:

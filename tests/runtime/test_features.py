@@ -237,6 +237,78 @@ def test_max_concurrent_executions_is_enforced(api: Api) -> None:
     assert [api.wait(r)["status"] for r in runs] == ["completed"] * 4
 
 
+def _admission(execution_id: str) -> tuple[bool, bool]:
+    """Return (admitted at start, went through the admission queue) for a run."""
+    with system_session() as session:
+        admitted = session.execute(
+            text("select admitted_at is not null from workflow_executions where id = :e"),
+            {"e": execution_id},
+        ).scalar_one()
+        gated = session.execute(
+            text("select count(*) from dbos.workflow_status where workflow_uuid = :w"),
+            {"w": f"admit-{execution_id}"},
+        ).scalar_one()
+    return bool(admitted), bool(gated)
+
+
+def test_a_run_with_room_is_admitted_by_its_start_and_waits_behind_earlier_ones(
+    api: Api,
+) -> None:
+    definition = {
+        "signals": [{"name": "go"}],
+        "nodes": [
+            trigger(),
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "wait", "done"),
+    }
+    workflow_id = api.deploy(definition, max_concurrent_executions=1)
+    first = api.start(workflow_id)
+    # Room: admitted in the start's own transaction, no admission workflow.
+    assert _admission(first) == (True, False)
+    second = api.start(workflow_id)
+    assert _admission(second) == (False, True)  # full: it waits for admission
+    api.wait_for_step(first, "wait", "waiting")
+    api.call("POST", f"/executions/{first}/signals/go", 202, json={})
+    assert api.wait(first)["status"] == "completed"
+    # Whether or not the gate has admitted the second yet, a third may not overtake it.
+    third = api.start(workflow_id)
+    assert _admission(third) == (False, True)
+    api.wait_for_step(second, "wait", "waiting", timeout=30)
+    api.call("POST", f"/executions/{second}/signals/go", 202, json={})
+    api.wait_for_step(third, "wait", "waiting", timeout=30)
+    api.call("POST", f"/executions/{third}/signals/go", 202, json={})
+    assert [api.wait(r)["status"] for r in (second, third)] == ["completed"] * 2
+
+
+def test_concurrent_starts_never_admit_past_the_limit(api: Api) -> None:
+    definition = {
+        "signals": [{"name": "go"}],
+        "nodes": [
+            trigger(),
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "wait", "done"),
+    }
+    workflow_id = api.deploy(definition, max_concurrent_executions=3)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        runs = list(pool.map(lambda _: api.start(workflow_id), range(16)))
+    time.sleep(1.5)
+    with system_session() as session:
+        admitted = session.execute(
+            text(
+                "select count(*) from workflow_executions where workflow_id = :w "
+                "and admitted_at is not null"
+            ),
+            {"w": workflow_id},
+        ).scalar_one()
+    assert admitted == 3
+    for run in runs:
+        api.call("POST", f"/executions/{run}/cancel", 200)
+
+
 def test_a_schedule_fires_on_its_cron_and_stops_at_max_runs(api: Api) -> None:
     workflow_id = api.create_workflow(
         {"nodes": [trigger(), {"id": "done", "type": "end"}], "edges": chain("start", "done")}

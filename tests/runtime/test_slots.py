@@ -6,6 +6,7 @@ import multiprocessing
 import time
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.runtime.conftest import Api, Peer, WorkerProcess, call, trigger
@@ -83,3 +84,42 @@ def test_max_concurrent_activities_bounds_a_concurrent_for_each(
     assert run["status"] == "completed", run
     assert run["outputs"] == 3
     assert peer.max_inflight[group] == 1
+
+
+def _advisory_locks(db: Database, pid: int) -> int:
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        row = conn.execute(
+            "select count(*) from pg_locks where locktype = 'advisory' and pid = %s", (pid,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_slot_lingers_for_the_next_call_then_is_released(db: Database) -> None:
+    from workflow_builder.runtime import slots
+
+    queue = unique("linger")
+    with slots.activity_slot(queue, 5, timeout=5) as first:
+        pid = slots._holder._connection.info.backend_pid  # type: ignore[union-attr]
+    # Given back, but still held for this process's next call: no other slot is taken.
+    with slots.activity_slot(queue, 5, timeout=5) as second:
+        assert second == first
+        assert _advisory_locks(db, pid) == 1
+    deadline = time.monotonic() + 5
+    while _advisory_locks(db, pid) and time.monotonic() < deadline:
+        time.sleep(slots.LINGER_SECONDS)
+    assert _advisory_locks(db, pid) == 0
+
+
+def test_a_lingering_slot_beyond_a_lowered_limit_is_not_reused(db: Database) -> None:
+    from workflow_builder.runtime import slots
+
+    queue = unique("linger")
+    with (
+        slots.activity_slot(queue, 3, timeout=5),
+        slots.activity_slot(queue, 3, timeout=5),
+        slots.activity_slot(queue, 3, timeout=5) as third,
+    ):
+        assert third == 2
+    # Slots 0-2 linger; with the limit now 1 only slot 0 may be used.
+    with slots.activity_slot(queue, 1, timeout=5) as slot:
+        assert slot == 0

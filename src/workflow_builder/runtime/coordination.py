@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from dbos import DBOS
+from dbos._error import DBOSNonExistentWorkflowError
 from sqlalchemy import text
 
 from workflow_builder.db import system_session, user_session
@@ -182,7 +183,10 @@ def wake(run_id: str, plan: dict[str, Any]) -> None:
     topics += [work_queue_topic(q["name"]) for q in plan.get("work_queues", [])]
     client = engine.client()
     for topic in [*topics, CONTROL_TOPIC]:
-        client.send(run_id, {"wake": "stop"}, topic)
+        try:
+            client.send(run_id, {"wake": "stop"}, topic)
+        except DBOSNonExistentWorkflowError:
+            return  # still waiting for admission: the engine never started it, nothing waits
 
 
 def mark_interrupted(execution_id: str, reason: str | None = None) -> None:
