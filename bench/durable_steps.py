@@ -28,7 +28,8 @@ from bench.queue_throughput import drain_rate, enqueue_at_once
 SECTION = "B5 — durable steps vs the database"
 CLIENTS = 2 if quick() else 10
 STEPS = 5 if quick() else 20
-WORKER_PROCESSES = 1
+# One per core, as in B3.
+WORKER_PROCESSES = 2
 PGBENCH_SCRIPT = "\\set v random(1, 1000000)\ninsert into bench_rows (v) values (:v);\n"
 
 
@@ -90,9 +91,10 @@ def section(steps_rate: Spread, tps: Spread, runs: int, where: str) -> str:
 `python -m bench.durable_steps` — {where}.
 
 Durable steps: {runs} runs of a workflow of {STEPS} sequential `transform` nodes, enqueued at
-once on a task queue limited to {CLIENTS} concurrent runs, served by one `wfb worker` process;
-rate = {runs} x {STEPS} node steps / (last `completed_at` - commit). Each node
-step is one engine checkpoint plus its `execution_steps` row and statistics. Database limit:
+once on a task queue limited to {CLIENTS} concurrent runs, served by {WORKER_PROCESSES}
+`wfb worker` processes; rate = {runs} x {STEPS} node steps / (last `completed_at` - commit).
+Each node step is one engine checkpoint plus its `execution_steps` row and statistics.
+Database limit:
 `pgbench -n -c {CLIENTS} -j 2` with a script inserting one row per transaction, on a database of
 its own on the same server (synchronous commit, as the product's checkpoints use).
 {tps.count} repetitions each, alternating.

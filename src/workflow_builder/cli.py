@@ -19,7 +19,7 @@ app.add_typer(components_app, name="components")
 console = Console()
 
 
-def _prepare_database(migrate: bool) -> str:
+def _prepare_database(migrate: bool, *, pool_size: int = 10, max_overflow: int = 20) -> str:
     """Resolve the database (starting the embedded one if needed), migrate it, return its URL."""
     from workflow_builder.db import Database, set_database
     from workflow_builder.db.engine import database_url
@@ -36,7 +36,7 @@ def _prepare_database(migrate: bool) -> str:
     if migrate:
         with console.status("Migrating the schema"):
             upgrade(url)
-    set_database(Database(url))
+    set_database(Database(url, pool_size=pool_size, max_overflow=max_overflow))
     if migrate:
         from workflow_builder.activities.registry import sync_components
         from workflow_builder.db import system_session
@@ -100,7 +100,10 @@ def worker(
         projects = [UUID(p) for p in project or []]
     except ValueError as exc:
         raise typer.BadParameter(f"--project takes a project id: {exc}") from None
-    _prepare_database(migrate=False)
+    # A worker's runs write through the runtime's own pool and the engine's; its general pool
+    # serves heartbeats and the odd lookup, so it stays small and several workers fit the
+    # server's connection limit (see docs/runtime.md).
+    _prepare_database(migrate=False, pool_size=4, max_overflow=4)
     running = Worker(projects or None)  # no --project: every project
     try:
         running.start()

@@ -35,7 +35,7 @@ class PoolTimeout(psycopg.OperationalError):
 class DirectPool:
     """Up to `max_size` autocommit connections, opened on demand and kept while idle."""
 
-    def __init__(self, url: str, *, max_size: int = 16, wait_seconds: float = 30.0) -> None:
+    def __init__(self, url: str, *, max_size: int = 10, wait_seconds: float = 30.0) -> None:
         self.url = url
         self.max_size = max_size
         self.wait_seconds = wait_seconds

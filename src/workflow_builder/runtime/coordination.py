@@ -15,7 +15,7 @@ from dbos import DBOS
 from dbos._error import DBOSNonExistentWorkflowError
 from sqlalchemy import text
 
-from workflow_builder.db import system_session, user_session
+from workflow_builder.db import get_database, system_session, user_session
 from workflow_builder.executions.tracking import execution_finished
 from workflow_builder.runtime import engine
 
@@ -143,28 +143,29 @@ def siblings_finished(execution_id: str, workflows: list[str], mode: str) -> boo
     return finished >= set(workflows) if mode == "all" else bool(finished)
 
 
+_OPEN_CHILDREN = text(
+    """select e.id, e.parent_close_policy, e.engine_run_id, c.workflow_code
+       from workflow_executions e
+       join workflow_compiled_code c on c.id = e.compiled_code_id
+       where e.parent_execution_id = :e and e.completed_at is null"""
+)
+
+
 def close_children(execution_id: str) -> None:
     """Apply each unfinished child's parent-close policy: terminate cancels it, request_cancel
     asks it to stop, abandon leaves it running."""
-    with system_session() as session:
-        children = session.execute(
-            text(
-                """select e.id, e.parent_close_policy, e.engine_run_id, c.workflow_code
-                   from workflow_executions e
-                   join workflow_compiled_code c on c.id = e.compiled_code_id
-                   where e.parent_execution_id = :e and e.completed_at is null"""
-            ),
-            {"e": execution_id},
-        ).all()
+    children = get_database().system_statement(_OPEN_CHILDREN, {"e": execution_id})
+    if not children:
+        return
     client = engine.client()
     for child in children:
-        run_id = child.engine_run_id or str(child.id)
-        if child.parent_close_policy == "terminate":
+        run_id = child["engine_run_id"] or str(child["id"])
+        if child["parent_close_policy"] == "terminate":
             client.cancel_workflow(run_id)
-            mark_interrupted(str(child.id), reason="its parent closed (terminate policy)")
-        elif child.parent_close_policy == "request_cancel":
+            mark_interrupted(str(child["id"]), reason="its parent closed (terminate policy)")
+        elif child["parent_close_policy"] == "request_cancel":
             # No engine cancel: the child stops itself at its next node or its current wait.
-            wake(run_id, json.loads(child.workflow_code))
+            wake(run_id, json.loads(child["workflow_code"]))
 
 
 def wake(run_id: str, plan: dict[str, Any]) -> None:

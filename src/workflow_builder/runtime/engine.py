@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "workflow-builder"
 APP_VERSION = INTERPRETER_VERSION.replace("/", "-")
 SYSTEM_SCHEMA = "dbos"
+# Connections of the engine's own pool in a worker process (its steps' checkpoints, queues).
+ENGINE_POOL_SIZE = 16
 # How often a worker looks for new work on a queue: the floor of a run's start latency.
 QUEUE_POLLING_SECONDS = 0.05
 
@@ -59,7 +61,7 @@ def launch_worker(url: str, *, executor_id: str, queues: list[str] | None = None
             "application_version": APP_VERSION,
             "run_migrations": True,
             "max_executor_threads": 256,
-            "sys_db_pool_size": 30,
+            "sys_db_pool_size": ENGINE_POOL_SIZE,
             # No ping per checkout (a round trip on every engine read and write): the engine
             # retries its operations on a lost connection, and recycled connections are fresh.
             "db_engine_kwargs": {"pool_pre_ping": False, "pool_recycle": 1800},
