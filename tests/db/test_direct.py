@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -16,11 +17,15 @@ from workflow_builder.db.direct import DirectPool, PoolTimeout
 
 
 @pytest.fixture
-def table(db: Database) -> str:
+def table(db: Database) -> Iterator[str]:
+    """A scratch table, dropped afterwards (the schema tests check every table in public)."""
     name = unique("direct").replace("-", "_")
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute(f"create table {name} (k text primary key, n int not null)")
-    return name
+        conn.execute(f"grant all on {name} to service_role")
+    yield name
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(f"drop table {name}")
 
 
 def _rows(db: Database, table: str) -> list[tuple[str, int]]:
@@ -37,8 +42,10 @@ def test_a_statement_commits_on_its_own_and_returns_its_rows(db: Database, table
     assert db.system_statement(upsert, {"k": "a", "n": 3}) == [{"n": 5}]
     assert db.system_statement(text(f"update {table} set n = 0 where k = 'zz'")) == []
     assert _rows(db, table) == [("a", 5)]
-    [setting] = db.system_statement(text("select current_setting('synchronous_commit') as s"))
-    assert setting == {"s": "off"}
+    [setting] = db.system_statement(
+        text("select current_setting('synchronous_commit') as s, current_user as u")
+    )
+    assert setting == {"s": "off", "u": "service_role"}
 
 
 def test_a_lost_connection_is_replaced_and_the_statement_sent_again(

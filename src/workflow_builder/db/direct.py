@@ -48,7 +48,8 @@ class DirectPool:
             self.url,
             autocommit=True,
             row_factory=dict_row,
-            options="-c synchronous_commit=off",
+            # The system's role, which bypasses RLS, as system_session() switches to.
+            options="-c synchronous_commit=off -c role=service_role",
             application_name="wfb-runtime",
         )
 

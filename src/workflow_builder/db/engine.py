@@ -71,9 +71,8 @@ class Database:
 
         The statement goes alone in one round trip on an autocommit connection that commits
         without waiting for the WAL flush (see `workflow_builder.db.direct` for why that is
-        safe for the runtime's writes, and why they must be idempotent). It runs as the
-        connecting role, which owns the tables and so is not subject to RLS, like
-        `service_role`.
+        safe for the runtime's writes, and why they must be idempotent). It runs as
+        `service_role`, which bypasses RLS, like `system_session()`.
         """
         with self._direct_lock:
             if self._direct is None:
