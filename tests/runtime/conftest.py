@@ -78,6 +78,19 @@ def chain(*node_ids: str) -> list[dict[str, Any]]:
     return [edge(a, b) for a, b in itertools.pairwise(node_ids)]
 
 
+def waits_for_signal(signal: str = "go") -> dict[str, Any]:
+    """A workflow that waits at node `wait` for `signal`, then ends: a run that stays live."""
+    return {
+        "signals": [{"name": signal}],
+        "nodes": [
+            trigger(),
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": signal}},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "wait", "done"),
+    }
+
+
 class Api:
     """A signed-in user's view of the API, with the workflow steps tests repeat."""
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.runtime.conftest import Api, chain, edge, transform, trigger
+from tests.runtime.conftest import Api, chain, edge, transform, trigger, waits_for_signal
 from tests.support import unique
 from workflow_builder.db import system_session
 
@@ -212,15 +212,7 @@ def test_a_run_finishes_on_the_version_it_started_with(api: Api) -> None:
 
 
 def test_max_concurrent_executions_is_enforced(api: Api) -> None:
-    definition = {
-        "signals": [{"name": "go"}],
-        "nodes": [
-            trigger(),
-            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
-            {"id": "done", "type": "end"},
-        ],
-        "edges": chain("start", "wait", "done"),
-    }
+    definition = waits_for_signal()
     workflow_id = api.deploy(definition, max_concurrent_executions=2)
     runs = [api.start(workflow_id) for _ in range(4)]
     time.sleep(2)
@@ -254,15 +246,7 @@ def _admission(execution_id: str) -> tuple[bool, bool]:
 def test_a_run_with_room_is_admitted_by_its_start_and_waits_behind_earlier_ones(
     api: Api,
 ) -> None:
-    definition = {
-        "signals": [{"name": "go"}],
-        "nodes": [
-            trigger(),
-            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
-            {"id": "done", "type": "end"},
-        ],
-        "edges": chain("start", "wait", "done"),
-    }
+    definition = waits_for_signal()
     workflow_id = api.deploy(definition, max_concurrent_executions=1)
     first = api.start(workflow_id)
     # Room: admitted in the start's own transaction, no admission workflow.
@@ -283,15 +267,7 @@ def test_a_run_with_room_is_admitted_by_its_start_and_waits_behind_earlier_ones(
 
 
 def test_concurrent_starts_never_admit_past_the_limit(api: Api) -> None:
-    definition = {
-        "signals": [{"name": "go"}],
-        "nodes": [
-            trigger(),
-            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
-            {"id": "done", "type": "end"},
-        ],
-        "edges": chain("start", "wait", "done"),
-    }
+    definition = waits_for_signal()
     workflow_id = api.deploy(definition, max_concurrent_executions=3)
     with ThreadPoolExecutor(max_workers=8) as pool:
         runs = list(pool.map(lambda _: api.start(workflow_id), range(16)))

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import text
 
-from tests.runtime.conftest import Api, Peer, call, chain, edge, trigger
+from tests.runtime.conftest import Api, Peer, call, chain, edge, trigger, waits_for_signal
 from tests.support import unique
 from workflow_builder.db import system_session
 
@@ -130,15 +130,7 @@ def test_a_node_timeout_fails_the_call(api: Api, peer: Peer) -> None:
 
 
 def test_a_run_past_the_workflow_timeout_fails(api: Api) -> None:
-    definition = {
-        "signals": [{"name": "never"}],
-        "nodes": [
-            trigger(),
-            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "never"}},
-            {"id": "done", "type": "end"},
-        ],
-        "edges": chain("start", "wait", "done"),
-    }
+    definition = waits_for_signal("never")
     workflow_id = api.deploy(definition, execution_timeout_seconds=2)
     run = api.wait(api.start(workflow_id), timeout=20)
     assert run["status"] == "failed", run
@@ -146,15 +138,7 @@ def test_a_run_past_the_workflow_timeout_fails(api: Api) -> None:
 
 
 def test_a_waiting_run_can_be_canceled(api: Api) -> None:
-    definition = {
-        "signals": [{"name": "never"}],
-        "nodes": [
-            trigger(),
-            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "never"}},
-            {"id": "done", "type": "end"},
-        ],
-        "edges": chain("start", "wait", "done"),
-    }
+    definition = waits_for_signal("never")
     execution_id = api.start(api.deploy(definition))
     api.wait_for_step(execution_id, "wait", "waiting")
     canceled = api.call("POST", f"/executions/{execution_id}/cancel", 200).json()
