@@ -185,11 +185,11 @@ def test_a_lazy_resolver_reads_the_secrets_once_and_only_when_asked(
             db_session=session, project_id=project, name="LAZY", kind="secret", value="lazy-v1"
         )
     loads: list[int] = []
-    eager = resolver_for_project(project, db=db)
+    stored = resolver_for_project(project, db=db)
 
     def load() -> Any:
         loads.append(1)
-        return eager._rows()
+        return stored._rows()
 
     lazy = ProjectSecretResolver(project, load=load)
     # Nothing read yet: no query, and nothing to mask (the call saw no secret).
@@ -199,7 +199,9 @@ def test_a_lazy_resolver_reads_the_secrets_once_and_only_when_asked(
     with pytest.raises(ActivityError):
         lazy.secret("MISSING")
     assert loads == [1]
-    assert resolver_for_project(project, db=db, lazy=True).secret("LAZY") == "lazy-v1"
+    from_project = resolver_for_project(project, db=db)
+    assert not from_project.read_any  # read on first use only
+    assert from_project.secret("LAZY") == "lazy-v1"
     with pytest.raises(ValueError):
         ProjectSecretResolver(project)
 

@@ -149,7 +149,7 @@ def call_component(
     project_id = UUID(run["project_id"]) if run["project_id"] else None
     component_id = UUID(component["id"]) if component.get("id") else None
     started = datetime.now(UTC)
-    secrets = resolver_for_project(project_id, lazy=True) if project_id else None
+    secrets = resolver_for_project(project_id) if project_id else None
     base = StepRecord(
         execution_id=execution_id,
         node_id=node["id"],

@@ -190,11 +190,7 @@ def _stored_secrets(project_id: UUID, db: Database | None) -> dict[str, tuple[st
         return {row.name: (row.kind, bytes(row.encrypted_value)) for row in rows}
 
 
-def resolver_for_project(
-    project_id: UUID, *, db: Database | None = None, lazy: bool = False
-) -> ProjectSecretResolver:
-    """Return a resolver over the project's secrets, read as the system (bypassing RLS):
-    now, or with `lazy` when a value is first asked for."""
-    if lazy:
-        return ProjectSecretResolver(project_id, load=lambda: _stored_secrets(project_id, db))
-    return ProjectSecretResolver(project_id, _stored_secrets(project_id, db))
+def resolver_for_project(project_id: UUID, *, db: Database | None = None) -> ProjectSecretResolver:
+    """Return a resolver over the project's secrets, read as the system (bypassing RLS) when a
+    value is first asked for."""
+    return ProjectSecretResolver(project_id, load=lambda: _stored_secrets(project_id, db))
