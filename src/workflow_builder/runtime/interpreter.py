@@ -494,6 +494,9 @@ class Runner:
 def run_execution(execution_id: str) -> dict[str, Any]:
     """The durable run of one execution."""
     run = DBOS.run_step({"name": "wfb.load"}, steps.load_run, execution_id)
+    if run["status"] not in ("pending", "running"):
+        # Closed before it started (canceled while its admission was enqueuing it): nothing to do.
+        return {"status": run["status"], "output": None, "error": None}
     try:
         return Runner(run).execute_run()
     except Interrupted:

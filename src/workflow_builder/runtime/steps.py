@@ -38,8 +38,8 @@ from workflow_builder.workflows.catalog import RegistryCatalog
 
 _LOAD_RUN = text(
     """
-    select e.id, e.workflow_id, e.project_id, e.compiled_code_id, e.inputs, e.created_by,
-           e.parent_execution_id, e.parent_close_policy, c.workflow_code,
+    select e.id, e.status, e.workflow_id, e.project_id, e.compiled_code_id, e.inputs,
+           e.created_by, e.parent_execution_id, e.parent_close_policy, c.workflow_code,
            q.name as task_queue_name, q.max_concurrent_activities
     from workflow_executions e
     join workflow_compiled_code c on c.id = e.compiled_code_id
@@ -65,6 +65,7 @@ def load_run(execution_id: str) -> dict[str, Any]:
     row = rows[0]
     return {
         "execution_id": str(row["id"]),
+        "status": row["status"],
         "workflow_id": str(row["workflow_id"]),
         "project_id": str(row["project_id"]) if row["project_id"] else None,
         "compiled_code_id": str(row["compiled_code_id"]),
