@@ -11,21 +11,25 @@ Routers use three names from here:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import or_, select, update
+from sqlalchemy import Uuid, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from workflow_builder.api.errors import ProblemError, forbidden
-from workflow_builder.auth.models import ApiKey, AuthSession, User
+from workflow_builder.auth.models import ApiKey
 from workflow_builder.auth.security import is_api_key, read_token, sha256_hex
-from workflow_builder.db import system_session, user_session
+from workflow_builder.db import Database, get_database, system_session, user_session
 
 # last_used_at is advisory; writing it at most once a minute spares most API-key calls a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -94,69 +98,142 @@ def _principal_from_api_key(key: str) -> Principal:
     return Principal(user_id=row.user_id)
 
 
-def get_principal(
+async def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
-    """Verify the request's credential (bearer JWT, bearer API key or X-API-Key)."""
+    """Verify the request's credential (bearer JWT, bearer API key or X-API-Key).
+
+    A JWT is checked on the event loop (it needs no database); an API key is looked up in a
+    worker thread, a transaction of its own.
+    """
     if api_key:
-        return _principal_from_api_key(api_key)
+        return await run_in_threadpool(_principal_from_api_key, api_key)
     if bearer is None:
         raise unauthorized("Send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'")
     if is_api_key(bearer.credentials):
-        return _principal_from_api_key(bearer.credentials)
+        return await run_in_threadpool(_principal_from_api_key, bearer.credentials)
     claims = read_token(bearer.credentials, expected="access")
     if claims is None:
         raise unauthorized("The access token is invalid or expired")
     return Principal(user_id=claims.user_id, session_id=claims.session_id)
 
 
-def get_optional_principal(
+async def get_optional_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal | None:
     """Verify the request's credential if it sends one (routes that also work without)."""
     if bearer is None and not api_key:
         return None
-    return get_principal(bearer, api_key)
+    return await get_principal(bearer, api_key)
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def get_session(principal: Annotated[Principal, Depends(get_principal)]) -> Iterator[Session]:
-    """Yield the request's transaction, running under RLS as the calling user."""
-    with user_session(principal.user_id) as session:
-        yield session
+# The caller, their role, and whether the token's sign-in session is still live, in one query.
+_CALLER = text(
+    """select u.email, r.name as role, r.permissions,
+      cast(:session_id as uuid) is null or exists (
+        select 1 from auth_sessions s where s.id = cast(:session_id as uuid)
+          and s.revoked_at is null and s.expires_at > now()) as live
+    from users u join user_roles r on r.id = u.role_id where u.id = :user_id"""
+).bindparams(bindparam("session_id", type_=Uuid()), bindparam("user_id", type_=Uuid()))
+
+# Requests that hold a transaction, per event loop and database (see `RequestGate`).
+_gates: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, RequestGate]] = WeakKeyDictionary()
+
+
+class RequestGate:
+    """Bounds how many requests of one process hold a transaction at the same time.
+
+    A request's transaction outlives any one worker thread: it opens in one, the route runs in
+    another, and it commits in a third, and between those steps the request waits for a free
+    thread while it keeps its pooled connection. Without a bound, a burst of requests can take
+    every thread while waiting for a connection that the requests holding the connections
+    cannot give back, because they are waiting for a thread: the process stalls until the
+    pool's timeout. The gate is awaited on the event loop, before a connection is taken, and
+    admits fewer requests than the pool has connections, so the rest of the pool stays free for
+    the work that takes and gives back its connection within one thread (API-key lookups,
+    sign-in, webhooks).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots = asyncio.Semaphore(size)
+
+    @classmethod
+    def of(cls, database: Database) -> RequestGate:
+        """Return this event loop's gate for `database`."""
+        gates = _gates.setdefault(asyncio.get_running_loop(), {})
+        gate = gates.get(id(database))
+        if gate is None:
+            capacity = database.pool_capacity
+            gate = gates[id(database)] = cls(max(1, capacity - capacity // 3))
+        return gate
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+
+
+def _open(
+    principal: Principal, database: Database
+) -> tuple[AbstractContextManager[Session], Session]:
+    """Open the request's transaction and check its caller, in one worker thread."""
+    scope = user_session(principal.user_id, db=database)
+    session = scope.__enter__()
+    try:
+        caller = session.execute(
+            _CALLER, {"user_id": principal.user_id, "session_id": principal.session_id}
+        ).first()
+        if caller is None:
+            raise unauthorized("The account no longer exists")
+        if not caller.live:
+            raise unauthorized("The session has ended; sign in again")
+        session.info["caller"] = CurrentUser(
+            id=principal.user_id,
+            email=caller.email,
+            role=caller.role,
+            permissions=frozenset(caller.permissions),
+            session_id=principal.session_id,
+        )
+    except BaseException as exc:
+        scope.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    return scope, session
+
+
+async def get_session(
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> AsyncIterator[Session]:
+    """Yield the request's transaction, running under RLS as the calling user.
+
+    Opening it also checks the caller: a deleted account or an ended sign-in session is a 401.
+    The transaction commits when the route returns and rolls back when it raises.
+    """
+    database = get_database()
+    async with RequestGate.of(database):
+        scope, session = await run_in_threadpool(_open, principal, database)
+        try:
+            yield session
+        except BaseException as exc:
+            if not await run_in_threadpool(scope.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await run_in_threadpool(scope.__exit__, None, None, None)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_current_user(
-    session: DbSession, principal: Annotated[Principal, Depends(get_principal)]
-) -> CurrentUser:
-    """Return the calling user, refusing tokens of ended sessions and deleted users."""
-    user = session.get(User, principal.user_id)
-    if user is None:
-        raise unauthorized("The account no longer exists")
-    if principal.session_id is not None:
-        live = session.execute(
-            select(AuthSession.id).where(
-                AuthSession.id == principal.session_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > datetime.now(UTC),
-            )
-        ).first()
-        if live is None:
-            raise unauthorized("The session has ended; sign in again")
-    return CurrentUser(
-        id=user.id,
-        email=user.email,
-        role=user.role,
-        permissions=frozenset(user.permissions),
-        session_id=principal.session_id,
-    )
+async def get_current_user(session: DbSession) -> CurrentUser:
+    """Return the calling user, as checked when the request's transaction opened."""
+    caller: CurrentUser = session.info["caller"]
+    return caller
 
 
 Caller = Annotated[CurrentUser, Depends(get_current_user)]
@@ -165,7 +242,7 @@ Caller = Annotated[CurrentUser, Depends(get_current_user)]
 def require(permission: str) -> Any:
     """Return a dependency that answers 403 unless the caller's role grants `permission`."""
 
-    def check(user: Caller) -> CurrentUser:
+    async def check(user: Caller) -> CurrentUser:
         if not user.can(permission):
             raise forbidden(
                 f"Your role '{user.role}' lacks the permission '{permission}'",

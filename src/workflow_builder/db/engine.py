@@ -11,7 +11,8 @@ from uuid import UUID
 
 from sqlalchemy import Engine, TextClause, create_engine, text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from workflow_builder.config import Settings, get_settings
 from workflow_builder.db.direct import DirectPool
@@ -40,14 +41,19 @@ def libpq_url(url: str) -> str:
 class Database:
     """One PostgreSQL database: an engine and the units of work that run on it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30
+    ) -> None:
         self.url = libpq_url(url)
+        # No ping at checkout (a round trip on every unit of work): `unit_of_work` notices a
+        # connection the server has closed at its first statement and takes another.
         self.engine: Engine = create_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            pool_timeout=pool_timeout,
         )
+        self.pool_capacity = pool_size + max_overflow
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._direct: DirectPool | None = None
         self._direct_lock = threading.Lock()
@@ -60,8 +66,8 @@ class Database:
         rollback and a pooled connection never carries them to the next request.
         The transaction commits when the block exits normally and rolls back otherwise.
         """
-        with self._sessions() as session, session.begin():
-            session.execute(_SET_CLAIMS, {"role": role, "sub": str(user_id) if user_id else ""})
+        claims = {"role": role, "sub": str(user_id) if user_id else ""}
+        with self._sessions() as session, _begin(session, claims):
             yield session
 
     def system_statement(
@@ -85,6 +91,30 @@ class Database:
         self.engine.dispose()
         if self._direct is not None:
             self._direct.close()
+
+
+def _begin(session: Session, claims: Mapping[str, str]) -> SessionTransaction:
+    """Begin a transaction on `session` and set its role and claim.
+
+    A pooled connection may have been closed by the server since its last use (a restart, an
+    idle timeout); that shows at this first statement, before anything of the caller's ran,
+    so the transaction is begun once more on a fresh connection (the pool has already thrown
+    away every connection older than the failure).
+    """
+    transaction = session.begin()
+    try:
+        session.execute(_SET_CLAIMS, claims)
+    except DBAPIError as exc:
+        transaction.rollback()
+        if not exc.connection_invalidated:
+            raise
+        transaction = session.begin()
+        try:
+            session.execute(_SET_CLAIMS, claims)
+        except BaseException:
+            transaction.rollback()
+            raise
+    return transaction
 
 
 @lru_cache(maxsize=256)

@@ -140,10 +140,12 @@ def list_executions(
         "offset": offset,
         "cap": offset + limit + COUNT_BEYOND_PAGE,
     }
+    # The page and its count in one statement: the count is an uncorrelated subquery, run once.
+    count = f"select count(*) from (select 1 from workflow_executions where {where} limit :cap) c"
     rows = (
         db_session.execute(
             text(
-                f"""select {_COLUMNS} from workflow_executions
+                f"""select {_COLUMNS}, ({count}) as total_count from workflow_executions
                 where {where} order by started_at desc, id limit :limit offset :offset"""
             ),
             params,
@@ -151,19 +153,15 @@ def list_executions(
         .mappings()
         .all()
     )
-    if len(rows) < limit and (rows or offset == 0):
-        total, exact = offset + len(rows), True  # the last page: nothing left to count
-    else:
-        total = db_session.execute(
-            text(
-                f"""select count(*) from (select 1 from workflow_executions where {where}
-                limit :cap) page"""
-            ),
-            params,
-        ).scalar_one()
-        exact = total < params["cap"]
+    if rows:
+        total = rows[0]["total_count"]
+    elif offset == 0:
+        total = 0
+    else:  # past the last page: count on its own
+        total = db_session.execute(text(count), params).scalar_one()
+    exact = total < params["cap"]
     return ExecutionPage(
-        items=[ExecutionRead.model_validate(dict(r)) for r in rows],
+        items=[ExecutionRead.model_validate(dict(row)) for row in rows],
         total=total,
         total_exact=exact,
         limit=limit,
