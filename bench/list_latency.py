@@ -27,6 +27,8 @@ WORKFLOWS_PER_USER = 1 if quick() else 2
 RATE = 20 if quick() else 200
 # One per core: a single Python process cannot serve 200 authenticated requests/s here.
 API_PROCESSES = 2
+# The first requests of a process open its pooled connections and fill its caches.
+WARM_UP_SECONDS = 1.0 if quick() else 3.0
 
 _FILL = """
 insert into workflow_executions (workflow_id, project_id, created_by, compiled_code_id, status,
@@ -99,19 +101,29 @@ def listing_queries() -> dict[str, str]:
 
 
 def measure_windows(api: Api, base_urls: list[str], path: str, seconds: float, windows: int) -> Any:
-    """Return the spread of p50 and of p99 (ms) over `windows` windows of load on `path`."""
-    p50s, p99s, errors = [], [], 0
-    for window in range(windows):
-        summary = load(
+    """Return the spread of p50 and of p99 (ms) over `windows` windows of load on `path`,
+    after a warm-up window that is not counted."""
+
+    def window_of_load(length: float) -> dict[str, Any]:
+        return load(
             {
                 "urls": [f"{base_url}{path}" for base_url in base_urls],
                 "method": "GET",
                 "headers": api.headers,
                 "rate": RATE,
-                "seconds": seconds,
+                "seconds": length,
                 "expect": [200],
             }
         )
+
+    warm = window_of_load(WARM_UP_SECONDS)
+    progress(
+        f"B7 {path} warm-up ({WARM_UP_SECONDS:.0f} s, not counted): p50 {warm['p50_ms']:.1f} ms, "
+        f"p99 {warm['p99_ms']:.1f} ms, {warm['errors']} errors"
+    )
+    p50s, p99s, errors = [], [], 0
+    for window in range(windows):
+        summary = window_of_load(seconds)
         errors += summary["errors"]
         if summary["errors"]:
             progress(f"B7 errors: {summary['error_sample']}")
@@ -187,7 +199,8 @@ the signed-in user's requests see {found["visible"]:,} of them through row-level
 separate load-generating process (`bench/loadgen.py`, aiohttp) sends {RATE} requests/s on a
 fixed schedule (open loop; latency counted from when each request was due), alternating
 between {API_PROCESSES} `wfb api` processes (one per core, as a load balancer would spread them),
-in {windows} windows of {seconds:.0f} s.
+in {windows} windows of {seconds:.0f} s, each request kind after a {WARM_UP_SECONDS:.0f}-second
+warm-up at the same rate that is not counted (it opens the processes' pooled connections).
 
 {table}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,7 @@ app.add_typer(components_app, name="components")
 console = Console()
 
 
-def _prepare_database(migrate: bool, *, pool_size: int = 10, max_overflow: int = 20) -> str:
+def _prepare_database(migrate: bool, *, pool_size: int = 20, max_overflow: int = 10) -> str:
     """Resolve the database (starting the embedded one if needed), migrate it, return its URL."""
     from workflow_builder.db import Database, set_database
     from workflow_builder.db.engine import database_url
@@ -46,6 +47,18 @@ def _prepare_database(migrate: bool, *, pool_size: int = 10, max_overflow: int =
     return url
 
 
+def _freeze_startup_objects() -> None:
+    """Exempt everything allocated so far (modules, the app, the engine) from garbage collection.
+
+    Those objects live as long as the process, yet every full collection walked all of them:
+    in an API process serving 100 requests/s, full collections paused every thread for
+    100-260 ms (the listing's p99 at 200 requests/s went from 15 ms to 250-450 ms in the
+    windows they fell in). Frozen, a full collection walks only what requests left behind
+    (10-16 ms).
+    """
+    gc.freeze()
+
+
 def _serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -55,7 +68,9 @@ def _serve(host: str | None, port: int | None) -> None:
     host = host or settings.host
     port = port or settings.port
     console.print(f"Serving on [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level=settings.log_level)
+    application = create_app()
+    _freeze_startup_objects()
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level)
 
 
 @app.command()
@@ -110,6 +125,7 @@ def worker(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    _freeze_startup_objects()
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
