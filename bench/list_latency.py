@@ -30,11 +30,14 @@ API_PROCESSES = 2
 # The first requests of a process open its pooled connections and fill its caches.
 WARM_UP_SECONDS = 1.0 if quick() else 3.0
 
+# Run g goes to workflow g mod W; its status cycles with g / W, so every workflow has runs of
+# every status (3 in 5 completed, 1 failed, 1 canceled).
 _FILL = """
 insert into workflow_executions (workflow_id, project_id, created_by, compiled_code_id, status,
   inputs, outputs, started_at, completed_at, duration_ms, trigger_kind, engine_run_id)
 select w.id, w.project_id, w.created_by, w.compiled_code_id,
-  (array['completed', 'completed', 'completed', 'failed', 'canceled'])[1 + g %% 5],
+  (array['completed', 'completed', 'completed', 'failed', 'canceled'])
+    [1 + (g / %(workflows)s) %% 5],
   jsonb_build_object('order', g), jsonb_build_object('ok', true),
   now() - make_interval(secs => g * 0.5),
   now() - make_interval(secs => g * 0.5) + interval '200 milliseconds', 200,
@@ -72,7 +75,22 @@ def fill(database_url: str, rows: int) -> float:
             for _, definition in indexes:
                 conn.execute(definition)
         conn.execute("vacuum analyze workflow_executions")
+        # Write the bulk load's pages out now, not in a checkpoint during the measurement.
+        conn.execute("checkpoint")
     return time.perf_counter() - started
+
+
+def count_visible(database_url: str, user_id: str) -> int:
+    """Return how many executions `user_id` sees through row-level security."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "select set_config('role', 'authenticated', true), "
+            "set_config('request.jwt.claim.sub', %s, true)",
+            (user_id,),
+        )
+        row = conn.execute("select count(*) from workflow_executions").fetchone()
+        conn.rollback()
+    return int(row[0]) if row else 0
 
 
 def explain(database_url: str, user_id: str, query: str) -> str:
@@ -150,7 +168,7 @@ def measure(rows: int, seconds: float, windows: int) -> dict[str, Any]:
         fill_seconds = fill(running.database_url, rows)
         progress(f"B7: inserted in {fill_seconds:.0f} s")
         me = users[0]
-        visible = me.call("GET", "/executions", params={"limit": 1})["total"]
+        visible = count_visible(running.database_url, me.user_id)
         plan = "\n\n".join(
             explain(running.database_url, me.user_id, query) for query in listing_queries().values()
         )
@@ -179,14 +197,17 @@ def section(found: dict[str, Any], where: str, seconds: float) -> str:
     }
     for key, (p50, p99, errors) in found["results"].items():
         lines.append(f"| {labels[key]} | {p50.cell(1)} | {p99.cell(1)} | {errors} |")
-    p99_all = found["results"]["all"][1].median
+
+    def p99_of(key: str) -> tuple[float, str]:
+        p99, errors = found["results"][key][1].median, found["results"][key][2]
+        if p99 != p99:  # nan: no request answered
+            return p99, f"none: {errors:,} requests were not answered within the client's 30 s"
+        return p99, f"{p99:.1f} ms"
+
+    p99_all, p99_text = p99_of("all")
+    p99_filtered, filtered_text = p99_of("workflow")
     met = "met" if p99_all <= 50 else "missed"
-    errors_all = found["results"]["all"][2]
-    p99_text = (
-        f"{p99_all:.1f} ms"
-        if p99_all == p99_all
-        else f"none: {errors_all:,} requests were not answered within the client's 30 s"
-    )
+    filtered_met = "also within" if p99_filtered <= 50 else "outside"
     table = "\n".join(lines)
     windows = found["results"]["all"][0].count
     return f"""## {SECTION}
@@ -194,17 +215,19 @@ def section(found: dict[str, Any], where: str, seconds: float) -> str:
 `python -m bench.list_latency` — {where}.
 
 {found["rows"]:,} executions in `workflow_executions`, spread evenly over {USERS} users x
-{WORKFLOWS_PER_USER} workflows (bulk-inserted with `generate_series`, then `VACUUM ANALYZE`), so
-the signed-in user's requests see {found["visible"]:,} of them through row-level security. A
-separate load-generating process (`bench/loadgen.py`, aiohttp) sends {RATE} requests/s on a
-fixed schedule (open loop; latency counted from when each request was due), alternating
-between {API_PROCESSES} `wfb api` processes (one per core, as a load balancer would spread them),
-in {windows} windows of {seconds:.0f} s, each request kind after a {WARM_UP_SECONDS:.0f}-second
-warm-up at the same rate that is not counted (it opens the processes' pooled connections).
+{WORKFLOWS_PER_USER} workflows (bulk-inserted with `generate_series`, then `VACUUM ANALYZE`
+and `CHECKPOINT`), so the signed-in user's requests see {found["visible"]:,} of them through
+row-level security. A separate load-generating process (`bench/loadgen.py`, aiohttp) sends
+{RATE} requests/s on a fixed schedule (open loop; latency counted from when each request was
+due), alternating between {API_PROCESSES} `wfb api` processes (one per core, as a load
+balancer would spread them), in {windows} windows of {seconds:.0f} s, each request kind after a
+{WARM_UP_SECONDS:.0f}-second warm-up at the same rate that is not counted (it opens the
+processes' pooled connections).
 
 {table}
 
-Result: p99 of the listing {p99_text} (target ≤ 50 ms: {met}).
+Result: p99 of the listing {p99_text} (target ≤ 50 ms: {met}); filtered by workflow and
+status {filtered_text}, {filtered_met} the target.
 
 The listing's query as the `authenticated` role (`EXPLAIN ANALYZE`):
 
