@@ -52,7 +52,7 @@ def _freeze_startup_objects() -> None:
 
     Those objects live as long as the process, yet every full collection walked all of them:
     in an API process serving 100 requests/s, full collections paused every thread for
-    100-260 ms (the listing's p99 at 200 requests/s went from 15 ms to 250-450 ms in the
+    65-266 ms (the listing's p99 at 200 requests/s went from 15 ms to 260-390 ms in the
     windows they fell in). Frozen, a full collection walks only what requests left behind
     (10-16 ms).
     """
