@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
+import anyio
 import anyio.to_thread
 import httpx
 import psycopg
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from tests.api.conftest import ApiUser
-from workflow_builder.api.deps import RequestGate
+from workflow_builder.api.deps import Principal, RequestGate, get_session
 from workflow_builder.db import Database, get_database, set_database
 
 
@@ -72,4 +75,33 @@ def test_a_pooled_connection_the_server_closed_is_replaced(
         assert row[0] != pid
         assert row[1:] == ("authenticated", user)
     finally:
+        small.dispose()
+
+
+def test_a_cancelled_request_ends_its_transaction(db: Database, alice: ApiUser) -> None:
+    # A client that goes away cancels its request; the transaction must still end and give its
+    # connection back, or the pool shrinks by one with every such request.
+    small = Database(db.url, pool_size=2, max_overflow=0)
+    opened = anyio.Event()
+
+    async def request() -> None:
+        async with asynccontextmanager(get_session)(Principal(alice.id)) as session:
+            await run_in_threadpool(session.execute, text("select 1"))
+            opened.set()
+            await anyio.sleep(30)
+
+    async def cancel_mid_request() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(request)
+            await opened.wait()
+            assert small.engine.pool.checkedout() == 1
+            tasks.cancel_scope.cancel()
+
+    working = get_database()
+    set_database(small)
+    try:
+        anyio.run(cancel_mid_request)
+        assert small.engine.pool.checkedout() == 0
+    finally:
+        set_database(working)
         small.dispose()

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
+import anyio
 from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Uuid, bindparam, or_, select, text, update
@@ -142,7 +143,9 @@ _CALLER = text(
 ).bindparams(bindparam("session_id", type_=Uuid()), bindparam("user_id", type_=Uuid()))
 
 # Requests that hold a transaction, per event loop and database (see `RequestGate`).
-_gates: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, RequestGate]] = WeakKeyDictionary()
+_gates: WeakKeyDictionary[asyncio.AbstractEventLoop, WeakKeyDictionary[Database, RequestGate]] = (
+    WeakKeyDictionary()
+)
 
 
 class RequestGate:
@@ -166,11 +169,11 @@ class RequestGate:
     @classmethod
     def of(cls, database: Database) -> RequestGate:
         """Return this event loop's gate for `database`."""
-        gates = _gates.setdefault(asyncio.get_running_loop(), {})
-        gate = gates.get(id(database))
+        gates = _gates.setdefault(asyncio.get_running_loop(), WeakKeyDictionary())
+        gate = gates.get(database)
         if gate is None:
             capacity = database.pool_capacity
-            gate = gates[id(database)] = cls(max(1, capacity - capacity // 3))
+            gate = gates[database] = cls(max(1, capacity - capacity // 3))
         return gate
 
     async def __aenter__(self) -> None:
@@ -218,13 +221,22 @@ async def get_session(
     database = get_database()
     async with RequestGate.of(database):
         scope, session = await run_in_threadpool(_open, principal, database)
+        failure: BaseException | None = None
         try:
             yield session
         except BaseException as exc:
-            if not await run_in_threadpool(scope.__exit__, type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            await run_in_threadpool(scope.__exit__, None, None, None)
+            failure = exc
+            raise
+        finally:
+            # Shielded, so that a request cancelled mid-way (its client gone) still ends its
+            # transaction and gives its connection back before leaving the gate.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(
+                    scope.__exit__,
+                    type(failure) if failure else None,
+                    failure,
+                    failure.__traceback__ if failure else None,
+                )
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
