@@ -80,14 +80,19 @@ def fill(database_url: str, rows: int) -> float:
     return time.perf_counter() - started
 
 
+def _as_user(conn: psycopg.Connection[Any], user_id: str) -> None:
+    """Make the rest of `conn`'s transaction run as `authenticated` for `user_id`, under RLS."""
+    conn.execute(
+        "select set_config('role', 'authenticated', true), "
+        "set_config('request.jwt.claim.sub', %s, true)",
+        (user_id,),
+    )
+
+
 def count_visible(database_url: str, user_id: str) -> int:
     """Return how many executions `user_id` sees through row-level security."""
     with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "select set_config('role', 'authenticated', true), "
-            "set_config('request.jwt.claim.sub', %s, true)",
-            (user_id,),
-        )
+        _as_user(conn, user_id)
         row = conn.execute("select count(*) from workflow_executions").fetchone()
         conn.rollback()
     return int(row[0]) if row else 0
@@ -96,11 +101,7 @@ def count_visible(database_url: str, user_id: str) -> int:
 def explain(database_url: str, user_id: str, query: str) -> str:
     """Return EXPLAIN ANALYZE of `query` run as `authenticated` for `user_id`."""
     with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "select set_config('role', 'authenticated', true), "
-            "set_config('request.jwt.claim.sub', %s, true)",
-            (user_id,),
-        )
+        _as_user(conn, user_id)
         rows = conn.execute(f"explain (analyze, buffers off, costs off) {query}").fetchall()
         conn.rollback()
     return "\n".join(str(row[0]) for row in rows)

@@ -20,8 +20,11 @@ app.add_typer(components_app, name="components")
 console = Console()
 
 
-def _prepare_database(migrate: bool, *, pool_size: int = 20, max_overflow: int = 10) -> str:
-    """Resolve the database (starting the embedded one if needed), migrate it, return its URL."""
+def _prepare_database(migrate: bool, **pool: int) -> str:
+    """Resolve the database (starting the embedded one if needed), migrate it, return its URL.
+
+    `pool` overrides the general pool's sizes (`pool_size`, `max_overflow`) of `Database`.
+    """
     from workflow_builder.db import Database, set_database
     from workflow_builder.db.engine import database_url
     from workflow_builder.db.migrate import upgrade
@@ -37,7 +40,7 @@ def _prepare_database(migrate: bool, *, pool_size: int = 20, max_overflow: int =
     if migrate:
         with console.status("Migrating the schema"):
             upgrade(url)
-    set_database(Database(url, pool_size=pool_size, max_overflow=max_overflow))
+    set_database(Database(url, **pool))
     if migrate:
         from workflow_builder.activities.registry import sync_components
         from workflow_builder.db import system_session

@@ -42,7 +42,7 @@ class Database:
     """One PostgreSQL database: an engine and the units of work that run on it."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30
+        self, url: str, *, pool_size: int = 20, max_overflow: int = 10, pool_timeout: float = 30
     ) -> None:
         self.url = libpq_url(url)
         # No ping at checkout (a round trip on every unit of work): `unit_of_work` notices a
@@ -101,20 +101,17 @@ def _begin(session: Session, claims: Mapping[str, str]) -> SessionTransaction:
     so the transaction is begun once more on a fresh connection (the pool has already thrown
     away every connection older than the failure).
     """
-    transaction = session.begin()
-    try:
-        session.execute(_SET_CLAIMS, claims)
-    except DBAPIError as exc:
-        transaction.rollback()
-        if not exc.connection_invalidated:
-            raise
+    for attempt in (1, 2):
         transaction = session.begin()
         try:
             session.execute(_SET_CLAIMS, claims)
-        except BaseException:
+            return transaction
+        except BaseException as exc:
             transaction.rollback()
-            raise
-    return transaction
+            lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+            if attempt == 2 or not lost:
+                raise
+    raise AssertionError("unreachable")
 
 
 @lru_cache(maxsize=256)
