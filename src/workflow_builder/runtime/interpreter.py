@@ -256,7 +256,9 @@ class Interpreter:
             inputs = self.node_inputs(node, scope)
             call = Call(node, component, f"{node['id']}{path}", path, 1, inputs)
             outcome = self.port.run_pure(call)
-            record = NodeRecord(node, path, "completed", component_id=component.get("id"))
+            record = NodeRecord(
+                node, path, "completed", component_id=component.get("id"), attempts=1
+            )
             if outcome.get("ok"):
                 self.port.record(replace(record, inputs=inputs, outputs=outcome.get("output")))
                 return Result("completed", "next", outcome.get("output"))

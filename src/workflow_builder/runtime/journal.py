@@ -175,6 +175,7 @@ class StepRow:
             inputs=record.inputs,
             outputs=record.outputs,
             error=record.error,
+            attempts=record.attempts or None,
             started_at=record.started_at or at,
             completed_at=(record.completed_at or at) if finished else None,
         )

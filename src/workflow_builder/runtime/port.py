@@ -122,6 +122,7 @@ class NodeRecord:
     error: str | None = None
     component_id: str | None = None
     inputs: Any = None
+    attempts: int = 0
     started_at: datetime | None = None
     completed_at: datetime | None = None
 

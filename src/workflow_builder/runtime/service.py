@@ -381,13 +381,6 @@ def retry(session: Session, *, execution_id: UUID, version: str = "original") ->
             raise ExecutionRefused("the workflow has no deployed version")
     plan = _run_plan(row)
     handled = {n["id"] for n in plan["nodes"] if n.get("successors", {}).get("error")}
-    attempt = session.execute(
-        text(
-            "select count(*) from execution_journal where execution_id = :e and key like 'retry:%'"
-        ),
-        {"e": execution_id},
-    ).scalar()
-    run_id = f"{execution_id}:retry{int(attempt or 0) + 1}"
     queue = session.execute(
         text(
             "select q.name, q.max_concurrent_workflows from workflows w "
@@ -397,6 +390,14 @@ def retry(session: Session, *, execution_id: UUID, version: str = "original") ->
     ).one()
     ensure_queues(queue.name, queue.max_concurrent_workflows)
     with system_session() as system:
+        attempt = system.execute(
+            text(
+                "select count(*) from execution_journal where execution_id = :e "
+                "and key like 'retry:%'"
+            ),
+            {"e": execution_id},
+        ).scalar()
+        run_id = f"{execution_id}:retry{int(attempt or 0) + 1}"
         failed = system.execute(
             text(
                 """select node_id, iteration from execution_steps
