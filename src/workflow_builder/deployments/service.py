@@ -76,6 +76,10 @@ def compile_workflow(
     """Compile the workflow's definition; return its version (the existing one when nothing
     changed), whether it is new, and the warnings. A new version becomes the active one."""
     workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    # One compile of a workflow at a time: two at once would both insert the same version.
+    db_session.execute(
+        text("select 1 from workflows where id = :w for no key update"), {"w": workflow_id}
+    )
     known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
     catalog = RegistryCatalog(db_session, user_id)
     context = ValidationContext(known_workflows=known)
