@@ -47,6 +47,7 @@ from dbos._error import DBOSNonExistentWorkflowError
 from sqlalchemy.orm import Session
 
 from workflow_builder.compiler import INTERPRETER_VERSION
+from workflow_builder.config import get_settings
 from workflow_builder.db import Database, get_database
 from workflow_builder.runtime import effects
 from workflow_builder.runtime.aio import AsyncPool, retrying
@@ -701,6 +702,8 @@ def launch_worker(url: str, *, executor_id: str, queues: list[str] | None = None
             # retries its operations on a lost connection, and recycled connections are fresh.
             "db_engine_kwargs": {"pool_pre_ping": False, "pool_recycle": 1800},
             "scheduler_polling_interval_sec": 5.0,
+            # The engine's own lines (start-up, its hosted console's address) only when asked.
+            "log_level": "DEBUG" if get_settings().log_level.upper() == "DEBUG" else "WARNING",
             "notification_listener_polling_interval_sec": 1.0,
         }
         DBOS(config=config)
