@@ -50,6 +50,20 @@ class SecretResolver(Protocol):
         ...
 
 
+class RunControl(Protocol):
+    """What a component may do to another run (its parent), as the runtime offers it: acting
+    as `owner`, so row-level security applies as it does to the API. Refusals raise
+    ActivityError (not retryable)."""
+
+    def signal(self, execution_id: str, owner: str, name: str, payload: Any) -> None:
+        """Send signal `name` with `payload` to the run."""
+        ...
+
+    def query(self, execution_id: str, owner: str, name: str) -> Any:
+        """Return the run's answer to query `name`."""
+        ...
+
+
 @dataclass(frozen=True)
 class Tool:
     """A component an agent may call during its step, as the runtime offers it.
@@ -79,6 +93,8 @@ class ActivityContext:
     record_metric: Callable[[str, float], None] = field(default=lambda _name, _value: None)
     # The components this node's agent may call, by component name (agent nodes only).
     tools: Mapping[str, Tool] = field(default_factory=dict)
+    # Signals and queries to other runs (the parent's), through the runtime.
+    runs: RunControl | None = None
 
 
 class Activity(Protocol):

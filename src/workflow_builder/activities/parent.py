@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
-from workflow_builder.activities.contract import ActivityContext, ActivityError
+from workflow_builder.activities.contract import ActivityContext, ActivityError, RunControl
 
 NAME_SCHEMA: dict[str, str] = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
 
@@ -52,6 +52,10 @@ def parent_of(context: ActivityContext, permission: str) -> tuple[UUID, UUID]:
     return row["parent_id"], row["created_by"]
 
 
-def refused(exc: Exception) -> ActivityError:
-    """Return the non-retryable error a refusal of the runtime's becomes."""
-    return ActivityError(str(exc), error_type=type(exc).__name__, retryable=False)
+def runs(context: ActivityContext) -> RunControl:
+    """Return the runtime's control of other runs (always offered to a run's calls)."""
+    if context.runs is None:
+        raise ActivityError(
+            "this call runs outside a workflow run", error_type="NoParent", retryable=False
+        )
+    return context.runs

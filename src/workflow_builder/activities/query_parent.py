@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from workflow_builder.activities.contract import ActivityContext, ComponentSpec
-from workflow_builder.activities.parent import NAME_SCHEMA, parent_of, refused
+from workflow_builder.activities.parent import NAME_SCHEMA, parent_of, runs
 
 SPEC = ComponentSpec(
     name="query_parent",
@@ -39,13 +39,6 @@ SPEC = ComponentSpec(
 
 def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityContext) -> Any:
     """Return the parent run's answer to `config.query`."""
-    from workflow_builder.db import user_session
-    from workflow_builder.runtime import service
-
     parent_id, owner = parent_of(context, "can_query_parent")
-    try:
-        with user_session(owner) as session:
-            result = service.query(session, execution_id=parent_id, name=config["query"])
-    except service.NotFound as exc:
-        raise refused(exc) from None
+    result = runs(context).query(str(parent_id), str(owner), config["query"])
     return {"parent_execution_id": str(parent_id), "result": result}

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from workflow_builder.activities.contract import ActivityContext, ComponentSpec
-from workflow_builder.activities.parent import NAME_SCHEMA, parent_of, refused
+from workflow_builder.activities.parent import NAME_SCHEMA, parent_of, runs
 
 SPEC = ComponentSpec(
     name="signal_parent",
@@ -40,18 +40,6 @@ SPEC = ComponentSpec(
 
 def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityContext) -> Any:
     """Send `config.signal` with `inputs.payload` to the parent run."""
-    from workflow_builder.db import user_session
-    from workflow_builder.runtime import service
-
     parent_id, owner = parent_of(context, "can_signal_parent")
-    try:
-        with user_session(owner) as session:
-            service.signal(
-                session,
-                execution_id=parent_id,
-                name=config["signal"],
-                payload=inputs.get("payload"),
-            )
-    except (service.NotFound, service.ExecutionRefused, service.InvalidPayload) as exc:
-        raise refused(exc) from None
+    runs(context).signal(str(parent_id), str(owner), config["signal"], inputs.get("payload"))
     return {"parent_execution_id": str(parent_id), "signal": config["signal"]}

@@ -77,6 +77,13 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"{what} was not found")
 
 
+def overloaded(detail: str, retry_after: int) -> ProblemError:
+    """Return the problem for work refused until the backlog drains (429, with Retry-After)."""
+    return ProblemError(
+        429, "overloaded", "Too busy", detail, headers={"Retry-After": str(retry_after)}
+    )
+
+
 def forbidden(detail: str, *, permission: str | None = None) -> ProblemError:
     """Return the problem for an action the caller may not take."""
     return ProblemError(403, "forbidden", "Forbidden", detail, permission=permission)

@@ -356,11 +356,19 @@ class ScheduleDecl(_Model):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
+class BlockUntil(_Model):
+    """Before starting this child, wait until the run's children of these workflows finished."""
+
+    workflows: list[KebabName] = Field(min_length=1)
+    mode: Literal["all", "any"] = "all"
+
+
 class ChildWorkflowDecl(_Model):
     workflow: KebabName
     parent_close_policy: Literal["terminate", "abandon", "request_cancel"] = "terminate"
     can_signal_parent: bool = False
     can_query_parent: bool = False
+    block_until: BlockUntil | None = None
 
 
 class WorkflowDefinition(_Model):

@@ -185,7 +185,10 @@ def _declarations(definition: WorkflowDefinition) -> dict[str, Any]:
         ),
         "schedules": sorted(schedules, key=canonical_json),
         "child_workflows": sorted(
-            (c.model_dump(mode="json") for c in definition.child_workflows),
+            (
+                c.model_dump(mode="json", exclude_none=c.block_until is None)
+                for c in definition.child_workflows
+            ),
             key=lambda c: c["workflow"],
         ),
     }

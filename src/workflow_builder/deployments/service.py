@@ -288,15 +288,17 @@ def _sync_child_declarations(
     db_session: Session, workflow_id: UUID, user_id: UUID, plan: dict[str, Any]
 ) -> None:
     """Give each child workflow the definition declares its row (rows already there, with
-    their block_until and permissions set through the API, are kept as they are)."""
+    their permissions set through the API, are kept as they are; a `block_until` the
+    definition declares replaces theirs)."""
     for child in plan.get("child_workflows", []):
+        block_until = json.dumps(child["block_until"]) if child.get("block_until") else None
         db_session.execute(
             text(
                 """insert into workflow_child_workflows (parent_workflow_id, child_workflow_id,
                      child_workflow_name, parent_close_policy, can_signal_parent,
-                     can_query_parent, created_by)
+                     can_query_parent, block_until, created_by)
                    select :w, (select id from workflows where kebab_name = :name), :name,
-                     :policy, :signal, :query, :u
+                     :policy, :signal, :query, cast(:block as jsonb), :u
                    where not exists (
                      select 1 from workflow_child_workflows
                      where parent_workflow_id = :w and child_workflow_name = :name)"""
@@ -308,8 +310,17 @@ def _sync_child_declarations(
                 "policy": child.get("parent_close_policy", "terminate"),
                 "signal": child.get("can_signal_parent", False),
                 "query": child.get("can_query_parent", False),
+                "block": block_until,
             },
         )
+        if block_until is not None:
+            db_session.execute(
+                text(
+                    """update workflow_child_workflows set block_until = cast(:block as jsonb)
+                       where parent_workflow_id = :w and child_workflow_name = :name"""
+                ),
+                {"w": workflow_id, "name": child["workflow"], "block": block_until},
+            )
 
 
 def _trigger(workflow: Workflow, plan: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -17,6 +17,7 @@ from workflow_builder.api.errors import (
     field_error,
     forbidden,
     not_found,
+    overloaded,
     validation_problem,
 )
 from workflow_builder.executions.models import (
@@ -58,6 +59,8 @@ def _runtime_errors(what: str = "Execution") -> Iterator[None]:
         raise conflict(str(refused)) from None
     except PermissionError as denied:
         raise forbidden(str(denied)) from None
+    except runtime.Overloaded as busy:
+        raise overloaded(str(busy), busy.retry_after) from None
     except runtime.InvalidPayload as invalid:
         raise validation_problem(
             [

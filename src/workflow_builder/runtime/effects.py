@@ -35,6 +35,12 @@ from workflow_builder.workflows.catalog import RegistryCatalog
 _call_pool = ThreadPoolExecutor(max_workers=MAX_HELD_PER_PROCESS, thread_name_prefix="wfb-activity")
 
 
+def _run_control() -> Any:
+    from workflow_builder.runtime.service import RUN_CONTROL
+
+    return RUN_CONTROL
+
+
 def invoke(run: RunSpec, call: Call) -> Outcome:
     """Run one attempt of a component call (on the calling thread, which it may leave waiting
     for the call's timeout); never raises for the call's own failure.
@@ -55,6 +61,7 @@ def invoke(run: RunSpec, call: Call) -> Outcome:
         timeout_seconds=node.get("timeout_seconds"),
         secrets=secrets,
         record_metric=_adder(metrics),
+        runs=_run_control(),
     )
     conceal = _concealer(secrets)
     result: Outcome = conceal(_invoke(run, call, context, conceal))

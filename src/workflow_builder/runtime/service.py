@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from workflow_builder.activities.contract import ActivityError
 from workflow_builder.compiler import parse_expression
 from workflow_builder.db import system_session, user_session
 from workflow_builder.runtime import admission
@@ -455,11 +456,14 @@ def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_DECLARATION = {"signals": "signal", "queries": "query", "work_queues": "work queue"}
+
+
 def _declared(plan: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
     for declared in plan.get(kind, []):
         if declared["name"] == name:
             return dict(declared)
-    raise NotFound(f"{kind[:-1].replace('_', ' ')} {name!r}")
+    raise NotFound(f"{_DECLARATION[kind]} {name!r}")
 
 
 def signal(session: Session, *, execution_id: UUID, name: str, payload: Any) -> None:
@@ -599,3 +603,30 @@ def list_work_items(session: Session, *, execution_id: UUID, queue: str) -> list
         }
         for r in rows
     ]
+
+
+class ServiceRunControl:
+    """Signals and queries a component sends to another run, through this module, as the
+    run's owner (see `activities.contract.RunControl`)."""
+
+    def signal(self, execution_id: str, owner: str, name: str, payload: Any) -> None:
+        try:
+            with user_session(UUID(owner)) as session:
+                signal(session, execution_id=UUID(execution_id), name=name, payload=payload)
+        except (NotFound, ExecutionRefused, InvalidPayload, PermissionError) as refused:
+            raise _refusal(refused) from None
+
+    def query(self, execution_id: str, owner: str, name: str) -> Any:
+        try:
+            with user_session(UUID(owner)) as session:
+                return query(session, execution_id=UUID(execution_id), name=name)
+        except (NotFound, PermissionError) as refused:
+            raise _refusal(refused) from None
+
+
+def _refusal(exc: Exception) -> ActivityError:
+    """Return the non-retryable error a refusal of the runtime's becomes in a component."""
+    return ActivityError(str(exc), error_type=type(exc).__name__, retryable=False)
+
+
+RUN_CONTROL = ServiceRunControl()

@@ -24,6 +24,7 @@ from workflow_builder.api.errors import (
     ProblemError,
     field_error,
     not_found,
+    overloaded,
     validation_problem,
 )
 from workflow_builder.api.router import API_PREFIX
@@ -43,7 +44,7 @@ limiter = RateLimiter()
 
 
 def _no_hook(path: str) -> ProblemError:
-    return not_found(f"No webhook at /hooks/{path}")
+    return not_found(f"The webhook /hooks/{path}")
 
 
 def _json_type(content_type: str | None) -> bool:
@@ -147,6 +148,8 @@ async def _start(
     except (runtime.NotFound, runtime.ExecutionRefused):
         # The caller cannot see the workflow, or it was paused or undeployed since the lookup.
         raise _no_hook(hook.path) from None
+    except runtime.Overloaded as busy:
+        raise overloaded(str(busy), busy.retry_after) from None
     except runtime.InvalidPayload as invalid:
         raise validation_problem(
             [
