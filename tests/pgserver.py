@@ -66,7 +66,13 @@ class PrivateServer:
         if self._as_postgres:
             shutil.chown(self.root, "postgres")
         self._run(
-            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
             "--no-sync",
         )
         self.start()
@@ -92,8 +98,17 @@ class PrivateServer:
             " -c max_connections=200 -c fsync=off -c synchronous_commit=on"
         )
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
-            "-l", str(self.root / "log"), "-w", "-t", "60", "start",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         deadline = time.monotonic() + 60
         while True:

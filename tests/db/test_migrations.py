@@ -61,7 +61,6 @@ def test_each_revision_reverts_cleanly(database_factory: Any) -> None:
     assert revisions[-1] == "0001"
 
 
-
 @pytest.mark.skipif(not pgserver.available(), reason="no PostgreSQL server binaries")
 def test_databases_of_a_new_server_migrate_at_once() -> None:
     """Migrations create server-wide roles: on a server that has none yet, several databases

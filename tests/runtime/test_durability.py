@@ -9,10 +9,11 @@ history always shows the call that really counted.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
-from datetime import datetime, timedelta
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -78,9 +79,7 @@ def counted_chain(peer: Peer, tag: str, nodes: list[str], seconds: float) -> dic
                 },
             },
         ],
-        "edges": [
-            {"id": f"{a}-{b}", "source": a, "target": b} for a, b in zip(ids, ids[1:], strict=False)
-        ],
+        "edges": [{"id": f"{a}-{b}", "source": a, "target": b} for a, b in itertools.pairwise(ids)],
     }
 
 
@@ -313,4 +312,3 @@ def test_parallel_branches_run_at_once(stack: Stack, peer: Peer) -> None:
     assert steps["join"]["completed_at"] > first
     spans = [(a, e) for k, a, e in peer.calls if k.startswith(group)]
     assert max(e for _, e in spans) - min(a for a, _ in spans) < 1.5
-
