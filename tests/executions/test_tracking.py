@@ -1,11 +1,14 @@
-"""Statistics, tokens and cost included, stay exact when many runs record at once."""
+"""Statistics, tokens and cost included, stay exact when many runs record at once, and every
+attempt counts once however often it is recorded (a replay after a crash records it again).
+
+The counters are changed by three database functions every runtime path goes through:
+`wfb_start_execution`, `wfb_count_calls` and `wfb_close_execution`."""
 
 from __future__ import annotations
 
 import json
 import random
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -14,12 +17,6 @@ from sqlalchemy import text
 
 from tests.support import create_user, scalar, unique
 from workflow_builder.db import Database, system_session, user_session
-from workflow_builder.executions.tracking import (
-    StepRecord,
-    execution_finished,
-    execution_started,
-    record_component_call,
-)
 
 RUNS = 12
 STEPS_PER_RUN = 8
@@ -83,11 +80,64 @@ def _setup(db: Database) -> dict[str, Any]:
 Call = tuple[int, bool, dict[str, float]]
 
 
+def _record(s: Any, world: dict[str, Any], execution_id: UUID, step: int, call: Call) -> int:
+    """Record one finished call attempt as a worker does: its history row and journal entry,
+    then its statistics; return how many attempts were counted."""
+    duration, ok, metrics = call
+    key = f"call:n{step}#1"
+    s.execute(
+        text(
+            """insert into execution_steps (execution_id, node_id, node_type, component_id,
+                 status, attempts, completed_at, duration_ms, metrics)
+               values (:e, :n, 'activity', :c, :s, 1, now(), :d, cast(:m as jsonb))
+               on conflict (execution_id, node_id, iteration) do nothing"""
+        ),
+        {
+            "e": execution_id,
+            "n": f"n{step}",
+            "c": world["component"],
+            "s": "completed" if ok else "failed",
+            "d": duration,
+            "m": json.dumps(metrics or None),
+        },
+    )
+    s.execute(
+        text(
+            """insert into execution_journal (execution_id, key, value)
+               values (:e, :k, '{}') on conflict do nothing"""
+        ),
+        {"e": execution_id, "k": key},
+    )
+    calls = [
+        {
+            "key": key,
+            "component_id": str(world["component"]),
+            "ok": int(ok),
+            "duration": duration,
+            "input_tokens": int(metrics.get("prompt_tokens", 0)),
+            "output_tokens": int(metrics.get("completion_tokens", 0)),
+            "cost": metrics.get("cost_usd", 0),
+        }
+    ]
+    counted: int = s.execute(
+        text("select public.wfb_count_calls(:e, :w, :p, cast(:calls as jsonb))"),
+        {
+            "e": execution_id,
+            "w": world["workflow"],
+            "p": world["project"],
+            "calls": json.dumps(calls),
+        },
+    ).scalar_one()
+    return counted
+
+
 def _run(db: Database, world: dict[str, Any], execution_id: UUID, seed: int) -> list[Call]:
     rng = random.Random(seed)
     calls = []
     with system_session(db=db) as s:
-        execution_started(s, execution_id=execution_id)
+        assert s.execute(
+            text("select public.wfb_start_execution(:e)"), {"e": execution_id}
+        ).scalar()
     for step in range(STEPS_PER_RUN):
         duration, ok = rng.randint(1, 500), rng.random() > 0.25
         # An agent's usage; a failed call was paid for too. Other components record none.
@@ -101,36 +151,17 @@ def _run(db: Database, world: dict[str, Any], execution_id: UUID, seed: int) -> 
             if step % 2
             else {}
         )
-        record = StepRecord(
-            execution_id=execution_id,
-            node_id=f"n{step}",
-            node_type="activity",
-            status="completed" if ok else "failed",
-            component_id=world["component"],
-            attempts=1,
-            started_at=datetime.now(UTC),
-            completed_at=datetime.now(UTC),
-            metrics=metrics or None,
-        )
+        call = (duration, ok, metrics)
         counted = []
-        for _ in range(2):  # a step re-executed after a crash records the same attempt again
+        for _ in range(2):  # a replay after a crash records the same attempt again
             with system_session(db=db) as s:
-                counted.append(
-                    record_component_call(
-                        s,
-                        record,
-                        attempt_key=f"{execution_id}:{step}#1",
-                        workflow_id=world["workflow"],
-                        project_id=world["project"],
-                        duration_ms=duration,
-                        succeeded=ok,
-                    )
-                )
-        assert counted == [True, False]
-        calls.append((duration, ok, metrics))
+                counted.append(_record(s, world, execution_id, step, call))
+        assert counted == [1, 0]
+        calls.append(call)
+    close = text("select public.wfb_close_execution(:e, :s, '{}', null)")
     with system_session(db=db) as s:
-        assert execution_finished(s, execution_id=execution_id, status="completed", outputs={})
-        assert not execution_finished(s, execution_id=execution_id, status="failed")
+        assert s.execute(close, {"e": execution_id, "s": "completed"}).scalar()
+        assert not s.execute(close, {"e": execution_id, "s": "failed"}).scalar()
     return calls
 
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
-from sqlalchemy import Engine, TextClause, create_engine, text
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from workflow_builder.config import Settings, get_settings
-from workflow_builder.db.direct import DirectPool
 from workflow_builder.db.embedded import start_embedded
 
 DbRole = Literal["authenticated", "anon", "service_role"]
@@ -55,8 +51,6 @@ class Database:
         )
         self.pool_capacity = pool_size + max_overflow
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._direct: DirectPool | None = None
-        self._direct_lock = threading.Lock()
 
     @contextmanager
     def unit_of_work(self, role: DbRole, user_id: UUID | None = None) -> Iterator[Session]:
@@ -70,27 +64,9 @@ class Database:
         with self._sessions() as session, _begin(session, claims):
             yield session
 
-    def system_statement(
-        self, statement: TextClause, params: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """Run one runtime statement as the system, a transaction of its own; return its rows.
-
-        The statement goes alone in one round trip on an autocommit connection that commits
-        without waiting for the WAL flush (see `workflow_builder.db.direct` for why that is
-        safe for the runtime's writes, and why they must be idempotent). It runs as
-        `service_role`, which bypasses RLS, like `system_session()`.
-        """
-        with self._direct_lock:
-            if self._direct is None:
-                self._direct = DirectPool(self.url)
-            pool = self._direct
-        return pool.execute(_psycopg_sql(statement), params or {})
-
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
-        if self._direct is not None:
-            self._direct.close()
 
 
 def _begin(session: Session, claims: Mapping[str, str]) -> SessionTransaction:
@@ -113,14 +89,6 @@ def _begin(session: Session, claims: Mapping[str, str]) -> SessionTransaction:
                 raise
     raise AssertionError("unreachable")
 
-
-@lru_cache(maxsize=256)
-def _psycopg_sql(statement: TextClause) -> str:
-    """Return a text() statement in psycopg's own placeholder style (`%(name)s`)."""
-    return str(statement.compile(dialect=_PSYCOPG_DIALECT))
-
-
-_PSYCOPG_DIALECT = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
 
 _database: Database | None = None
 

@@ -448,9 +448,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
     webhook_path = _sync_webhook(db_session, workflow, plan)
     queue = workflow.task_queue
     runtime.ensure_queues(queue.name, queue.max_concurrent_workflows)
-    schedules = register_schedules(
-        db_session, workflow_id=workflow_id, queue_name=queue.name
-    )
+    schedules = register_schedules(db_session, workflow_id=workflow_id, queue_name=queue.name)
     return DeployResult(
         workflow_id=workflow_id,
         status="active",
