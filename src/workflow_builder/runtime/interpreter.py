@@ -26,7 +26,7 @@ from workflow_builder.runtime.port import (
     EnginePort,
     Interrupted,
     NodeRecord,
-    Outcome,
+    RetryPolicy,
     RunSpec,
 )
 
@@ -75,6 +75,26 @@ class RunEnd:
     status: str  # completed | failed | canceled
     output: Any = None
     error: str | None = None
+
+
+async def _first_done(tasks: list[asyncio.Task[Result]]) -> None:
+    """Return once one of `tasks` is done. (Not asyncio.wait: its sets iterate in an order a
+    replay need not reproduce; done-callbacks run in the event loop's own order.)"""
+    if any(task.done() for task in tasks):
+        return
+    woken = asyncio.get_running_loop().create_future()
+
+    def wake(_: Any) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    for task in tasks:
+        task.add_done_callback(wake)
+    try:
+        await woken
+    finally:
+        for task in tasks:
+            task.remove_done_callback(wake)
 
 
 def truthy(value: Any) -> bool:
@@ -169,8 +189,8 @@ class Interpreter:
                 self._start_ready(members, results, running, loop_id, scope)
                 if not running:
                     return results
-                done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
-                for node_id in [n for n in members if n in running and running[n] in done]:
+                await _first_done(list(running.values()))
+                for node_id in [n for n in members if n in running and running[n].done()]:
                     self._resolve(node_id, running.pop(node_id).result(), results, scope)
         finally:
             if running:
@@ -254,7 +274,7 @@ class Interpreter:
         if kind in CALL_NODE_TYPES:
             component = self.plan["components"][node["component"]]
             inputs = self.node_inputs(node, scope)
-            call = Call(node, component, f"{node['id']}{path}", path, 1, inputs)
+            call = Call(node, component, f"{node['id']}{path}", path, inputs)
             outcome = self.port.run_pure(call)
             record = NodeRecord(
                 node, path, "completed", component_id=component.get("id"), attempts=1
@@ -314,35 +334,17 @@ class Interpreter:
 
     async def _call(self, node: Mapping[str, Any], scope: Scope) -> Result:
         """A component call, attempted as its retry policy says."""
-        component = self.plan["components"][node["component"]]
-        inputs = self.node_inputs(node, scope)
-        retry = node.get("retry") or {}
-        attempts = max(int(retry.get("maximum_attempts") or 1), 1)
-        interval = float(retry.get("initial_interval") or 1.0)
-        ceiling = float(retry.get("maximum_interval") or interval)
-        never = set(retry.get("non_retryable_error_types") or [])
-        key = f"{node['id']}{scope.path}"
-        outcome: Outcome = {}
-        for attempt in range(1, attempts + 1):
-            pause = min(interval, ceiling)
-            call = Call(
-                node,
-                component,
-                key,
-                scope.path,
-                attempt,
-                inputs,
-                max_attempts=attempts,
-                non_retryable=tuple(sorted(never)),
-                retry_pause=pause,
-            )
-            outcome = await self.port.call(call)
-            if outcome.get("ok"):
-                return Result("completed", "next", outcome.get("output"))
-            if call.final(outcome["error"]):
-                break
-            await self.port.sleep(f"{key}#retry{attempt}", pause, None)
-            interval *= float(retry.get("backoff_coefficient") or 1.0)
+        call = Call(
+            node,
+            self.plan["components"][node["component"]],
+            f"{node['id']}{scope.path}",
+            scope.path,
+            self.node_inputs(node, scope),
+            RetryPolicy.of(node.get("retry")),
+        )
+        outcome = await self.port.call(call)
+        if outcome.get("ok"):
+            return Result("completed", "next", outcome.get("output"))
         return self._node_failed(node, dict(outcome["error"]))
 
     async def _delay(self, node: Mapping[str, Any], scope: Scope) -> Result:

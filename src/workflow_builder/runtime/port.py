@@ -87,28 +87,55 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How often a call is attempted, and the pauses between attempts."""
+
+    maximum_attempts: int = 1
+    initial_interval: float = 1.0
+    backoff_coefficient: float = 1.0
+    maximum_interval: float | None = None
+    non_retryable_error_types: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, retry: Mapping[str, Any] | None) -> RetryPolicy:
+        """Return the policy of a plan node's resolved `retry`."""
+        retry = retry or {}
+        return cls(
+            maximum_attempts=max(int(retry.get("maximum_attempts") or 1), 1),
+            initial_interval=float(retry.get("initial_interval") or 1.0),
+            backoff_coefficient=float(retry.get("backoff_coefficient") or 1.0),
+            maximum_interval=(
+                float(retry["maximum_interval"]) if retry.get("maximum_interval") else None
+            ),
+            non_retryable_error_types=tuple(sorted(retry.get("non_retryable_error_types") or [])),
+        )
+
+    def pause_after(self, attempt: int) -> float:
+        """Return the seconds to wait after attempt `attempt` (1-based) failed."""
+        pause = self.initial_interval * self.backoff_coefficient ** (attempt - 1)
+        ceiling = self.maximum_interval if self.maximum_interval is not None else pause
+        return min(pause, max(ceiling, self.initial_interval))
+
+    def final(self, attempt: int, error: CallError) -> bool:
+        """Whether attempt `attempt` failing with `error` fails the call (no attempt follows)."""
+        return (
+            attempt >= self.maximum_attempts
+            or not error["retryable"]
+            or error["type"] in self.non_retryable_error_types
+        )
+
+
+@dataclass(frozen=True)
 class Call:
-    """One attempt of a component call."""
+    """A component call of a node: attempted as its retry policy says."""
 
     node: Mapping[str, Any]
     component: Mapping[str, Any]
     key: str  # node id and iteration path: unique within the run
     iteration: str
-    attempt: int
     inputs: Any
-    # The node's retry policy, so an adapter knows whether a failure is the node's last:
-    # how many attempts it has, the error types never retried, and the pause before the next.
-    max_attempts: int = 1
-    non_retryable: tuple[str, ...] = ()
-    retry_pause: float = 0.0
-
-    def final(self, error: CallError) -> bool:
-        """Whether this attempt failing with `error` fails the node (no attempt follows)."""
-        return (
-            self.attempt >= self.max_attempts
-            or not error["retryable"]
-            or error["type"] in self.non_retryable
-        )
+    retry: RetryPolicy = RetryPolicy()
+    attempt: int = 1  # the attempt an adapter is running (adapters set it)
 
 
 @dataclass(frozen=True)
@@ -153,8 +180,10 @@ class EnginePort(Protocol):
     """What the interpreter may ask of its engine for one run."""
 
     async def call(self, call: Call) -> Outcome:
-        """Run one attempt of a component call, exactly once per key and attempt: a replay
-        returns the recorded outcome. An attempt in flight when its worker died runs again."""
+        """Run a component call: its attempts, as its retry policy says, with durable pauses
+        between them; return the last attempt's outcome. Each attempt runs once per key: a
+        replay returns the recorded outcome; an attempt in flight when its worker died runs
+        again."""
         ...
 
     def run_pure(self, call: Call) -> Outcome:

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -398,6 +398,16 @@ class DbosRun:
     # -- the port: calls ----------------------------------------------------------------------
 
     async def call(self, call: Call) -> Outcome:
+        attempt = 1
+        while True:
+            outcome = await self._attempt(replace(call, attempt=attempt))
+            if outcome.get("ok") or call.retry.final(attempt, outcome["error"]):
+                return outcome
+            await self.sleep(f"{call.key}#retry{attempt}", call.retry.pause_after(attempt), None)
+            attempt += 1
+
+    async def _attempt(self, call: Call) -> Outcome:
+        """Run (or replay) one attempt of a call."""
         attempt_key = f"call:{call.key}#{call.attempt}"
         recorded = self.replay.entries.get(attempt_key)
         if recorded is not None:
@@ -431,7 +441,7 @@ class DbosRun:
             status = "completed"
         else:
             assert error is not None
-            status = "failed" if call.final(error) else "running"
+            status = "failed" if call.retry.final(call.attempt, error) else "running"
         metrics = outcome.get("metrics") or {}
         self.journal.keep_row(
             StepRow(
