@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,29 +210,90 @@ class FenceLost(Exception):
     """This process no longer owns the run: nothing was written, and nothing more may be."""
 
 
+@dataclass
+class Records:
+    """What a run has recorded and not written yet: history rows (merged per node), journal
+    entries, finished call attempts to count, and its variables."""
+
+    rows: dict[tuple[str, str], StepRow] = field(default_factory=dict)
+    entries: dict[str, Any] = field(default_factory=dict)
+    calls: list[CountedCall] = field(default_factory=list)
+    variables: Mapping[str, Any] | None = None
+
+    def keep_row(self, row: StepRow) -> None:
+        where = (row.node_id, row.iteration)
+        earlier = self.rows.get(where)
+        self.rows[where] = earlier.merge(row) if earlier is not None else row
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.entries or self.calls or self.variables is not None)
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Whose records these are."""
+
+    execution_id: str
+    workflow_id: str
+    project_id: str | None
+
+
+NO_FENCE = "select 1"
+
+
+def statements(
+    run: RunRef,
+    records: Records,
+    *,
+    fence: str = NO_FENCE,
+    fence_params: Mapping[str, Any] | None = None,
+    close: tuple[str, Any, str | None] | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return the statements that write `records` (and, with `close` = (status, output, error),
+    close the run), to run in one transaction. The first answers `owned`; with `close`, the
+    last answers `closed` (False when the run was closed already)."""
+    params = {
+        **(fence_params or {}),
+        "e": run.execution_id,
+        "w": run.workflow_id,
+        "p": run.project_id,
+        "rows": dumps([row.as_json() for row in records.rows.values()]),
+        "entries": dumps([{"key": k, "value": v} for k, v in records.entries.items()]),
+        "calls": dumps([call.as_json() for call in records.calls]),
+        "vars": dumps(records.variables) if records.variables is not None else None,
+        "publish": records.variables is not None,
+    }
+    result = [(_WRITE.format(fence=fence, step_columns=_STEP_COLUMNS), params)]
+    if records.calls or close is not None:
+        result.append((_COUNT.format(fence=fence), params))
+    if close is not None:
+        status, output, error = close
+        closing = {
+            **params,
+            "status": status,
+            "outputs": dumps(output) if output is not None else None,
+            "error": error,
+        }
+        result.append((_CLOSE.format(fence=fence), closing))
+    return result
+
+
 class RunJournal:
-    """What one run records, kept until its next write and sent in one statement."""
+    """What one run records, kept until its next write and sent in one transaction."""
 
     def __init__(
         self,
         pool: AsyncPool,
+        run: RunRef,
         *,
-        execution_id: str,
-        workflow_id: str,
-        project_id: str | None,
         fence: str,
         fence_params: Mapping[str, Any],
     ) -> None:
         self.pool = pool
-        self.execution_id = execution_id
-        self.workflow_id = workflow_id
-        self.project_id = project_id
+        self.run = run
         self.fence = fence
         self.fence_params = dict(fence_params)
-        self._rows: dict[tuple[str, str], StepRow] = {}
-        self._entries: dict[str, Any] = {}
-        self._calls: list[CountedCall] = []
-        self._variables: Mapping[str, Any] | None = None
+        self._records = Records()
         self._lock = asyncio.Lock()
         self._soon: asyncio.Task[None] | None = None
         self.lost = False
@@ -240,22 +301,20 @@ class RunJournal:
     # -- keeping --------------------------------------------------------------------------
 
     def keep_row(self, row: StepRow) -> None:
-        where = (row.node_id, row.iteration)
-        earlier = self._rows.get(where)
-        self._rows[where] = earlier.merge(row) if earlier is not None else row
+        self._records.keep_row(row)
 
     def keep_entry(self, key: str, value: Any) -> None:
-        self._entries.setdefault(key, value)
+        self._records.entries.setdefault(key, value)
 
     def keep_call(self, call: CountedCall) -> None:
-        self._calls.append(call)
+        self._records.calls.append(call)
 
     def keep_variables(self, variables: Mapping[str, Any]) -> None:
-        self._variables = dict(variables)
+        self._records.variables = dict(variables)
 
     @property
     def pending(self) -> bool:
-        return bool(self._rows or self._entries or self._calls or self._variables is not None)
+        return bool(self._records)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -280,65 +339,32 @@ class RunJournal:
         async with self._lock:
             if not self.pending:
                 return
-            rows, entries, calls, variables = self._take()
-            params = self._params(rows, entries, calls, variables)
-            statements = [(_WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS), params)]
-            if calls:
-                statements.append((_COUNT.format(fence=self.fence), params))
-            results = await self.pool.transaction(statements, what="a run's records")
+            records, self._records = self._records, Records()
+            results = await self.pool.transaction(
+                statements(self.run, records, fence=self.fence, fence_params=self.fence_params),
+                what="a run's records",
+            )
             if not results[0] or not results[0][0]["owned"]:
                 self.lost = True
-                raise FenceLost(self.execution_id)
+                raise FenceLost(self.run.execution_id)
 
     async def close(self, status: str, output: Any, error: str | None) -> bool:
         """Write everything kept and close the run, in one transaction; return False if the
         run was closed already (by a cancel, or its parent). Raise FenceLost if not ours."""
         async with self._lock:
-            rows, entries, calls, variables = self._take()
-            params = self._params(rows, entries, calls, variables)
-            params.update(
-                {
-                    "status": status,
-                    "outputs": dumps(output) if output is not None else None,
-                    "error": error,
-                }
-            )
+            records, self._records = self._records, Records()
             results = await self.pool.transaction(
-                [
-                    (_WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS), params),
-                    (_COUNT.format(fence=self.fence), params),
-                    (_CLOSE.format(fence=self.fence), params),
-                ],
+                statements(
+                    self.run,
+                    records,
+                    fence=self.fence,
+                    fence_params=self.fence_params,
+                    close=(status, output, error),
+                ),
                 what="closing a run",
             )
-            written, _, closing = results
+            written, closing = results[0], results[-1]
             if not written or not written[0]["owned"] or not closing:
                 self.lost = True
-                raise FenceLost(self.execution_id)
+                raise FenceLost(self.run.execution_id)
             return bool(closing[0]["closed"])
-
-    def _take(
-        self,
-    ) -> tuple[list[StepRow], dict[str, Any], list[CountedCall], Mapping[str, Any] | None]:
-        taken = (list(self._rows.values()), self._entries, self._calls, self._variables)
-        self._rows, self._entries, self._calls, self._variables = {}, {}, [], None
-        return taken
-
-    def _params(
-        self,
-        rows: list[StepRow],
-        entries: Mapping[str, Any],
-        calls: list[CountedCall],
-        variables: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        return {
-            **self.fence_params,
-            "e": self.execution_id,
-            "w": self.workflow_id,
-            "p": self.project_id,
-            "rows": dumps([row.as_json() for row in rows]),
-            "entries": dumps([{"key": k, "value": v} for k, v in entries.items()]),
-            "calls": dumps([call.as_json() for call in calls]),
-            "vars": dumps(variables) if variables is not None else None,
-            "publish": variables is not None,
-        }

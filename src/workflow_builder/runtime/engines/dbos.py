@@ -53,7 +53,14 @@ from workflow_builder.runtime import effects
 from workflow_builder.runtime.aio import AsyncPool, retrying
 from workflow_builder.runtime.events import RECHECK_SECONDS, RunEvents
 from workflow_builder.runtime.interpreter import Interpreter, RunEnd
-from workflow_builder.runtime.journal import CountedCall, FenceLost, RunJournal, StepRow, now
+from workflow_builder.runtime.journal import (
+    CountedCall,
+    FenceLost,
+    RunJournal,
+    RunRef,
+    StepRow,
+    now,
+)
 from workflow_builder.runtime.lease import LEASE
 from workflow_builder.runtime.plans import parse_plan
 from workflow_builder.runtime.port import (
@@ -364,9 +371,7 @@ class DbosRun:
             self.stop.set()
         self.journal = RunJournal(
             process.pool,
-            execution_id=self.execution_id,
-            workflow_id=self.spec.workflow_id,
-            project_id=self.spec.project_id,
+            RunRef(self.execution_id, self.spec.workflow_id, self.spec.project_id),
             fence=FENCE,
             fence_params=self.fence_params,
         )
