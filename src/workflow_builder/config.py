@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, SecretStr
@@ -40,11 +41,75 @@ class Settings(BaseSettings):
     worker_dead_after_seconds: float = Field(
         default=30.0, gt=0, description="Silence after which a worker's runs are resumed elsewhere."
     )
+    engine: Literal["dbos", "temporal"] = Field(
+        default="dbos", description="The durable engine runs execute on."
+    )
+    temporal_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "WFB_TEMPORAL_ADDRESS"),
+        description="host:port of a Temporal frontend. Unset: `wfb up` starts a bundled one.",
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "WFB_TEMPORAL_NAMESPACE"),
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_API_KEY", "WFB_TEMPORAL_API_KEY"),
+        description="API key of a Temporal Cloud namespace (implies TLS).",
+    )
+    temporal_tls: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("TEMPORAL_TLS", "WFB_TEMPORAL_TLS"),
+        description="Connect to Temporal over TLS (set by a key, a client certificate or this).",
+    )
+    temporal_tls_cert: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CERT", "WFB_TEMPORAL_TLS_CERT"),
+        description="Client certificate (PEM) for mTLS, e.g. a Temporal Cloud namespace's.",
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_KEY", "WFB_TEMPORAL_TLS_KEY"),
+        description="The client certificate's private key (PEM).",
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CA", "WFB_TEMPORAL_TLS_CA"),
+        description="CA certificate (PEM) to verify the server with (default: system roots).",
+    )
+    temporal_port: int = Field(
+        default=7233, ge=1, le=65535, description="gRPC port of the bundled Temporal server."
+    )
+    temporal_ui_port: int = Field(
+        default=8233, ge=1, le=65535, description="Web UI port of the bundled Temporal server."
+    )
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description="Base URL of the Temporal Web UI the run page links to "
+        "(default: the bundled server's).",
+    )
+    worker_drain_seconds: float = Field(
+        default=30.0, ge=0, description="On stop, how long calls in flight may take to finish."
+    )
     max_pending_runs: int = Field(
         default=10_000,
         ge=1,
         description="Runs a task queue may hold accepted but not started; starts beyond: 429.",
     )
+
+    @property
+    def embedded_temporal_db(self) -> Path:
+        """Where the bundled Temporal server keeps its state (SQLite)."""
+        return self.data_dir / "temporal.db"
+
+    def temporal_web_ui(self) -> str | None:
+        """Return the Temporal Web UI's base URL, if the run page can link to one."""
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        if self.temporal_address is None:
+            return f"http://127.0.0.1:{self.temporal_ui_port}"
+        return None
 
     @property
     def embedded_db_dir(self) -> Path:

@@ -215,7 +215,11 @@ def test_max_concurrent_executions_is_enforced(api: Api) -> None:
     definition = waits_for_signal()
     workflow_id = api.deploy(definition, max_concurrent_executions=2)
     runs = [api.start(workflow_id) for _ in range(4)]
-    time.sleep(2)
+    deadline = time.monotonic() + 30
+    while [api.execution(r)["status"] for r in runs].count("running") < 2:
+        assert time.monotonic() < deadline, "two runs never started"
+        time.sleep(0.1)
+    time.sleep(1)  # the other two stay pending
     statuses = [api.execution(r)["status"] for r in runs]
     assert statuses.count("running") == 2 and statuses.count("pending") == 2, statuses
     for run in runs:

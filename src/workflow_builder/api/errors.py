@@ -216,10 +216,15 @@ def from_database_error(exc: DBAPIError) -> ProblemError | None:
 UNAVAILABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 
 
-def unavailable(detail: str) -> ProblemError:
-    """A 503 for a database that refuses or drops connections: the caller should retry."""
+def unavailable(detail: str, retry_after: int = 1) -> ProblemError:
+    """A 503 for a database (or an engine) that refuses or drops connections: the caller
+    should retry after `retry_after` seconds."""
     return ProblemError(
-        503, "unavailable", "Service unavailable", detail, headers={"Retry-After": "1"}
+        503,
+        "unavailable",
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": str(retry_after)},
     )
 
 

@@ -18,6 +18,7 @@ from workflow_builder.api.errors import (
     forbidden,
     not_found,
     overloaded,
+    unavailable,
     validation_problem,
 )
 from workflow_builder.executions.models import (
@@ -61,6 +62,8 @@ def _runtime_errors(what: str = "Execution") -> Iterator[None]:
         raise forbidden(str(denied)) from None
     except runtime.Overloaded as busy:
         raise overloaded(str(busy), busy.retry_after) from None
+    except runtime.EngineUnavailable as away:
+        raise unavailable(str(away), away.retry_after) from None
     except runtime.InvalidPayload as invalid:
         raise validation_problem(
             [

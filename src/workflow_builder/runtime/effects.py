@@ -70,26 +70,6 @@ def invoke(run: RunSpec, call: Call) -> Outcome:
     return result
 
 
-def invoke_pure(run: RunSpec, call: Call) -> Outcome:
-    """Run a pure component (no side effects, no secrets) on the calling thread."""
-    context = ActivityContext(
-        execution_id=run.execution_id,
-        workflow_id=run.workflow_id,
-        node_id=call.node["id"],
-        attempt=call.attempt,
-        project_id=run.project_id,
-    )
-    try:
-        implementation = load_implementation(call.component["implementation_path"])
-        output = implementation(call.node.get("config") or {}, call.inputs or {}, context)
-        json.dumps(output, default=str)
-    except ActivityError as exc:
-        return _failure(exc.error_type, exc.message, exc.retryable)
-    except Exception as exc:
-        return _failure(type(exc).__name__, str(exc) or type(exc).__name__, False)
-    return {"ok": True, "output": output}
-
-
 def _concealer(secrets: ProjectSecretResolver | None) -> Callable[[Any], Any]:
     """Return what masks the project's secrets in a value: those the call read (nothing to mask
     without a project, or before any was read)."""

@@ -20,8 +20,8 @@ def register_schedules(session: Session, *, workflow_id: UUID, queue_name: str) 
     """Create (or replace) the engine schedules of a workflow's schedule rows; return how many."""
     rows = session.execute(
         text(
-            "select id, cron_expression, timezone, start_immediately, is_active "
-            "from workflow_scheduled_workflows where workflow_id = :w"
+            "select id, cron_expression, timezone, start_immediately, is_active, max_runs, "
+            "run_count from workflow_scheduled_workflows where workflow_id = :w"
         ),
         {"w": workflow_id},
     ).all()
@@ -35,6 +35,7 @@ def register_schedules(session: Session, *, workflow_id: UUID, queue_name: str) 
             timezone=row.timezone,
             queue=queue_name,
             fire_now=bool(row.start_immediately),
+            remaining=None if row.max_runs is None else max(row.max_runs - row.run_count, 0),
         )
     return len(rows)
 

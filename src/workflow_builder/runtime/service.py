@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.compiler import parse_expression
 from workflow_builder.db import system_session, user_session
-from workflow_builder.runtime import admission
+from workflow_builder.runtime import admission, engines
 from workflow_builder.runtime.engines import engine
 from workflow_builder.runtime.plans import parse_plan
 from workflow_builder.runtime.port import ChildOutcome, ChildRequest, RunSpec
@@ -47,6 +47,7 @@ class NotFound(Exception):
 
 
 Overloaded = admission.Overloaded
+EngineUnavailable = engines.EngineUnavailable
 
 
 class InvalidPayload(Exception):
@@ -152,8 +153,8 @@ def insert_execution(
         raise InvalidPayload("inputs", errors)
     if enqueue and not admit:
         admission.check_room(workflow)
-    gated = not admit and (
-        workflow["max_concurrent_executions"] < workflow["max_concurrent_workflows"]
+    gated = not admit and admission.gated(
+        workflow["max_concurrent_executions"], workflow["max_concurrent_workflows"]
     )
     execution_id = uuid4()
     inserted = session.execute(
@@ -256,9 +257,11 @@ def start_execution(
     )
 
 
-def start_child(run: RunSpec, request: ChildRequest) -> ChildOutcome:
-    """Create (once per parent and node key) and enqueue a child run as the parent's owner, so
-    row-level security decides which workflows it may start; a refusal is the node's failure."""
+def start_child(run: RunSpec, request: ChildRequest, *, enqueue: bool = True) -> ChildOutcome:
+    """Create (once per parent and node key) a child run as the parent's owner, so row-level
+    security decides which workflows it may start (a refusal is the node's failure); with
+    `enqueue`, hand it to its task queue too (an engine with child workflows of its own starts
+    it itself)."""
     if run.created_by is None:
         return ChildOutcome(
             error={"type": "ChildWorkflowRefused", "message": "the run has no owner"}
@@ -291,7 +294,7 @@ def start_child(run: RunSpec, request: ChildRequest) -> ChildOutcome:
                 parent_execution_id=UUID(run.execution_id),
                 parent_close_policy=request.policy,
                 admit=True,
-                enqueue=True,
+                enqueue=enqueue,
             )
     except (ExecutionRefused, NotFound, InvalidPayload) as refused:
         return ChildOutcome(error={"type": "ChildWorkflowRefused", "message": str(refused)})
@@ -304,7 +307,7 @@ def start_child(run: RunSpec, request: ChildRequest) -> ChildOutcome:
                 "message": f"the run's owner may not start workflow {request.workflow!r}",
             }
         )
-    return ChildOutcome(execution_id=str(started.execution_id))
+    return ChildOutcome(execution_id=str(started.execution_id), extra={"queue": queue.name})
 
 
 # -- operating on runs ----------------------------------------------------------------------
@@ -313,6 +316,7 @@ _EXECUTION = text(
     """
     select e.id, e.status, e.engine_run_id, e.workflow_id, e.inputs, e.compiled_code_id,
            e.variables, e.admitted_at, e.completed_at, c.workflow_code,
+           (select q.name from task_queues q where q.id = w.task_queue_id) as queue_name,
            w.created_by = auth.uid() as owned
     from workflow_executions e
     join workflows w on w.id = e.workflow_id
@@ -329,6 +333,25 @@ def _execution(session: Session, execution_id: UUID, *, change: bool) -> Any:
     if change and not row["owned"]:
         raise PermissionError("only the workflow's owner can operate on its runs")
     return row
+
+
+def _in_engine(session: Session, row: Any, *, lock: bool = False) -> bool:
+    """Whether the engine holds the run's signals, items and variables now: a started
+    (admitted, open) run of an engine that keeps them in its workflow's state. With `lock`,
+    the run's row is locked first, so an admission cannot slip in between."""
+    if not engine().holds_run_state:
+        return False
+    if lock:
+        return bool(
+            session.execute(
+                text(
+                    "select admitted_at is not null and completed_at is null "
+                    "from workflow_executions where id = :e for update"
+                ),
+                {"e": row["id"]},
+            ).scalar()
+        )
+    return row["admitted_at"] is not None and row["completed_at"] is None
 
 
 def _run_plan(row: Any) -> dict[str, Any]:
@@ -361,7 +384,7 @@ def cancel(session: Session, *, execution_id: UUID) -> None:
         close_execution(
             system, execution_id=execution_id, status="canceled", error="canceled by a user"
         )
-    engine().cancel_run(row["engine_run_id"])
+    engine().cancel_run(str(execution_id), row["engine_run_id"])
 
 
 def retry(session: Session, *, execution_id: UUID, version: str = "original") -> str:
@@ -482,6 +505,15 @@ def signal(session: Session, *, execution_id: UUID, name: str, payload: Any) -> 
         raise InvalidPayload(f"signal {name!r} payload", errors)
     if row["status"] not in ("pending", "running"):
         raise ExecutionRefused(f"the run is {row['status']}: it takes no more signals")
+    if _in_engine(session, row, lock=True):
+        engine().signal_run(
+            session,
+            execution_id=str(execution_id),
+            queue=row["queue_name"],
+            name=name,
+            payload=payload,
+        )
+        return
     session.execute(
         text(
             """insert into execution_signals (execution_id, name, payload)
@@ -504,13 +536,27 @@ def add_work_item(
         raise InvalidPayload(f"work item for queue {queue!r}", errors)
     if row["status"] not in ("pending", "running"):
         raise ExecutionRefused(f"the run is {row['status']}: its queues take no more items")
-    session.execute(
-        text("select id from workflow_executions where id = :e for update"), {"e": execution_id}
-    )
     dedupe = (
         hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
         if declared.get("deduplicate")
         else None
+    )
+    if _in_engine(session, row, lock=True):
+        answer = engine().add_item(
+            execution_id=str(execution_id),
+            queue=row["queue_name"],
+            request={"queue": queue, "item": item, "priority": priority, "dedupe": dedupe},
+        )
+        if answer.get("full"):
+            raise ExecutionRefused(f"work queue {queue!r} is full ({declared['max_size']} items)")
+        return {
+            "queue": queue,
+            "accepted": bool(answer["accepted"]),
+            "deduplicated": bool(answer["deduplicated"]),
+            "size": int(answer["size"]),
+        }
+    session.execute(
+        text("select id from workflow_executions where id = :e for update"), {"e": execution_id}
     )
     queued = session.execute(
         text(
@@ -556,6 +602,8 @@ def query(session: Session, *, execution_id: UUID, name: str) -> Any:
         if name == f"{queue['name']}_items":
             return list_work_items(session, execution_id=execution_id, queue=queue["name"])
     declared = _declared(plan, "queries", name)
+    if _in_engine(session, row):
+        return engine().query_run(str(execution_id), name)
     state = {
         "input": row["inputs"],
         "vars": run_variables(row, plan),
@@ -582,9 +630,13 @@ def run_variables(row: Any, plan: dict[str, Any]) -> dict[str, Any]:
 
 def list_work_items(session: Session, *, execution_id: UUID, queue: str) -> list[dict[str, Any]]:
     """Return the items waiting in a run's work queue, in the order they will be taken."""
-    declared = _declared(
-        _run_plan(_execution(session, execution_id, change=False)), "work_queues", queue
-    )
+    row = _execution(session, execution_id, change=False)
+    declared = _declared(_run_plan(row), "work_queues", queue)
+    if _in_engine(session, row):
+        return [
+            {"id": None, "item": i["item"], "priority": i["priority"], "enqueued_at": None}
+            for i in engine().query_run(str(execution_id), f"{queue}_items")
+        ]
     order = ITEM_ORDER[declared.get("priority", "fifo")]
     rows = session.execute(
         text(

@@ -75,13 +75,21 @@ class Worker:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def temporal(self) -> bool:
+        return self.settings.engine == "temporal"
+
     def start(self) -> None:
-        """Take the lease, launch the engine for this worker's queues, start heartbeating."""
-        url = get_database().url
+        """Launch the engine for this worker's queues (taking the lease first on DBOS), start
+        heartbeating."""
         try:
-            engine.migrate_engine(url)
-            self._take_lease()
-            engine.launch_worker(url, executor_id=self.worker_id, queues=self._queues())
+            if self.temporal:
+                self._start_temporal()
+            else:
+                url = get_database().url
+                engine.migrate_engine(url)
+                self._take_lease()
+                engine.launch_worker(url, executor_id=self.worker_id, queues=self._queues())
         except Exception as exc:
             self._register(status="error", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -92,10 +100,27 @@ class Worker:
         self._heartbeat.start()
         log.info("worker %s serving %s", self.worker_id, self.projects or "every project")
 
+    def _start_temporal(self) -> None:
+        from workflow_builder.runtime.engines.temporal.worker import TemporalWorkers
+
+        self._temporal = TemporalWorkers(self.worker_id)
+        self._temporal.connect()
+        self._temporal.serve(self._temporal_queues(), self.settings.worker_drain_seconds)
+
+    def _temporal_queues(self) -> list[str]:
+        """The task queues a Temporal worker polls (every project's, when it serves all)."""
+        if self.projects is None:
+            return [SYSTEM_QUEUE, *(name for _, name in self._project_rows())]
+        return self._queues() or []
+
     def stop(self, drain_seconds: float = 30.0) -> None:
         """Stop taking runs and starting calls, let calls in flight finish (up to
         `drain_seconds`), hand the runs executing here over, mark the worker stopped."""
         self._stop.set()
+        if self.temporal:
+            self._temporal.stop()
+            self._mark_stopped()
+            return
         engine.stop_dequeuing()
         LEASE.revoke()  # no call starts from here on; those in flight finish and are recorded
         deadline = time.monotonic() + drain_seconds
@@ -107,21 +132,7 @@ class Worker:
             self._heartbeat.join(timeout=self.settings.heartbeat_seconds + 5)
         try:
             self._hand_over()
-            with system_session() as session:
-                session.execute(
-                    text(
-                        """update worker_leases set status = 'stopped', stopped_at = now()
-                           where executor_id = :me"""
-                    ),
-                    {"me": self.worker_id},
-                )
-                session.execute(
-                    text(
-                        """update workflow_workers set status = 'stopped', stopped_at = now()
-                           where worker_id like :prefix and status = 'running'"""
-                    ),
-                    {"prefix": f"{self.worker_id}@%"},
-                )
+            self._mark_stopped()
         except Exception:
             log.exception(
                 "worker %s could not hand its runs over; another worker will", self.worker_id
@@ -129,6 +140,23 @@ class Worker:
         engine.shutdown_worker()
         LEASE.release()
         log.info("worker %s stopped (%d runs handed over)", self.worker_id, len(handed))
+
+    def _mark_stopped(self) -> None:
+        with system_session() as session:
+            session.execute(
+                text(
+                    """update worker_leases set status = 'stopped', stopped_at = now()
+                       where executor_id = :me"""
+                ),
+                {"me": self.worker_id},
+            )
+            session.execute(
+                text(
+                    """update workflow_workers set status = 'stopped', stopped_at = now()
+                       where worker_id like :prefix and status = 'running'"""
+                ),
+                {"prefix": f"{self.worker_id}@%"},
+            )
 
     def _hand_over(self) -> None:
         """Put this executor's unfinished runs back on their task queues."""
@@ -227,7 +255,8 @@ class Worker:
     def _beat(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_seconds):
             try:
-                self._renew()
+                if not self.temporal:
+                    self._renew()
                 if self._connected_since is None:
                     self._connected_since = time.monotonic()
                 self._register(status="running")
@@ -241,7 +270,16 @@ class Worker:
     def maintain(self) -> None:
         """One heartbeat's work besides the lease: declare silent workers dead (once this
         worker has been connected long enough to judge), resume orphaned runs, admit waiting
-        runs, close runs the engine ended."""
+        runs, close runs the engine ended. (On Temporal, which owns who runs what: serve new
+        projects' task queues, admit waiting runs, start the admitted runs whose start did not
+        go through.)"""
+        if self.temporal:
+            from workflow_builder.runtime.engines.temporal.client import start_unstarted
+
+            self._temporal.serve(self._temporal_queues(), self.settings.worker_drain_seconds)
+            admission.admit_everything_waiting()
+            start_unstarted()
+            return
         after = self.settings.worker_dead_after_seconds
         connected = self._connected_since
         if connected is not None and time.monotonic() - connected >= after:

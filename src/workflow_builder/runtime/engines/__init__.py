@@ -8,13 +8,25 @@ Only the modules in this package import an engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
+
+from workflow_builder.config import get_settings
+
+
+class EngineUnavailable(Exception):
+    """The engine's server did not answer (answered 503 with Retry-After)."""
+
+    retry_after = 5
 
 
 class Engine(Protocol):
     """What the runtime's services and workers ask of the engine, outside a run."""
+
+    # Whether a started run's signals, work items and queries go to the engine (Temporal keeps
+    # them in the workflow's state) rather than to the database (DBOS).
+    holds_run_state: bool
 
     def enqueue_run(
         self, session: Session, *, execution_id: str, queue: str, run_id: str | None = None
@@ -26,7 +38,7 @@ class Engine(Protocol):
         """Create or update a task queue with its concurrency limit."""
         ...
 
-    def cancel_run(self, run_id: str) -> None:
+    def cancel_run(self, execution_id: str, run_id: str) -> None:
         """Stop a run's engine workflow (and take it off its queue if it waits there)."""
         ...
 
@@ -35,9 +47,32 @@ class Engine(Protocol):
         ...
 
     def register_schedule(
-        self, *, schedule_id: str, cron: str, timezone: str, queue: str, fire_now: bool
+        self,
+        *,
+        schedule_id: str,
+        cron: str,
+        timezone: str,
+        queue: str,
+        fire_now: bool,
+        remaining: int | None = None,
     ) -> None:
-        """Create (or replace) the engine schedule of a workflow_scheduled_workflows row."""
+        """Create (or replace) the engine schedule of a workflow_scheduled_workflows row;
+        `remaining`: how many more runs it may start (None: no limit)."""
+        ...
+
+    def signal_run(
+        self, session: Session, *, execution_id: str, queue: str, name: str, payload: Any
+    ) -> None:
+        """Deliver a signal to a started run (engines that hold run state)."""
+        ...
+
+    def add_item(self, *, execution_id: str, queue: str, request: Mapping[str, Any]) -> Any:
+        """Add a work item to a started run's queue; return the answer (engines that hold run
+        state)."""
+        ...
+
+    def query_run(self, execution_id: str, name: str) -> Any:
+        """Answer a query from a started run's state (engines that hold run state)."""
         ...
 
     def delete_schedule(self, schedule_id: str) -> None:
@@ -46,7 +81,11 @@ class Engine(Protocol):
 
 
 def engine() -> Engine:
-    """Return the engine of this installation."""
+    """Return the engine of this installation (WFB_ENGINE)."""
+    if get_settings().engine == "temporal":
+        from workflow_builder.runtime.engines.temporal.client import TEMPORAL_ENGINE
+
+        return TEMPORAL_ENGINE
     from workflow_builder.runtime.engines.dbos import DBOS_ENGINE
 
     return DBOS_ENGINE

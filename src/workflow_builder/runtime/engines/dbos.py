@@ -72,6 +72,7 @@ from workflow_builder.runtime.port import (
     Outcome,
     RunSpec,
 )
+from workflow_builder.runtime.pure import run_pure
 
 log = logging.getLogger(__name__)
 
@@ -469,7 +470,7 @@ class DbosRun:
         return outcome
 
     def run_pure(self, call: Call) -> Outcome:
-        outcome = effects.invoke_pure(self.spec, call)
+        outcome = run_pure(self.spec, call)
         self.journal.keep_call(
             CountedCall(
                 None,
@@ -663,9 +664,9 @@ def _start_child(run: RunSpec, request: ChildRequest) -> ChildOutcome:
 
 
 def _admit_waiting(workflow_id: str) -> None:
-    from workflow_builder.runtime.admission import admit_waiting
+    from workflow_builder.runtime.admission import admit_after
 
-    retrying(lambda: admit_waiting(UUID(workflow_id)), "admitting waiting runs")
+    retrying(lambda: admit_after(UUID(workflow_id)), "admitting waiting runs")
 
 
 @DBOS.workflow(name=RUN_WORKFLOW, max_recovery_attempts=None)
@@ -800,6 +801,10 @@ def _client(database: Database) -> DBOSClient:
 class DbosEngine:
     """The runtime's view of DBOS outside a run (see `engines.Engine`)."""
 
+    name = "dbos"
+    # A run's signals, items and variables live in the database, whatever the run is doing.
+    holds_run_state = False
+
     def enqueue_run(
         self, session: Session, *, execution_id: str, queue: str, run_id: str | None = None
     ) -> None:
@@ -818,7 +823,7 @@ class DbosEngine:
             on_conflict="always_update",
         )
 
-    def cancel_run(self, run_id: str) -> None:
+    def cancel_run(self, execution_id: str, run_id: str) -> None:
         with contextlib.suppress(DBOSNonExistentWorkflowError):
             client().cancel_workflow(run_id)
 
@@ -829,7 +834,14 @@ class DbosEngine:
                 sys_db.resume_workflows(run_ids, queue_name=queue)
 
     def register_schedule(
-        self, *, schedule_id: str, cron: str, timezone: str, queue: str, fire_now: bool
+        self,
+        *,
+        schedule_id: str,
+        cron: str,
+        timezone: str,
+        queue: str,
+        fire_now: bool,
+        remaining: int | None = None,
     ) -> None:
         name = schedule_name(schedule_id)
         engine_client = client()
@@ -847,6 +859,17 @@ class DbosEngine:
 
     def delete_schedule(self, schedule_id: str) -> None:
         client().delete_schedule(schedule_name(schedule_id))
+
+    def signal_run(
+        self, session: Session, *, execution_id: str, queue: str, name: str, payload: Any
+    ) -> None:
+        raise NotImplementedError("signals to DBOS runs are rows of execution_signals")
+
+    def add_item(self, *, execution_id: str, queue: str, request: Mapping[str, Any]) -> Any:
+        raise NotImplementedError("work items of DBOS runs are rows of work_queue_items")
+
+    def query_run(self, execution_id: str, name: str) -> Any:
+        raise NotImplementedError("queries of DBOS runs read the database")
 
 
 DBOS_ENGINE = DbosEngine()

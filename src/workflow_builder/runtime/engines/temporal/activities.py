@@ -1,0 +1,386 @@
+"""The Temporal activities: everything a run does outside its workflow code.
+
+`wfb_call` is a component call: it writes the node's history row as running (with the records
+the workflow kept since its last activity), runs the component on a thread of its own while
+heartbeating (a worker that dies mid-call is noticed within seconds and the call retried on
+another worker by its retry policy), and records the attempt's result with its statistics,
+counted once per attempt. The others load a run, keep records, create a child's execution row,
+close a run and start a schedule's tick. Every database write retries through outages
+(`aio.retrying`); the runtime's own activities are retried by Temporal forever besides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflow_builder.db import get_database
+from workflow_builder.runtime import effects
+from workflow_builder.runtime.aio import retrying
+from workflow_builder.runtime.engines.temporal import names
+from workflow_builder.runtime.journal import (
+    CountedCall,
+    Records,
+    RunRef,
+    StepRow,
+    statements,
+)
+from workflow_builder.runtime.port import Call, ChildRequest, Outcome, RetryPolicy, RunSpec
+
+_calls = ThreadPoolExecutor(max_workers=128, thread_name_prefix="wfb-temporal-call")
+
+
+def _transaction(steps: Sequence[tuple[str, Any]], what: str) -> list[list[dict[str, Any]]]:
+    """Run statements (psycopg placeholders) in one transaction as the system, again through
+    transient errors; return each one's rows."""
+
+    def attempt() -> list[list[dict[str, Any]]]:
+        with get_database().engine.begin() as connection:
+            connection.exec_driver_sql("set local role service_role")
+            results = []
+            for sql, params in steps:
+                result = connection.exec_driver_sql(sql, params)
+                results.append(
+                    [dict(row) for row in result.mappings()] if result.returns_rows else []
+                )
+            return results
+
+    return retrying(attempt, what)
+
+
+def _at(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+
+def _records(kept: Sequence[dict[str, Any]]) -> Records:
+    """Return the records a workflow kept (see workflows._record) as rows to write."""
+    records = Records()
+    for record in kept:
+        at = _at(record["at"])
+        finished = record["status"] not in ("waiting", "running")
+        records.keep_row(
+            StepRow(
+                node_id=record["node_id"],
+                iteration=record["iteration"],
+                node_type=record["node_type"],
+                status=record["status"],
+                component_id=record.get("component_id"),
+                inputs=record.get("inputs"),
+                outputs=record.get("outputs"),
+                error=record.get("error"),
+                attempts=record.get("attempts") or None,
+                started_at=at,
+                completed_at=at if finished else None,
+            )
+        )
+        if record.get("component_id") and record["node_type"] in ("activity", "agent"):
+            # A pure component's call, made in the workflow: counted with its row's first write.
+            records.calls.append(
+                CountedCall(
+                    None,
+                    record["component_id"],
+                    record["status"] == "completed",
+                    0,
+                    {},
+                    row=(record["node_id"], record["iteration"]),
+                )
+            )
+    return records
+
+
+_RUN = """
+select e.id, e.status, e.completed_at is not null as closed, e.workflow_id, e.project_id,
+  e.compiled_code_id, e.inputs, e.created_by, e.parent_execution_id, e.parent_close_policy,
+  e.variables, extract(epoch from e.deadline_at)::float8 as deadline,
+  q.name as task_queue_name, q.max_concurrent_activities, c.workflow_code,
+  exists (select 1 from execution_journal j
+          where j.execution_id = e.id and j.key like 'retry:%%') as retried
+from workflow_executions e
+join workflows w on w.id = e.workflow_id
+join task_queues q on q.id = w.task_queue_id
+join workflow_compiled_code c on c.id = e.compiled_code_id
+where e.id = %(e)s
+"""
+
+# Signals and items sent before the run started (while it waited for admission), taken by
+# this Temporal run once: its retries find them again, a later run (a retry) does not.
+_EARLY_SIGNALS = """
+update execution_signals set consumed_by = %(taker)s, consumed_at = now()
+where execution_id = %(e)s and (consumed_by is null or consumed_by = %(taker)s)
+returning name, payload, sent_at, id
+"""
+_EARLY_ITEMS = """
+update work_queue_items set status = 'taken', taken_at = now(),
+  taken_by = %(taker)s || ':' || id::text
+where execution_id = %(e)s
+  and (status = 'queued' or taken_by = %(taker)s || ':' || id::text)
+returning queue_name, payload, priority, dedupe_key, enqueued_at, id
+"""
+_RECORDED = """
+select node_id || iteration as key, outputs from execution_steps
+where execution_id = %(e)s and status = 'completed' and node_type in ('activity', 'agent')
+"""
+_BLOCK_UNTIL = """
+select child_workflow_name, block_until from workflow_child_workflows
+where parent_workflow_id = %(w)s and block_until is not null
+"""
+
+
+@activity.defn(name=names.LOAD)
+def load(execution_id: str) -> dict[str, Any]:
+    """Mark the run running (counted the first time) and return what its workflow needs."""
+    from workflow_builder.activities.registry import pure_implementations
+
+    run_id = activity.info().workflow_run_id
+    taker = f"start:{run_id}"
+    started, _, rows = _transaction(
+        [
+            ("select public.wfb_start_execution(%(e)s) as started", {"e": execution_id}),
+            (
+                "update workflow_executions set engine_run_id = %(r)s, "
+                "engine_workflow_id = %(w)s where id = %(e)s and completed_at is null",
+                {"e": execution_id, "r": run_id, "w": activity.info().workflow_id},
+            ),
+            (_RUN, {"e": execution_id}),
+        ],
+        "loading a run",
+    )
+    row = rows[0]
+    if row["closed"] or not started[0]["started"]:
+        return {"closed": True, "status": row["status"]}
+    params = {"e": execution_id, "taker": taker, "w": row["workflow_id"]}
+    signals, items, recorded, blocks = _transaction(
+        [
+            (_EARLY_SIGNALS, params),
+            (_EARLY_ITEMS, params),
+            (_RECORDED if row["retried"] else "select 1 where false", params),
+            (_BLOCK_UNTIL, params),
+        ],
+        "loading a run's early signals",
+    )
+    return {
+        "closed": False,
+        "status": row["status"],
+        "run": {
+            "execution_id": execution_id,
+            "workflow_id": str(row["workflow_id"]),
+            "project_id": str(row["project_id"]) if row["project_id"] else None,
+            "compiled_code_id": str(row["compiled_code_id"]),
+            "inputs": row["inputs"],
+            "created_by": str(row["created_by"]) if row["created_by"] else None,
+            "parent_execution_id": (
+                str(row["parent_execution_id"]) if row["parent_execution_id"] else None
+            ),
+            "parent_close_policy": row["parent_close_policy"],
+            "task_queue_name": row["task_queue_name"],
+            "max_concurrent_activities": int(row["max_concurrent_activities"]),
+            "variables": row["variables"],
+            "deadline": float(row["deadline"]),
+        },
+        "deadline": float(row["deadline"]),
+        "plan": json.loads(row["workflow_code"]),
+        "pure_implementations": sorted(pure_implementations()),
+        "recorded": {r["key"]: r["outputs"] for r in recorded},
+        "block_until": {r["child_workflow_name"]: r["block_until"] for r in blocks},
+        "signals": [
+            {"name": s["name"], "payload": s["payload"]}
+            for s in sorted(signals, key=lambda s: (s["sent_at"], str(s["id"])))
+        ],
+        "items": [
+            {
+                "queue": i["queue_name"],
+                "item": i["payload"],
+                "priority": i["priority"],
+                "dedupe": i["dedupe_key"],
+            }
+            for i in sorted(items, key=lambda i: (i["enqueued_at"], str(i["id"])))
+        ],
+    }
+
+
+@lru_cache(maxsize=4096)
+def _run(execution_id: str) -> RunSpec:
+    """What a call needs to know of its run (read once per process: it never changes)."""
+    [row] = _transaction([(_RUN, {"e": execution_id})], "reading a run")[0]
+    return RunSpec(
+        execution_id=execution_id,
+        workflow_id=str(row["workflow_id"]),
+        project_id=str(row["project_id"]) if row["project_id"] else None,
+        compiled_code_id=str(row["compiled_code_id"]),
+        inputs=row["inputs"],
+        created_by=str(row["created_by"]) if row["created_by"] else None,
+        parent_execution_id=None,
+        parent_close_policy=None,
+        task_queue_name=row["task_queue_name"],
+        max_concurrent_activities=int(row["max_concurrent_activities"]),
+        plan={},
+    )
+
+
+def _write(run: RunSpec, records: Records, what: str) -> None:
+    if records:
+        ref = RunRef(run.execution_id, run.workflow_id, run.project_id)
+        _transaction(statements(ref, records), what)
+
+
+@activity.defn(name=names.CALL)
+def call(request: dict[str, Any]) -> dict[str, Any]:
+    """One attempt of a component call (Temporal retries it by the node's retry policy)."""
+    info = activity.info()
+    run = _run(request["execution_id"])
+    attempt = info.attempt
+    retry = RetryPolicy(
+        maximum_attempts=int(request["retry"]["maximum_attempts"]),
+        non_retryable_error_types=tuple(request["retry"]["non_retryable_error_types"]),
+    )
+    node = request["node"]
+    component_id = request["component"].get("id")
+    records = _records(request.get("records") or [])
+    records.keep_row(
+        StepRow(
+            node_id=node["id"],
+            iteration=request["iteration"],
+            node_type=node["type"],
+            status="running",
+            component_id=component_id,
+            inputs=request["inputs"],
+            attempts=attempt,
+            started_at=datetime.now(UTC),
+        )
+    )
+    _write(run, records, "a call's start")
+    the_call = Call(
+        node,
+        request["component"],
+        request["key"],
+        request["iteration"],
+        request["inputs"],
+        retry,
+        attempt,
+    )
+    clock = datetime.now(UTC)
+    outcome = _heartbeating(run, the_call)
+    duration_ms = int((datetime.now(UTC) - clock).total_seconds() * 1000)
+    ok = bool(outcome.get("ok"))
+    error = outcome.get("error")
+    if ok:
+        status = "completed"
+    else:
+        assert error is not None
+        status = "failed" if retry.final(attempt, error) else "running"
+    metrics = outcome.get("metrics") or {}
+    key = f"call:{request['key']}#{attempt}"
+    records = Records()
+    records.keep_row(
+        StepRow(
+            node_id=node["id"],
+            iteration=request["iteration"],
+            node_type=node["type"],
+            status=status,
+            component_id=component_id,
+            outputs=outcome.get("output") if ok else None,
+            error=None if ok or error is None else error["message"],
+            metrics=metrics or None,
+            attempts=attempt,
+            completed_at=datetime.now(UTC) if status != "running" else None,
+            attempt_key=f"{run.execution_id}:{request['key']}#{attempt}",
+        )
+    )
+    records.entries[key] = {"ok": ok, "error": None if ok else error}
+    records.calls.append(CountedCall(key, component_id, ok, duration_ms, metrics))
+    _write(run, records, "a call's result")
+    if not ok:
+        assert error is not None
+        raise ApplicationError(
+            error["message"], type=error["type"], non_retryable=not error["retryable"]
+        )
+    return {"output": outcome.get("output")}
+
+
+def _heartbeating(run: RunSpec, the_call: Call) -> Outcome:
+    """Run the call on a thread of its own, heartbeating meanwhile."""
+    future = _calls.submit(effects.invoke, run, the_call)
+    while True:
+        activity.heartbeat()
+        try:
+            return future.result(timeout=names.HEARTBEAT_SECONDS)
+        except TimeoutError:
+            continue
+
+
+@activity.defn(name=names.RECORD)
+def record(request: dict[str, Any]) -> None:
+    """Write the records a workflow kept (before it waits)."""
+    run = _run(request["execution_id"])
+    _write(run, _records(request["records"]), "a run's records")
+
+
+@activity.defn(name=names.CREATE_CHILD)
+def create_child(request: dict[str, Any]) -> dict[str, Any]:
+    """Create (once) a child's execution row as the parent's owner; its workflow starts it."""
+    from workflow_builder.runtime.service import start_child
+
+    run = _run(request["execution_id"])
+    _write(run, _records(request.get("records") or []), "a run's records")
+    spec = RunSpec(**{**run.__dict__, "created_by": request.get("created_by") or run.created_by})
+    child = retrying(
+        lambda: start_child(
+            spec,
+            ChildRequest(
+                key=request["key"],
+                workflow=request["workflow"],
+                policy=request["policy"],
+                inputs=request["inputs"],
+                wait=True,
+            ),
+            enqueue=False,
+        ),
+        "creating a child run",
+    )
+    if child.error is not None:
+        return {"error": child.error}
+    return {"execution_id": child.execution_id, "queue": child.extra["queue"]}
+
+
+@activity.defn(name=names.CLOSE)
+def close(request: dict[str, Any]) -> bool:
+    """Write the run's last records and close it (counters, children's policies); admit the
+    runs waiting behind it."""
+    from workflow_builder.runtime.admission import admit_after
+
+    run = _run(request["execution_id"])
+    records = _records(request.get("records") or [])
+    records.variables = request.get("variables")
+    results = _transaction(
+        statements(
+            RunRef(run.execution_id, run.workflow_id, run.project_id),
+            records,
+            close=(request["status"], request.get("output"), request.get("error")),
+        ),
+        "closing a run",
+    )
+    closed = bool(results[-1][0]["closed"])
+    try:
+        retrying(lambda: admit_after(UUID(run.workflow_id)), "admitting waiting runs")
+    except Exception:  # every heartbeat admits what still fits
+        activity.logger.exception("admitting the runs waiting behind a run failed")
+    return closed
+
+
+@activity.defn(name=names.TICK)
+def tick(request: dict[str, Any]) -> str | None:
+    """Start the run of one schedule tick (once per tick, by its key)."""
+    from workflow_builder.runtime.schedules import start_scheduled_run
+
+    return start_scheduled_run(request["schedule_id"], request["tick"])
+
+
+ACTIVITIES: list[Callable[..., Any]] = [load, call, record, create_child, close, tick]

@@ -1,0 +1,54 @@
+"""Names the workflows, activities and the client agree on (sandbox-safe: no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+RUN_WORKFLOW = "wfb_run"
+TICK_WORKFLOW = "wfb_tick"
+
+LOAD = "wfb_load"
+CALL = "wfb_call"
+RECORD = "wfb_record"
+CREATE_CHILD = "wfb_create_child"
+CLOSE = "wfb_close"
+TICK = "wfb_tick_start"
+
+# The update that adds a work item and answers whether it was accepted.
+ADD_ITEM = "wfb_add_item"
+
+# A call's activity heartbeats this often, so a worker that dies mid-call is noticed within
+# HEARTBEAT_TIMEOUT_SECONDS and the call retried elsewhere by its retry policy.
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_TIMEOUT_SECONDS = 10.0
+
+SCHEDULED_START = "TemporalScheduledStartTime"
+
+
+def workflow_id(execution_id: str) -> str:
+    """Return the Temporal workflow id of a run: its execution id."""
+    return execution_id
+
+
+def schedule_id(row_id: str) -> str:
+    """Return the Temporal schedule id of a workflow_scheduled_workflows row."""
+    return f"wfb-schedule-{row_id}"
+
+
+def dedupe_key(declared: dict[str, Any], item: Any) -> str | None:
+    """Return an item's deduplication key when its queue deduplicates (None otherwise)."""
+    if not declared.get("deduplicate"):
+        return None
+    return hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
+
+
+def tick_of(info: Any, search_attributes: Any) -> str:
+    """Return the scheduled time of a schedule's tick (ISO 8601), the tick's identity."""
+    for pair in search_attributes:
+        if pair.key.name == SCHEDULED_START:
+            scheduled: datetime = pair.value
+            return scheduled.isoformat()
+    return str(info.start_time.isoformat())

@@ -1,0 +1,450 @@
+"""The Temporal workflows: the interpreter as one Temporal workflow, and a schedule's tick.
+
+`RunWorkflow` (`wfb_run`) implements the engine port in workflow code with Temporal's own
+primitives: component calls are activities (Temporal retries them by the node's retry policy
+and times them out by its timeout); pure nodes run here; timers are `workflow.sleep`; signals,
+work-queue items and queries are Temporal signals, updates and queries on this workflow, so
+Temporal's own CLI can signal and query a run; child runs are child workflows with Temporal's
+parent-close policies; cancellation is Temporal cancellation. The workflow is deterministic and
+runs in the SDK's sandbox; everything it learns from the database arrives through activities.
+
+What the product records of a run — its history rows, statistics, its end — is written by the
+activities (`activities.py`): the rows of pure nodes travel with the next activity the run
+calls, so they cost no extra round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TerminatedError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeout
+
+with workflow.unsafe.imports_passed_through():
+    from workflow_builder.compiler.expressions import parse_expression
+    from workflow_builder.runtime.engines.temporal import names
+    from workflow_builder.runtime.interpreter import Interpreter, RunEnd
+    from workflow_builder.runtime.port import (
+        Call,
+        ChildOutcome,
+        ChildRequest,
+        NodeRecord,
+        Outcome,
+        RunSpec,
+    )
+    from workflow_builder.runtime.pure import run_pure
+
+# Activities of the runtime itself (not components) retry through database outages, forever.
+_FOREVER = TemporalRetryPolicy(
+    initial_interval=timedelta(seconds=0.2), maximum_interval=timedelta(seconds=5)
+)
+
+
+async def _bookkeeping(name: str, argument: Any) -> Any:
+    """Run one of the runtime's own activities (on the workflow's task queue)."""
+    return await workflow.execute_activity(
+        name, argument, start_to_close_timeout=timedelta(seconds=60), retry_policy=_FOREVER
+    )
+
+
+_POLICIES = {
+    "terminate": workflow.ParentClosePolicy.TERMINATE,
+    "abandon": workflow.ParentClosePolicy.ABANDON,
+    "request_cancel": workflow.ParentClosePolicy.REQUEST_CANCEL,
+}
+
+
+def _record(record: NodeRecord, at: float) -> dict[str, Any]:
+    """A node record as the activities write it (`at`: workflow time, seconds)."""
+    return {
+        "node_id": record.node["id"],
+        "node_type": record.node["type"],
+        "iteration": record.iteration,
+        "status": record.status,
+        "outputs": record.outputs,
+        "error": record.error,
+        "component_id": record.component_id,
+        "inputs": record.inputs,
+        "attempts": record.attempts,
+        "at": at,
+    }
+
+
+def _item_order(order: str) -> Any:
+    if order == "lifo":
+        return lambda item: (-item["seq"],)
+    if order == "priority":
+        return lambda item: (-item["priority"], item["seq"])
+    return lambda item: (item["seq"],)
+
+
+@workflow.defn(name=names.RUN_WORKFLOW)
+class RunWorkflow:
+    """One run of a compiled plan."""
+
+    def __init__(self) -> None:
+        self.spec: RunSpec | None = None
+        self.declarations: dict[str, Any] = {}
+        self.signals: dict[str, list[Any]] = defaultdict(list)
+        self.items: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.sequence = 0
+        self.variables: dict[str, Any] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.pending: list[dict[str, Any]] = []
+        self.recorded: dict[str, Any] = {}  # outputs of calls a retried run keeps
+        self.children: dict[str, ChildOutcome] = {}
+        self.children_by_workflow: dict[str, list[str]] = defaultdict(list)
+        self.pure: frozenset[str] = frozenset()
+        # Signals that arrive before the run has loaded its plan (with its start, say).
+        self.early: list[tuple[str, Any]] = []
+
+    # -- the run ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, execution_id: str) -> dict[str, Any]:
+        loaded = await _bookkeeping(names.LOAD, execution_id)
+        if loaded["closed"]:
+            return {"status": loaded["status"], "output": None, "error": None}
+        self._load(loaded)
+        assert self.spec is not None
+        remaining = max(float(loaded["deadline"]) - workflow.time(), 0.0)
+        interpreter = Interpreter(self.spec, self, pure_implementations=self.pure)
+        try:
+            end = await asyncio.wait_for(interpreter.execute(), timeout=remaining)
+        except TimeoutError:
+            end = RunEnd("failed", None, "the run exceeded the workflow's execution timeout")
+        except asyncio.CancelledError:
+            end = RunEnd("canceled", None, "canceled")
+        closed = await _bookkeeping(
+            names.CLOSE,
+            {
+                "execution_id": execution_id,
+                "status": end.status,
+                "output": end.output,
+                "error": end.error,
+                "records": self._take_pending(),
+                "variables": self.variables,
+            },
+        )
+        return {"status": end.status if closed else "canceled", "output": end.output}
+
+    def _load(self, loaded: dict[str, Any]) -> None:
+        run = loaded["run"]
+        self.spec = RunSpec(**run, plan=loaded["plan"])
+        self.declarations = loaded["block_until"]
+        self.pure = frozenset(loaded["pure_implementations"])
+        self.recorded = loaded["recorded"]
+        self.variables = (
+            dict(run["variables"])
+            if run.get("variables") is not None
+            else {name: v.get("initial") for name, v in loaded["plan"].get("variables", {}).items()}
+        )
+        for signal in loaded["signals"]:
+            self.signals[signal["name"]].append(signal["payload"])
+        for item in loaded["items"]:
+            self._queue_item(item["queue"], item["item"], item["priority"], item["dedupe"])
+        for name, payload in self.early:
+            self._deliver(name, payload)
+        self.early.clear()
+
+    def _take_pending(self) -> list[dict[str, Any]]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    async def _flush(self) -> None:
+        """Write the records kept so far now (before a wait the UI should see)."""
+        if self.pending:
+            await workflow.execute_local_activity(
+                names.RECORD,
+                {"execution_id": self._spec.execution_id, "records": self._take_pending()},
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=_FOREVER,
+            )
+
+    @property
+    def _spec(self) -> RunSpec:
+        assert self.spec is not None
+        return self.spec
+
+    # -- signals, updates, queries ------------------------------------------------------------
+
+    def _queue_of(self, name: str) -> str | None:
+        for declared in self._spec.plan.get("signals", []):
+            if declared["name"] == name and declared.get("work_queue"):
+                return str(declared["work_queue"])
+        return None
+
+    def _declared_queue(self, queue: str) -> dict[str, Any]:
+        for declared in self._spec.plan.get("work_queues", []):
+            if declared["name"] == queue:
+                return dict(declared)
+        return {}
+
+    def _queue_item(
+        self, queue: str, item: Any, priority: int, dedupe: str | None
+    ) -> dict[str, Any]:
+        """Add an item to a work queue (deduplicated, bounded, as the queue says)."""
+        queued = self.items[queue]
+        if dedupe is not None and any(i["dedupe"] == dedupe for i in queued):
+            return {"accepted": False, "deduplicated": True, "size": len(queued)}
+        declared = self._declared_queue(queue)
+        if declared.get("max_size") is not None and len(queued) >= declared["max_size"]:
+            return {"accepted": False, "deduplicated": False, "full": True, "size": len(queued)}
+        self.sequence += 1
+        queued.append({"item": item, "priority": priority, "dedupe": dedupe, "seq": self.sequence})
+        return {"accepted": True, "deduplicated": False, "size": len(queued)}
+
+    @workflow.signal(dynamic=True)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        payload = workflow.payload_converter().from_payload(args[0].payload) if args else None
+        if self.spec is None:
+            self.early.append((name, payload))
+        else:
+            self._deliver(name, payload)
+
+    def _deliver(self, name: str, payload: Any) -> None:
+        """A signal: a work queue's `<queue>_add` adds an item, any other is kept until a
+        node receives it."""
+        queue = self._queue_of(name)
+        if queue is None:
+            self.signals[name].append(payload)
+            return
+        dedupe = names.dedupe_key(self._declared_queue(queue), payload)
+        self._queue_item(queue, payload, 0, dedupe)
+
+    @workflow.update(name=names.ADD_ITEM)
+    async def add_item(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Add a work item (the API's endpoint): answers accepted, deduplicated or full."""
+        await workflow.wait_condition(lambda: self.spec is not None)
+        priority = int(request.get("priority") or 0)
+        return self._queue_item(request["queue"], request["item"], priority, request.get("dedupe"))
+
+    @workflow.query(dynamic=True)
+    def on_query(self, name: str, args: Sequence[RawValue]) -> Any:
+        if self.spec is None:
+            raise ApplicationError("the run has not loaded its plan yet", type="NotStarted")
+        for queue in self._spec.plan.get("work_queues", []):
+            if name == f"{queue['name']}_items":
+                return self._items(queue["name"])
+        for declared in self._spec.plan.get("queries", []):
+            if declared["name"] == name and not declared.get("work_queue"):
+                state = {"input": self._spec.inputs, "vars": self.variables, "nodes": self.nodes}
+                return parse_expression(declared.get("expression") or "vars").search(state)
+        raise ApplicationError(f"query {name!r} was not found", type="QueryNotFound")
+
+    def _items(self, queue: str) -> list[dict[str, Any]]:
+        order = self._declared_queue(queue).get("priority", "fifo")
+        return [
+            {"item": i["item"], "priority": i["priority"], "position": n}
+            for n, i in enumerate(sorted(self.items[queue], key=_item_order(order)))
+        ]
+
+    # -- the port -------------------------------------------------------------------------------
+
+    async def call(self, call: Call) -> Outcome:
+        if call.key in self.recorded:
+            return {"ok": True, "output": self.recorded[call.key]}
+        node = call.node
+        timeout = float(
+            node.get("timeout_seconds")
+            or self._spec.plan["settings"].get("activity_timeout_seconds", 300)
+        )
+        retry = call.retry
+        try:
+            result = await workflow.execute_activity(
+                names.CALL,
+                {
+                    "execution_id": self._spec.execution_id,
+                    "node": dict(node),
+                    "component": dict(call.component),
+                    "key": call.key,
+                    "iteration": call.iteration,
+                    "inputs": call.inputs,
+                    "retry": {
+                        "maximum_attempts": retry.maximum_attempts,
+                        "non_retryable_error_types": list(retry.non_retryable_error_types),
+                    },
+                    "records": self._take_pending(),
+                },
+                task_queue=self._spec.task_queue_name,
+                start_to_close_timeout=timedelta(seconds=timeout + 5),
+                heartbeat_timeout=timedelta(seconds=names.HEARTBEAT_TIMEOUT_SECONDS),
+                retry_policy=TemporalRetryPolicy(
+                    initial_interval=timedelta(seconds=retry.initial_interval),
+                    backoff_coefficient=max(retry.backoff_coefficient, 1.0),
+                    maximum_interval=timedelta(seconds=retry.pause_after(retry.maximum_attempts)),
+                    maximum_attempts=retry.maximum_attempts,
+                    non_retryable_error_types=list(retry.non_retryable_error_types),
+                ),
+            )
+        except ActivityError as failed:
+            cause = failed.cause
+            if isinstance(cause, ApplicationError):
+                return {
+                    "ok": False,
+                    "error": {
+                        "type": cause.type or "ActivityError",
+                        "message": cause.message,
+                        "retryable": not cause.non_retryable,
+                    },
+                }
+            if isinstance(cause, TemporalTimeout):
+                return {
+                    "ok": False,
+                    "error": {
+                        "type": "ActivityTimeout",
+                        "message": f"the call did not finish within {timeout} s",
+                        "retryable": True,
+                    },
+                }
+            raise
+        if call.iteration == "":
+            self.nodes[node["id"]] = {"status": "completed", "output": result["output"]}
+        return {"ok": True, "output": result["output"]}
+
+    def run_pure(self, call: Call) -> Outcome:
+        return run_pure(self._spec, call)
+
+    async def sleep(self, key: str, seconds: float, node: NodeRecord | None) -> None:
+        if node is not None:
+            self.record(node)
+            await self._flush()
+        await workflow.sleep(seconds)
+
+    async def receive(
+        self, key: str, signal: str, timeout: float | None, node: NodeRecord
+    ) -> tuple[bool, Any]:
+        self.record(node)
+        await self._flush()
+        try:
+            await workflow.wait_condition(lambda: bool(self.signals[signal]), timeout=timeout)
+        except TimeoutError:
+            return False, None
+        return True, self.signals[signal].pop(0)
+
+    async def take(
+        self, key: str, queue: str, order: str, wait: bool, timeout: float | None, node: NodeRecord
+    ) -> tuple[bool, Any]:
+        if wait and not self.items[queue]:
+            self.record(node)
+            await self._flush()
+            try:
+                await workflow.wait_condition(lambda: bool(self.items[queue]), timeout=timeout)
+            except TimeoutError:
+                return False, None
+        if not self.items[queue]:
+            return False, None
+        first = min(self.items[queue], key=_item_order(order))
+        self.items[queue].remove(first)
+        return True, first["item"]
+
+    async def now(self, key: str) -> Any:
+        return workflow.now()
+
+    def record(self, record: NodeRecord) -> None:
+        self.pending.append(_record(record, workflow.time()))
+        if record.iteration == "" and record.status in ("completed", "failed", "skipped"):
+            self.nodes[record.node["id"]] = {"status": record.status, "output": record.outputs}
+
+    def publish(self, variables: Any) -> None:
+        self.variables = dict(variables)
+
+    async def start_child(self, request: ChildRequest) -> ChildOutcome:
+        created = await _bookkeeping(
+            names.CREATE_CHILD,
+            {
+                "execution_id": self._spec.execution_id,
+                "created_by": self._spec.created_by,
+                "key": request.key,
+                "workflow": request.workflow,
+                "policy": request.policy,
+                "inputs": request.inputs,
+                "records": self._take_pending(),
+            },
+        )
+        if created.get("error"):
+            return ChildOutcome(error=created["error"])
+        child_id = created["execution_id"]
+        handle = await workflow.start_child_workflow(
+            names.RUN_WORKFLOW,
+            child_id,
+            id=names.workflow_id(child_id),
+            task_queue=created["queue"],
+            parent_close_policy=_POLICIES[request.policy],
+            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED,
+        )
+        outcome = ChildOutcome(execution_id=child_id)
+        self.children[child_id] = outcome
+        self.children_by_workflow[request.workflow].append(child_id)
+        workflow_task = asyncio.ensure_future(self._follow(handle, outcome))
+        outcome.extra["task"] = workflow_task
+        return outcome
+
+    async def _follow(self, handle: Any, outcome: ChildOutcome) -> None:
+        try:
+            result = await handle
+            outcome.status = result.get("status", "completed")
+            outcome.output = result.get("output")
+        except ChildWorkflowError as failed:
+            cause = failed.cause
+            canceled = isinstance(cause, CancelledError | TerminatedError)
+            outcome.status = "canceled" if canceled else "failed"
+            outcome.extra["error"] = str(cause or failed)
+        except asyncio.CancelledError:
+            outcome.status = outcome.status or "canceled"
+            raise
+        finally:
+            outcome.extra["finished"] = True
+
+    async def child_result(self, request: ChildRequest, child: ChildOutcome) -> ChildOutcome:
+        await workflow.wait_condition(lambda: bool(child.extra.get("finished")))
+        return child
+
+    async def block_until(self, key: str, child_workflow: str, node: NodeRecord) -> None:
+        block = self.declarations.get(child_workflow)
+        if not block:
+            return
+        names_ = list(block["workflows"])
+        every = block.get("mode", "all") == "all"
+
+        def finished(name: str) -> bool:
+            started = self.children_by_workflow.get(name) or []
+            return bool(started) and all(self.children[c].extra.get("finished") for c in started)
+
+        def ready() -> bool:
+            return all(finished(n) for n in names_) if every else any(finished(n) for n in names_)
+
+        if not ready():
+            self.record(node)
+            await self._flush()
+            await workflow.wait_condition(ready)
+
+    def stop_requested(self) -> bool:
+        return False
+
+
+@workflow.defn(name=names.TICK_WORKFLOW)
+class TickWorkflow:
+    """One firing of a cron schedule: start the run of that tick (once per tick)."""
+
+    @workflow.run
+    async def run(self, schedule_id: str) -> str | None:
+        scheduled = workflow.info().typed_search_attributes
+        started: str | None = await _bookkeeping(
+            names.TICK,
+            {"schedule_id": schedule_id, "tick": names.tick_of(workflow.info(), scheduled)},
+        )
+        return started
