@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-import jsonschema
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from workflow_builder.compiler import parse_expression
+from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.db import system_session, user_session
 from workflow_builder.executions.tracking import execution_finished
 from workflow_builder.runtime import engine
@@ -69,7 +69,7 @@ class Started:
 def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[tuple[str, str]]:
     if not schema:
         return []
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = schema_validator(schema)
     return [
         ("/" + "/".join(str(p) for p in error.absolute_path), error.message)
         for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
