@@ -37,7 +37,7 @@ from workflow_builder.activities.llm_providers import (
     start_conversation,
 )
 from workflow_builder.activities.pricing import cost_usd
-from workflow_builder.activities.templating import templates
+from workflow_builder.activities.templating import render
 from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.secrets.references import SECRET_REF_SCHEMA, resolve_secret_refs
 
@@ -230,7 +230,7 @@ def render_prompt(prompt: Mapping[str, Any], values: Mapping[str, Any]) -> str:
             errors=problems,
         )
     try:
-        return templates.from_string(prompt["prompt_content"]).render(**values)
+        return render(prompt["prompt_content"], values)
     except TemplateError as exc:
         # Undefined names, sandbox violations and syntax errors: the template is user input.
         raise _invalid("PromptRenderError", f"The prompt template failed: {exc}") from None

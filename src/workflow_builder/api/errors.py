@@ -46,6 +46,11 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[ProblemFieldError] | None = None
     permission: str | None = Field(default=None, description="The permission that is missing.")
+    limit: str | None = Field(
+        default=None,
+        description="The limit that was hit (template rendering: output, value, "
+        "loop, calls, time).",
+    )
 
 
 class ProblemError(Exception):
@@ -61,6 +66,7 @@ class ProblemError(Exception):
         errors: Sequence[ProblemFieldError] | None = None,
         headers: dict[str, str] | None = None,
         permission: str | None = None,
+        limit: str | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -70,6 +76,7 @@ class ProblemError(Exception):
         self.errors = list(errors) if errors is not None else None
         self.headers = headers
         self.permission = permission
+        self.limit = limit
 
 
 def not_found(what: str) -> ProblemError:
@@ -121,6 +128,7 @@ def problem_response(problem: ProblemError, request: Request) -> JSONResponse:
         instance=request.url.path,
         errors=problem.errors,
         permission=problem.permission,
+        limit=problem.limit,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),

@@ -10,7 +10,7 @@ from jinja2.exceptions import SecurityError
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from workflow_builder.activities.templating import MAX_RENDERED_LENGTH, templates
+from workflow_builder.activities.templating import TemplateLimitExceeded, render, templates
 from workflow_builder.api.crud import apply_changes, delete_visible, get_or_404, save
 from workflow_builder.api.errors import (
     ProblemError,
@@ -368,15 +368,18 @@ def render_agent_prompt(
             ]
         )
     try:
-        rendered = templates.from_string(prompt.prompt_content).render(**variables)
+        return render(prompt.prompt_content, variables)
+    except TemplateLimitExceeded as exc:
+        raise ProblemError(
+            422,
+            "template-limit",
+            "The template went over a limit",
+            f"Rendering stopped: {exc.message}",
+            limit=exc.limit,
+        ) from None
     except UndefinedError as exc:
         raise invalid("variables", f"the template needs a value: {exc.message}") from None
     except SecurityError as exc:
         raise ProblemError(422, "template", "The template is not allowed", str(exc)) from None
     except Exception as exc:  # the template is user input: any failure is the caller's to fix
         raise ProblemError(422, "template", "The template failed", str(exc)) from None
-    if len(rendered) > MAX_RENDERED_LENGTH:
-        raise ProblemError(
-            422, "template", "The template failed", "the rendered prompt is too long"
-        )
-    return rendered
