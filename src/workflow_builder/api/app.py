@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 import workflow_builder
 from workflow_builder.api import errors
+from workflow_builder.api.input_guard import InputGuard
 from workflow_builder.api.openapi import problem_openapi
 from workflow_builder.api.router import api_router
 from workflow_builder.api.spa import mount_web_app
@@ -26,6 +27,7 @@ def create_app() -> FastAPI:
         description="Design workflows visually and run them durably on PostgreSQL.",
     )
     errors.install(app)
+    app.add_middleware(InputGuard)
     app.include_router(webhooks_router)  # first: its calls then skip matching every API route
     app.include_router(api_router())
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -200,7 +200,8 @@ def from_database_error(exc: DBAPIError) -> ProblemError | None:
         return ProblemError(422, "constraint", "Constraint violated", f"{message}{suffix}")
     if sqlstate == "42501":
         return forbidden(message)
-    if sqlstate.startswith("22"):
+    if sqlstate.startswith("22") or (isinstance(exc, DataError) and not sqlstate):
+        # (no state: the driver refused the value before sending it, e.g. a NUL in text)
         return ProblemError(422, "invalid-value", "Invalid value", message)
     if sqlstate in ("40001", "40P01"):
         return ProblemError(409, "retry", "Concurrent update", "Try the request again")

@@ -32,7 +32,7 @@ from workflow_builder.compiler.definition import (
     work_queue_query_name,
     work_queue_signal_name,
 )
-from workflow_builder.compiler.problems import Problems, pointer
+from workflow_builder.compiler.problems import Problems, pointer, shorten
 from workflow_builder.compiler.schemas import (
     schema_issues,
     schema_problem,
@@ -115,13 +115,28 @@ def _check_cron(problems: Problems, cron: str, where: str, node_id: str | None) 
         )
 
 
-def _check_timezone(problems: Problems, name: str, where: str, node_id: str | None) -> None:
+# The longest IANA name has 32 characters; schedules store the name in a varchar(50).
+MAX_TIME_ZONE_LENGTH = 50
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows (without ever opening a file
+    named after a long or odd string)."""
+    if len(name) > MAX_TIME_ZONE_LENGTH:
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _check_timezone(problems: Problems, name: str, where: str, node_id: str | None) -> None:
+    if not is_time_zone(name):
         problems.error(
             "invalid_timezone",
-            f"{name!r} is not an IANA time zone; expected a name like 'Europe/Paris' or 'UTC'.",
+            f"{shorten(name)!r} is not an IANA time zone; expected a name like 'Europe/Paris' "
+            "or 'UTC'.",
             where,
             node_id=node_id,
         )
