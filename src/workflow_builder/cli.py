@@ -5,13 +5,16 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from workflow_builder.activities.cli import components_app
 from workflow_builder.config import get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(help="Workflow Builder: design workflows visually and run them durably.")
 db_app = typer.Typer(help="Inspect and migrate the database schema.")
@@ -62,6 +65,21 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
+    """Return the HTTP server's configuration for `application` (what `wfb api` and `wfb up`
+    serve). Forwarding headers are left to the app, which reads them only from the proxies in
+    WFB_TRUSTED_PROXIES (api.proxies): uvicorn's own handling trusts loopback."""
+    import uvicorn
+
+    return uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_level=get_settings().log_level,
+        proxy_headers=False,
+    )
+
+
 def _serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -73,7 +91,7 @@ def _serve(host: str | None, port: int | None) -> None:
     console.print(f"Serving on [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
     application = create_app()
     _freeze_startup_objects()
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level)
+    uvicorn.Server(server_config(application, host, port)).run()
 
 
 @app.command()

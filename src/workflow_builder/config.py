@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     )
     encryption_key: SecretStr | None = Field(default=None, description="Encrypts secrets.")
     log_level: str = "info"
+    trusted_proxies: str = Field(
+        default="",
+        description="CIDRs of the reverse proxies whose X-Forwarded-For / Forwarded headers "
+        "name the client (comma-separated). Empty: the headers are ignored.",
+    )
     worker_id: str | None = Field(
         default=None, description="This worker's engine executor id (default: host-pid-random)."
     )
@@ -40,6 +45,14 @@ class Settings(BaseSettings):
     worker_dead_after_seconds: float = Field(
         default=30.0, gt=0, description="Silence after which a worker's runs are resumed elsewhere."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from workflow_builder.api.proxies import parse_networks
+
+        parse_networks(value)  # raises ValueError naming the entry that is not a CIDR
+        return value
 
     @property
     def embedded_db_dir(self) -> Path:
