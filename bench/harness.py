@@ -160,7 +160,7 @@ def _migrated_template() -> str:
         from workflow_builder.activities.registry import sync_components
         from workflow_builder.db import Database, system_session
         from workflow_builder.db.migrate import upgrade
-        from workflow_builder.runtime.engine import migrate_engine
+        from workflow_builder.runtime.engines.dbos import migrate_engine
 
         admin = server_url()
         name = f"wfb_bench_template_{uuid.uuid4().hex[:10]}"

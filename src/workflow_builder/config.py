@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     worker_dead_after_seconds: float = Field(
         default=30.0, gt=0, description="Silence after which a worker's runs are resumed elsewhere."
     )
+    max_pending_runs: int = Field(
+        default=10_000,
+        ge=1,
+        description="Runs a task queue may hold accepted but not started; starts beyond: 429.",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -184,6 +184,8 @@ class Peer:
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        # Every call: (key, when it arrived, when it was answered), wall-clock seconds.
+        self.calls: list[tuple[str, float, float]] = []
         self.inflight: dict[str, int] = {}
         self.max_inflight: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -194,6 +196,7 @@ class Peer:
                 pass
 
             def do_GET(self) -> None:
+                arrived = time.time()
                 url = urlparse(self.path)
                 kind, _, key = url.path.strip("/").partition("/")
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -209,6 +212,8 @@ class Peer:
                         peer.inflight[group] -= 1
                 status = 503 if kind == "flaky" and count <= int(params.get("fail", "0")) else 200
                 body = json.dumps({"key": key, "count": count}).encode()
+                with peer.lock:
+                    peer.calls.append((key, arrived, time.time()))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -63,6 +63,14 @@ def builtin_components() -> list[ComponentSpec]:
     ]
 
 
+def pure_implementations() -> frozenset[str]:
+    """Return the implementations of the built-in components without side effects (capability
+    `pure`): the runtime runs them in the workflow code itself, with no checkpoint."""
+    return frozenset(
+        spec.implementation_path for spec in builtin_components() if "pure" in spec.capabilities
+    )
+
+
 def check_spec(spec: ComponentSpec) -> None:
     """Raise ComponentError naming what is wrong with `spec`."""
     where = f"component {spec.name!r}"

@@ -28,7 +28,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`; at head, also create or upgrade the engine's schema."""
     command.upgrade(alembic_config(url), revision)
     if revision == "head":
-        from workflow_builder.runtime.engine import migrate_engine
+        from workflow_builder.runtime.engines.dbos import migrate_engine
 
         migrate_engine(url)
 

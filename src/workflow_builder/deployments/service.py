@@ -32,7 +32,8 @@ from workflow_builder.compiler import (
 )
 from workflow_builder.deployments.models import DeployResult, VersionDetail, VersionRead
 from workflow_builder.runtime import service as runtime
-from workflow_builder.runtime.interpreter import RUN_WORKFLOW
+from workflow_builder.runtime.schedules import register_schedules, unregister_schedules
+from workflow_builder.runtime.service import RUN_WORKFLOW
 from workflow_builder.webhooks.service import forget_hooks
 from workflow_builder.workflows.catalog import RegistryCatalog
 from workflow_builder.workflows.models import Workflow
@@ -75,6 +76,10 @@ def compile_workflow(
     """Compile the workflow's definition; return its version (the existing one when nothing
     changed), whether it is new, and the warnings. A new version becomes the active one."""
     workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    # One compile of a workflow at a time: two at once would both insert the same version.
+    db_session.execute(
+        text("select 1 from workflows where id = :w for no key update"), {"w": workflow_id}
+    )
     known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
     catalog = RegistryCatalog(db_session, user_id)
     context = ValidationContext(known_workflows=known)
@@ -203,10 +208,11 @@ def _sync_declared_schedules(
             text(
                 """insert into workflow_scheduled_workflows (workflow_id, cron_expression, timezone,
                      start_immediately, max_runs, created_by)
-                   select :w, :cron, :tz, :now, :max, :u
+                   select :w, cast(:cron as varchar), cast(:tz as varchar), :now, :max, :u
                    where not exists (select 1 from workflow_scheduled_workflows
-                                     where workflow_id = :w and cron_expression = :cron
-                                       and timezone = :tz)"""
+                                     where workflow_id = :w
+                                       and cron_expression = cast(:cron as varchar)
+                                       and timezone = cast(:tz as varchar))"""
             ),
             {
                 "w": workflow_id,
@@ -431,7 +437,7 @@ def deploy(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeployRe
     webhook_path = _sync_webhook(db_session, workflow, plan)
     queue = workflow.task_queue
     runtime.ensure_queues(queue.name, queue.max_concurrent_workflows)
-    schedules = runtime.register_schedules(
+    schedules = register_schedules(
         db_session, workflow_id=workflow_id, queue_name=queue.name
     )
     return DeployResult(
@@ -453,7 +459,7 @@ def undeploy(*, db_session: Session, workflow_id: UUID) -> DeployResult:
     workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
     if workflow.status not in ("active", "paused"):
         raise conflict(f"A {workflow.status} workflow is not deployed")
-    runtime.unregister_schedules(db_session, workflow_id=workflow_id)
+    unregister_schedules(db_session, workflow_id=workflow_id)
     _forget_hooks_on_commit(db_session)
     db_session.execute(
         text("update webhook_triggers set is_active = false where workflow_id = :w"),

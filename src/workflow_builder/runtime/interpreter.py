@@ -1,58 +1,46 @@
-"""The interpreter: one durable workflow that executes any compiled plan.
+"""The interpreter: walks any compiled plan for one run, through the engine port.
 
-A run is the workflow `wfb_run(execution_id)`. It loads its pinned plan in its first step and
-walks it deterministically: nodes become ready by the join rule and run one at a time in plan
-order. Every effect goes through the engine (steps, sleeps, messages, child runs), so after a
-crash the run replays its checkpoints and resumes after the last completed one.
+It imports no engine. Nodes that become ready together start together (in plan order), so
+independent branches run concurrently; a node waits for every incoming edge that can still
+reach it (the join rule); an `end` node stops the work still in flight. Pure nodes (trigger,
+condition, switch, set_variable, join, end, and pure components such as `transform`) run here,
+in the workflow code, with no checkpoint of their own: they are deterministic functions of
+recorded results, so a replay computes them again. Everything else — component calls, timers,
+signals, work-queue items, child runs, the clock — goes through the port, keyed by the node id
+and the loop iterations it runs in, so a replay finds each result whatever order concurrent
+branches reached it in.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from dbos import DBOS, SetWorkflowTimeout
-from dbos._error import DBOSWorkflowCancelledError
+from workflow_builder.compiler.expressions import parse_expression
+from workflow_builder.runtime.port import (
+    Call,
+    ChildRequest,
+    EnginePort,
+    Interrupted,
+    NodeRecord,
+    Outcome,
+    RunSpec,
+)
 
-from workflow_builder.compiler import parse_expression
-from workflow_builder.runtime import coordination, steps
-
-RUN_WORKFLOW = "wfb_run"
-BODY_WORKFLOW = "wfb_body"
-VARS_EVENT = "wfb.vars"
-CONTROL_TOPIC = "wfb.control"
 FOREVER = 10 * 365 * 24 * 3600.0
-
-
-def signal_topic(name: str) -> str:
-    """Return the message topic a signal named `name` is delivered on."""
-    return f"signal:{name}"
-
-
-def work_queue_topic(queue: str) -> str:
-    """Return the topic that wakes a run waiting for an item of `queue`."""
-    return f"wq:{queue}"
+PURE_NODE_TYPES = frozenset({"trigger", "join", "condition", "switch", "set_variable", "end"})
+CALL_NODE_TYPES = frozenset({"activity", "agent"})
 
 
 class RunFailed(Exception):
     """The run fails: a node failed with no error handle, or the plan could not go on."""
 
 
-class Interrupted(Exception):
-    """The run was cancelled (by a user, its deadline or its parent) while it waited."""
-
-
-def _check_wake(message: Any) -> Any:
-    """Return a received message, or raise Interrupted for the wake-up a cancellation sends."""
-    if isinstance(message, dict) and message.get("wake") == "stop":
-        raise Interrupted()
-    return message
-
-
 class EndRun(Exception):
-    """An end node ran: the run is over with this status and output."""
+    """An end node ran (or a test run reached its last node): the run is over."""
 
     def __init__(self, status: str, output: Any) -> None:
         super().__init__(status)
@@ -80,33 +68,75 @@ class Scope:
     path: str = ""
 
 
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended."""
+
+    status: str  # completed | failed | canceled
+    output: Any = None
+    error: str | None = None
+
+
 def truthy(value: Any) -> bool:
     """JMESPath truthiness: false, null, and empty strings, lists and objects are false."""
     return value not in (False, None, "", [], {})
 
 
-class Runner:
-    """Executes one plan for one run (or one loop-body iteration of it)."""
+class Interpreter:
+    """Executes one run's plan through its engine port."""
 
-    def __init__(self, run: Mapping[str, Any], variables: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        run: RunSpec,
+        port: EnginePort,
+        *,
+        pure_implementations: frozenset[str] = frozenset(),
+        variables: dict[str, Any] | None = None,
+        publish: bool = True,
+    ) -> None:
         self.run = run
-        self.plan: Mapping[str, Any] = run["plan"]
+        self.port = port
+        self.plan: Mapping[str, Any] = run.plan
+        self.pure_implementations = pure_implementations
         self.nodes: dict[str, Mapping[str, Any]] = {n["id"]: n for n in self.plan["nodes"]}
         self.order: list[str] = [n["id"] for n in self.plan["nodes"]]
-        self.vars: dict[str, Any] = (
-            variables
-            if variables is not None
-            else {name: v.get("initial") for name, v in self.plan.get("variables", {}).items()}
-        )
+        if variables is not None:
+            self.vars = variables
+        elif run.variables is not None:
+            self.vars = dict(run.variables)
+        else:
+            self.vars = {
+                name: v.get("initial") for name, v in self.plan.get("variables", {}).items()
+            }
+        # Concurrent for_each iterations work on a copy of the variables and publish nothing.
+        self.publishes = publish
+        test = self.plan.get("test") or {}
+        self.pinned: Mapping[str, Any] = test.get("pinned") or {}
+        self.stop_after: str | None = test.get("stop_after")
 
-    # -- evaluation ---------------------------------------------------------------------------
+    # -- the whole run ----------------------------------------------------------------------
+
+    async def execute(self) -> RunEnd:
+        """Run the plan to its end; return how the run ended (the caller closes it)."""
+        try:
+            await self.run_scope(None, Scope())
+        except EndRun as end:
+            error = "the workflow ended with status failed" if end.status == "failed" else None
+            return RunEnd(end.status, end.output, error)
+        except RunFailed as failure:
+            return RunEnd("failed", None, str(failure))
+        except Interrupted:
+            return RunEnd("canceled", None, "canceled: its parent closed (request_cancel policy)")
+        return RunEnd("completed")
+
+    # -- evaluation -------------------------------------------------------------------------
 
     def evaluate(self, source: str | None, scope: Scope) -> Any:
         """Return the value of an expression in `scope` (None for no expression)."""
         if source is None:
             return None
         data = {
-            "input": self.run["inputs"],
+            "input": self.run.inputs,
             "vars": self.vars,
             "nodes": scope.nodes,
             "item": scope.item,
@@ -121,42 +151,75 @@ class Runner:
             return {name: self.evaluate(expr, scope) for name, expr in spec["map"].items()}
         return self.evaluate(spec.get("from"), scope) if spec.get("from") else {}
 
-    # -- scheduling ---------------------------------------------------------------------------
+    # -- scheduling -------------------------------------------------------------------------
 
     def members(self, loop_id: str | None) -> list[str]:
         if loop_id is None:
             return [nid for nid in self.order if self.nodes[nid].get("scope") is None]
         return list(self.nodes[loop_id]["body"]["nodes"])
 
-    def run_scope(self, loop_id: str | None, scope: Scope) -> dict[str, Result]:
-        """Run the nodes of the top level (loop_id None) or of one loop-body iteration."""
+    async def run_scope(self, loop_id: str | None, scope: Scope) -> dict[str, Result]:
+        """Run the nodes of the top level (loop_id None) or of one loop-body iteration:
+        every ready node starts at once; the scope ends when every node has resolved."""
         results: dict[str, Result] = {}
+        running: dict[str, asyncio.Task[Result]] = {}
         members = self.members(loop_id)
+        try:
+            while True:
+                self._start_ready(members, results, running, loop_id, scope)
+                if not running:
+                    return results
+                done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                for node_id in [n for n in members if n in running and running[n] in done]:
+                    self._resolve(node_id, running.pop(node_id).result(), results, scope)
+        finally:
+            if running:
+                for task in running.values():
+                    task.cancel()
+                await asyncio.gather(*running.values(), return_exceptions=True)
+
+    def _start_ready(
+        self,
+        members: list[str],
+        results: dict[str, Result],
+        running: dict[str, asyncio.Task[Result]],
+        loop_id: str | None,
+        scope: Scope,
+    ) -> None:
+        """Resolve or start every node that is ready, in plan order, until none is."""
         progressed = True
         while progressed:
             progressed = False
             for node_id in members:
-                if node_id in results:
-                    continue
-                state = self._incoming(self.nodes[node_id], results, loop_id)
-                if state == "pending":
+                if node_id in results or node_id in running:
                     continue
                 node = self.nodes[node_id]
-                if self.run.get("parent_close_policy") == "request_cancel":
-                    # A child whose parent may ask it to stop looks for the request between nodes.
-                    _check_wake(DBOS.recv(CONTROL_TOPIC, timeout_seconds=0))
-                if state == "skipped":
-                    results[node_id] = Result("skipped")
-                    steps.record_node(self.run["execution_id"], node, scope.path, "skipped")
-                else:
-                    results[node_id] = self.execute(node, scope)
-                scope.nodes[node_id] = {
-                    "status": results[node_id].status,
-                    "output": results[node_id].output,
-                }
+                state = self._incoming(node, results, loop_id)
+                if state == "pending":
+                    continue
                 progressed = True
-                break  # rescan from the start: ready nodes always run in plan order
-        return results
+                if state == "skipped":
+                    self.port.record(NodeRecord(node, scope.path, "skipped"))
+                    self._resolve(node_id, Result("skipped"), results, scope)
+                    continue
+                if self.port.stop_requested():
+                    raise Interrupted()
+                if node_id in self.pinned:
+                    output = self.pinned[node_id]
+                    self.port.record(NodeRecord(node, scope.path, "completed", outputs=output))
+                    self._resolve(node_id, Result("completed", "next", output), results, scope)
+                elif node["type"] in PURE_NODE_TYPES or self._pure_call(node):
+                    self._resolve(node_id, self._run_pure(node, scope), results, scope)
+                else:
+                    running[node_id] = asyncio.ensure_future(self._run_node(node, scope))
+
+    def _resolve(
+        self, node_id: str, result: Result, results: dict[str, Result], scope: Scope
+    ) -> None:
+        results[node_id] = result
+        scope.nodes[node_id] = {"status": result.status, "output": result.output}
+        if node_id == self.stop_after and result.status != "skipped":
+            raise EndRun("completed", result.output)
 
     def _incoming(
         self, node: Mapping[str, Any], results: Mapping[str, Result], loop_id: str | None
@@ -177,81 +240,114 @@ class Runner:
                 taken = True
         return "ready" if taken else "skipped"
 
-    # -- nodes ----------------------------------------------------------------------------------
+    # -- pure nodes -------------------------------------------------------------------------
 
-    def execute(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    def _pure_call(self, node: Mapping[str, Any]) -> bool:
+        if node["type"] not in CALL_NODE_TYPES:
+            return False
+        component = self.plan["components"][node["component"]]
+        return component.get("implementation_path") in self.pure_implementations
+
+    def _run_pure(self, node: Mapping[str, Any], scope: Scope) -> Result:
         kind = node["type"]
+        path = scope.path
+        if kind in CALL_NODE_TYPES:
+            component = self.plan["components"][node["component"]]
+            inputs = self.node_inputs(node, scope)
+            call = Call(node, component, f"{node['id']}{path}", path, 1, inputs)
+            outcome = self.port.run_pure(call)
+            record = NodeRecord(
+                node, path, "completed", component_id=component.get("id"), attempts=1
+            )
+            if outcome.get("ok"):
+                self.port.record(replace(record, inputs=inputs, outputs=outcome.get("output")))
+                return Result("completed", "next", outcome.get("output"))
+            error = outcome["error"]
+            self.port.record(
+                replace(record, status="failed", inputs=inputs, error=error["message"])
+            )
+            return self._node_failed(node, dict(error))
+        if kind == "trigger":
+            result = Result("completed", "next", self.run.inputs)
+        elif kind == "join":
+            result = Result("completed", "next", {})
+        elif kind == "condition":
+            value = truthy(self.evaluate(node["config"]["expression"], scope))
+            result = Result("completed", "true" if value else "false", {"result": value})
+        elif kind == "switch":
+            result = Result("completed", "default", {"case": "default"})
+            for case in node["config"]["cases"]:
+                if truthy(self.evaluate(case["expression"], scope)):
+                    result = Result("completed", case["name"], {"case": case["name"]})
+                    break
+        elif kind == "set_variable":
+            value = self.evaluate(node["config"]["value"], scope)
+            self.vars[node["config"]["variable"]] = value
+            if self.publishes:
+                self.port.publish(self.vars)
+            result = Result("completed", "next", {"value": value})
+        else:  # end
+            config = node["config"]
+            output = self.evaluate(config.get("output"), scope)
+            self.port.record(NodeRecord(node, path, "completed", outputs=output))
+            raise EndRun(config.get("status", "completed"), output)
+        self.port.record(NodeRecord(node, path, "completed", outputs=result.output))
+        return result
+
+    def _node_failed(self, node: Mapping[str, Any], error: Mapping[str, Any]) -> Result:
+        """Take the node's error handle if it is wired; otherwise fail the run, naming the node."""
+        if node.get("successors", {}).get("error"):
+            return Result("failed", "error", {"error": dict(error)})
+        raise RunFailed(f"node {node['id']!r} failed: {error.get('type')}: {error.get('message')}")
+
+    # -- nodes with effects or waits --------------------------------------------------------
+
+    async def _run_node(self, node: Mapping[str, Any], scope: Scope) -> Result:
+        kind = node["type"]
+        if kind in CALL_NODE_TYPES:
+            return await self._call(node, scope)
         handler = getattr(self, f"_{kind}", None)
         if handler is None:
             raise RunFailed(f"node {node['id']!r}: unknown node type {kind!r}")
-        result: Result = handler(node, scope)
-        if kind not in ("activity", "agent"):
-            status = "failed" if result.status == "failed" else "completed"
-            steps.record_node(
-                self.run["execution_id"], node, scope.path, status, outputs=result.output
-            )
+        result: Result = await handler(node, scope)
         return result
 
-    def _trigger(self, node: Mapping[str, Any], scope: Scope) -> Result:
-        return Result("completed", "next", self.run["inputs"])
-
-    def _join(self, node: Mapping[str, Any], scope: Scope) -> Result:
-        return Result("completed", "next", {})
-
-    def _activity(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _call(self, node: Mapping[str, Any], scope: Scope) -> Result:
+        """A component call, attempted as its retry policy says."""
         component = self.plan["components"][node["component"]]
         inputs = self.node_inputs(node, scope)
         retry = node.get("retry") or {}
-        attempts = int(retry.get("maximum_attempts") or 1)
+        attempts = max(int(retry.get("maximum_attempts") or 1), 1)
         interval = float(retry.get("initial_interval") or 1.0)
+        ceiling = float(retry.get("maximum_interval") or interval)
+        never = set(retry.get("non_retryable_error_types") or [])
         key = f"{node['id']}{scope.path}"
-        outcome: dict[str, Any] = {}
+        outcome: Outcome = {}
         for attempt in range(1, attempts + 1):
-            outcome = DBOS.run_step(
-                {"name": f"{key}#{attempt}"},
-                steps.call_component,
-                self.run,
+            pause = min(interval, ceiling)
+            call = Call(
                 node,
                 component,
+                key,
                 scope.path,
                 attempt,
-                f"{DBOS.workflow_id}:{key}#{attempt}",
                 inputs,
+                max_attempts=attempts,
+                non_retryable=tuple(sorted(never)),
+                retry_pause=pause,
             )
-            if outcome["ok"]:
-                return Result("completed", "next", outcome["output"])
-            error = outcome["error"]
-            final = (
-                attempt == attempts
-                or not error["retryable"]
-                or error["type"] in (retry.get("non_retryable_error_types") or [])
-            )
-            if final:
+            outcome = await self.port.call(call)
+            if outcome.get("ok"):
+                return Result("completed", "next", outcome.get("output"))
+            if call.final(outcome["error"]):
                 break
-            DBOS.sleep(min(interval, float(retry.get("maximum_interval") or interval)))
+            await self.port.sleep(f"{key}#retry{attempt}", pause, None)
             interval *= float(retry.get("backoff_coefficient") or 1.0)
-        return self._node_failed(node, outcome["error"])
+        return self._node_failed(node, dict(outcome["error"]))
 
-    _agent = _activity
-
-    def _condition(self, node: Mapping[str, Any], scope: Scope) -> Result:
-        value = truthy(self.evaluate(node["config"]["expression"], scope))
-        return Result("completed", "true" if value else "false", {"result": value})
-
-    def _switch(self, node: Mapping[str, Any], scope: Scope) -> Result:
-        for case in node["config"]["cases"]:
-            if truthy(self.evaluate(case["expression"], scope)):
-                return Result("completed", case["name"], {"case": case["name"]})
-        return Result("completed", "default", {"case": "default"})
-
-    def _set_variable(self, node: Mapping[str, Any], scope: Scope) -> Result:
-        value = self.evaluate(node["config"]["value"], scope)
-        self.vars[node["config"]["variable"]] = value
-        DBOS.set_event(VARS_EVENT, self.vars)
-        return Result("completed", "next", {"value": value})
-
-    def _delay(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _delay(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
+        key = f"{node['id']}{scope.path}"
         seconds = config.get("seconds")
         if seconds is None:
             until = self.evaluate(config.get("until"), scope)
@@ -261,145 +357,97 @@ class Runner:
                 raise RunFailed(
                     f"node {node['id']!r}: until must be an ISO 8601 time, got {until!r}"
                 ) from None
-            now = datetime.fromisoformat(DBOS.run_step({"name": "wfb.clock"}, steps.now_iso))
+            now = await self.port.now(key)
             if target.tzinfo is None:
                 target = target.replace(tzinfo=now.tzinfo)
             seconds = max((target - now).total_seconds(), 0.0)
         if seconds:
-            steps.record_node(
-                self.run["execution_id"], node, scope.path, "waiting", completed=False
-            )
-            DBOS.sleep(float(seconds))
+            await self.port.sleep(key, float(seconds), NodeRecord(node, scope.path, "waiting"))
+        self.port.record(NodeRecord(node, scope.path, "completed", outputs={}))
         return Result("completed", "next", {})
 
-    def _wait_for_signal(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _wait_for_signal(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
-        steps.record_node(self.run["execution_id"], node, scope.path, "waiting", completed=False)
-        message = _check_wake(
-            DBOS.recv(
-                signal_topic(config["signal"]),
-                timeout_seconds=float(config.get("timeout_seconds") or FOREVER),
-            )
+        received, payload = await self.port.receive(
+            f"{node['id']}{scope.path}",
+            config["signal"],
+            config.get("timeout_seconds"),
+            NodeRecord(node, scope.path, "waiting"),
         )
-        if message is None:
-            return Result("completed", "timed_out", {"received": False, "payload": None})
-        return Result("completed", "received", {"received": True, "payload": message["payload"]})
+        if not received:
+            result = Result("completed", "timed_out", {"received": False, "payload": None})
+        else:
+            result = Result("completed", "received", {"received": True, "payload": payload})
+        self.port.record(NodeRecord(node, scope.path, "completed", outputs=result.output))
+        return result
 
-    def _work_queue(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _work_queue(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
         queue = config["queue"]
         declared = {q["name"]: q for q in self.plan.get("work_queues", [])}
         order = declared.get(queue, {}).get("priority", "fifo")
-        key = f"{node['id']}{scope.path}"
-        if config["operation"] == "take":
-            item = DBOS.run_step(
-                {"name": f"{key}:take"},
-                coordination.take_item,
-                self.run["execution_id"],
-                queue,
-                order,
-                f"{DBOS.workflow_id}:{key}",
-            )
-            return Result("completed", "next", {"item": item})
-        steps.record_node(self.run["execution_id"], node, scope.path, "waiting", completed=False)
-        timeout = float(config.get("timeout_seconds") or FOREVER)
-        deadline = DBOS.run_step({"name": f"{key}:deadline"}, coordination.deadline, timeout)
-        for round_ in range(1_000_000):
-            item = DBOS.run_step(
-                {"name": f"{key}:take{round_}"},
-                coordination.take_item,
-                self.run["execution_id"],
-                queue,
-                order,
-                f"{DBOS.workflow_id}:{key}",
-            )
-            if item is not None:
-                return Result("completed", "received", {"item": item})
-            remaining = DBOS.run_step(
-                {"name": f"{key}:left{round_}"}, coordination.seconds_left, deadline
-            )
-            if remaining <= 0 or _check_wake(DBOS.recv(work_queue_topic(queue), remaining)) is None:
-                return Result("completed", "timed_out", {"item": None})
-        raise RunFailed(f"node {node['id']!r}: too many wake-ups without an item")
-
-    def _child_workflow(self, node: Mapping[str, Any], scope: Scope) -> Result:
-        config = node["config"]
-        key = f"{node['id']}{scope.path}"
-        inputs = self.node_inputs(node, scope)
-        self._block_until(node, scope, key)
-        child = DBOS.run_step(
-            {"name": f"{key}:create"},
-            coordination.create_child_execution,
-            self.run,
-            config["workflow"],
-            config["parent_close_policy"],
-            inputs,
-            key,
+        waits = config["operation"] != "take"
+        found, item = await self.port.take(
+            f"{node['id']}{scope.path}",
+            queue,
+            order,
+            waits,
+            config.get("timeout_seconds"),
+            NodeRecord(node, scope.path, "waiting"),
         )
-        if "error" in child:
-            return self._node_failed(node, child["error"])
-        options: Any = {
-            "workflow_name": RUN_WORKFLOW,
-            "queue_name": child["queue_name"],
-            "workflow_id": child["execution_id"],
-            "workflow_timeout": child["timeout_seconds"],
-        }
-        if config["parent_close_policy"] == "abandon":
-            # Detached from the parent's deadline: an abandoned child outlives its parent.
-            with SetWorkflowTimeout(None):
-                handle = DBOS.enqueue_workflow_with_options(options, child["execution_id"])
+        if not waits:
+            result = Result("completed", "next", {"item": item})
+        elif found:
+            result = Result("completed", "received", {"item": item})
         else:
-            handle = DBOS.enqueue_workflow_with_options(options, child["execution_id"])
-        if config.get("mode", "execute") == "start":
-            return Result(
-                "completed", "next", {"workflow_id": child["execution_id"], "result": None}
-            )
-        outcome = handle.get_result()
-        if outcome.get("status") != "completed":
-            return self._node_failed(
-                node, {"type": "ChildWorkflowFailed", "message": outcome.get("error") or "failed"}
-            )
-        return Result(
-            "completed", "next", {"workflow_id": child["execution_id"], "result": outcome["output"]}
-        )
+            result = Result("completed", "timed_out", {"item": None})
+        self.port.record(NodeRecord(node, scope.path, "completed", outputs=result.output))
+        return result
 
-    def _block_until(self, node: Mapping[str, Any], scope: Scope, key: str) -> None:
-        """Wait, durably, until the sibling children its declaration names have finished."""
-        block = DBOS.run_step(
-            {"name": f"{key}:block"},
-            coordination.block_until_of,
-            self.run["workflow_id"],
-            node["config"]["workflow"],
-        )
-        if not block:
-            return
-        steps.record_node(self.run["execution_id"], node, scope.path, "waiting", completed=False)
-        for round_ in range(1_000_000):
-            if DBOS.run_step(
-                {"name": f"{key}:blocked{round_}"},
-                coordination.siblings_finished,
-                self.run["execution_id"],
-                block["workflows"],
-                block.get("mode", "all"),
-            ):
-                return
-            DBOS.sleep(coordination.BLOCK_POLL_SECONDS)
-
-    def _node_failed(self, node: Mapping[str, Any], error: Mapping[str, Any]) -> Result:
-        """Take the node's error handle if it is wired; otherwise fail the run, naming the node."""
-        if node.get("successors", {}).get("error"):
-            return Result("failed", "error", {"error": dict(error)})
-        raise RunFailed(f"node {node['id']!r} failed: {error.get('type')}: {error.get('message')}")
-
-    def _end(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _child_workflow(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
-        output = self.evaluate(config.get("output"), scope)
-        steps.record_node(self.run["execution_id"], node, scope.path, "completed", outputs=output)
-        raise EndRun(config.get("status", "completed"), output)
+        key = f"{node['id']}{scope.path}"
+        request = ChildRequest(
+            key=key,
+            workflow=config["workflow"],
+            policy=config["parent_close_policy"],
+            inputs=self.node_inputs(node, scope),
+            wait=config.get("mode", "execute") != "start",
+        )
+        await self.port.block_until(key, request.workflow, NodeRecord(node, scope.path, "waiting"))
+        child = await self.port.start_child(request)
+        if child.error is not None:
+            return self._recorded_failure(node, scope, child.error)
+        if not request.wait:
+            output = {"workflow_id": child.execution_id, "result": None}
+            self.port.record(NodeRecord(node, scope.path, "completed", outputs=output))
+            return Result("completed", "next", output)
+        self.port.record(NodeRecord(node, scope.path, "waiting"))
+        finished = await self.port.child_result(request, child)
+        if finished.status != "completed":
+            error = {
+                "type": "ChildWorkflowFailed",
+                "message": f"the child run ended {finished.status}"
+                + (f": {finished.extra.get('error')}" if finished.extra.get("error") else ""),
+            }
+            return self._recorded_failure(node, scope, error)
+        output = {"workflow_id": child.execution_id, "result": finished.output}
+        self.port.record(NodeRecord(node, scope.path, "completed", outputs=output))
+        return Result("completed", "next", output)
+
+    def _recorded_failure(
+        self, node: Mapping[str, Any], scope: Scope, error: Mapping[str, Any]
+    ) -> Result:
+        self.port.record(
+            NodeRecord(
+                node, scope.path, "failed", outputs={"error": dict(error)}, error=error["message"]
+            )
+        )
+        return self._node_failed(node, error)
 
     # -- loops --------------------------------------------------------------------------------
 
-    def iterate(self, loop_id: str, scope: Scope, **loop_vars: Any) -> tuple[Scope, Any]:
+    async def iterate(self, loop_id: str, scope: Scope, **loop_vars: Any) -> tuple[Scope, Any]:
         """Run one iteration of a loop body; return its scope and its result value."""
         label = ",".join(f"{k}={v}" for k, v in loop_vars.items() if k != "item")
         inner = Scope(
@@ -409,116 +457,65 @@ class Runner:
             iteration=loop_vars.get("iteration", scope.iteration),
             path=f"{scope.path}[{loop_id}:{label}]",
         )
-        self.run_scope(loop_id, inner)
+        await self.run_scope(loop_id, inner)
         return inner, self.evaluate(self.nodes[loop_id]["body"].get("result"), inner)
 
-    def _loop(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _loop(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
         result: Any = None
         count = 0
         for iteration in range(int(config["max_iterations"])):
-            inner, result = self.iterate(node["id"], scope, iteration=iteration)
+            inner, result = await self.iterate(node["id"], scope, iteration=iteration)
             count += 1
             if truthy(self.evaluate(config["until"], inner)):
                 break
-        return Result("completed", "done", {"iterations": count, "result": result})
+        output = {"iterations": count, "result": result}
+        self.port.record(NodeRecord(node, scope.path, "completed", outputs=output))
+        return Result("completed", "done", output)
 
-    def _for_each(self, node: Mapping[str, Any], scope: Scope) -> Result:
+    async def _for_each(self, node: Mapping[str, Any], scope: Scope) -> Result:
         config = node["config"]
         items = self.evaluate(config["items"], scope)
         if not isinstance(items, list):
             raise RunFailed(
                 f"node {node['id']!r}: items must be a list, got {type(items).__name__}"
             )
-        concurrency = int(config.get("concurrency") or 1)
+        concurrency = max(int(config.get("concurrency") or 1), 1)
         if concurrency == 1:
             results = [
-                self.iterate(node["id"], scope, item=i, index=n)[1] for n, i in enumerate(items)
+                (await self.iterate(node["id"], scope, item=item, index=index))[1]
+                for index, item in enumerate(items)
             ]
         else:
-            results = self._concurrent_iterations(node, scope, items, concurrency)
-        return Result("completed", "done", {"results": results, "count": len(results)})
+            results = await self._concurrent_iterations(node, scope, items, concurrency)
+        output = {"results": results, "count": len(results)}
+        self.port.record(NodeRecord(node, scope.path, "completed", outputs=output))
+        return Result("completed", "done", output)
 
-    def _concurrent_iterations(
+    async def _concurrent_iterations(
         self, node: Mapping[str, Any], scope: Scope, items: list[Any], concurrency: int
     ) -> list[Any]:
-        """Run iterations as child workflows, at most `concurrency` at a time, in item order.
+        """Run iterations at most `concurrency` at a time; return their results in item order.
 
-        Each iteration sees a snapshot of the variables; what it sets stays inside it.
+        Each iteration works on a snapshot of the variables; what it sets stays inside it.
         """
-        handles: list[Any] = []
-        results: list[Any] = []
-        for index, item in enumerate(items):
-            if len(handles) - len(results) >= concurrency:
-                results.append(handles[len(results)].get_result())
-            handles.append(
-                DBOS.start_workflow(
-                    run_body,
-                    self.run["execution_id"],
-                    node["id"],
-                    scope.nodes,
-                    self.vars,
-                    item,
-                    index,
-                    scope.path,
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(index: int, item: Any) -> Any:
+            async with gate:
+                branch = Interpreter(
+                    self.run,
+                    self.port,
+                    pure_implementations=self.pure_implementations,
+                    variables=dict(self.vars),
+                    publish=False,
                 )
-            )
-        results.extend(handle.get_result() for handle in handles[len(results) :])
-        return results
+                return (await branch.iterate(node["id"], scope, item=item, index=index))[1]
 
-    # -- the whole run ------------------------------------------------------------------------
-
-    def execute_run(self) -> dict[str, Any]:
-        """Run the plan to its end and close the execution; return its status and output."""
-        DBOS.run_step({"name": "wfb.started"}, steps.mark_started, self.run["execution_id"])
-        if self.vars:
-            DBOS.set_event(VARS_EVENT, self.vars)
-        status, output, error = "completed", None, None
+        tasks = [asyncio.ensure_future(one(index, item)) for index, item in enumerate(items)]
         try:
-            self.run_scope(None, Scope())
-        except EndRun as end:
-            status, output = end.status, end.output
-            error = "the workflow ended with status failed" if end.status == "failed" else None
-        except RunFailed as failure:
-            status, error = "failed", str(failure)
-        DBOS.run_step(
-            {"name": "wfb.children"}, coordination.close_children, self.run["execution_id"]
-        )
-        DBOS.run_step(
-            {"name": "wfb.finish"}, steps.finish, self.run["execution_id"], status, output, error
-        )
-        return {"status": status, "output": output, "error": error}
-
-
-@DBOS.workflow(name=RUN_WORKFLOW)
-def run_execution(execution_id: str) -> dict[str, Any]:
-    """The durable run of one execution."""
-    run = DBOS.run_step({"name": "wfb.load"}, steps.load_run, execution_id)
-    if run["status"] not in ("pending", "running"):
-        # Closed before it started (canceled while its admission was enqueuing it): nothing to do.
-        return {"status": run["status"], "output": None, "error": None}
-    try:
-        return Runner(run).execute_run()
-    except Interrupted:
-        coordination.mark_interrupted(execution_id)
-        return {"status": "canceled", "output": None, "error": "interrupted"}
-    except DBOSWorkflowCancelledError:
-        coordination.mark_interrupted(execution_id)
-        raise
-
-
-@DBOS.workflow(name=BODY_WORKFLOW)
-def run_body(
-    execution_id: str,
-    loop_id: str,
-    nodes: dict[str, Any],
-    variables: dict[str, Any],
-    item: Any,
-    index: int,
-    path: str,
-) -> Any:
-    """One iteration of a concurrent for_each body, as a child of its run."""
-    run = DBOS.run_step({"name": "wfb.load"}, steps.load_run, execution_id)
-    runner = Runner(run, dict(variables))
-    _, result = runner.iterate(loop_id, Scope(nodes=dict(nodes), path=path), item=item, index=index)
-    return result
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

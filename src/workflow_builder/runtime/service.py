@@ -1,7 +1,7 @@
-"""The runtime's interface for the rest of the product: deploy, start, cancel, retry,
-signal, query, work-queue items and describe. Callers pass their request's session, which runs
-as the calling user, so row-level security decides what they may see and do; the engine is
-reached only from here.
+"""The runtime's interface for the rest of the product: start, cancel, retry, signal, query and
+work-queue items. Callers pass their request's session, which runs as the calling user, so
+row-level security decides what they may see and do; the engine is reached through
+`engines.engine()` only, in the caller's transaction wherever it can be.
 """
 
 from __future__ import annotations
@@ -14,29 +14,27 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from workflow_builder.compiler import parse_expression
 from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.db import system_session, user_session
-from workflow_builder.executions.tracking import execution_finished
-from workflow_builder.runtime import engine
-from workflow_builder.runtime.coordination import (
-    ADMISSION_WORKFLOW,
-    ITEM_ORDER,
-    TICK_WORKFLOW,
-    close_children,
-    wake,
-)
-from workflow_builder.runtime.interpreter import (
-    RUN_WORKFLOW,
-    VARS_EVENT,
-    signal_topic,
-    work_queue_topic,
-)
-from workflow_builder.runtime.steps import parse_plan
+from workflow_builder.runtime import admission
+from workflow_builder.runtime.engines import engine
+from workflow_builder.runtime.plans import parse_plan
+from workflow_builder.runtime.port import ChildOutcome, ChildRequest, RunSpec
 
 log = logging.getLogger(__name__)
+
+RUN_WORKFLOW = "wfb_run"
+
+# The order a work queue's items are taken in (and listed).
+ITEM_ORDER = {
+    "fifo": "enqueued_at, id",
+    "lifo": "enqueued_at desc, id desc",
+    "priority": "priority desc, enqueued_at, id",
+}
 
 
 class ExecutionRefused(Exception):
@@ -45,6 +43,9 @@ class ExecutionRefused(Exception):
 
 class NotFound(Exception):
     """The execution, workflow, signal, query or queue does not exist for the caller (404)."""
+
+
+Overloaded = admission.Overloaded
 
 
 class InvalidPayload(Exception):
@@ -87,30 +88,16 @@ def trigger_input_schema(plan: dict[str, Any]) -> dict[str, Any]:
 
 # -- queues ---------------------------------------------------------------------------------
 
-_registered: dict[str, tuple[int | None, int | None]] = {}
+_registered: dict[str, int] = {}
 
 
 def ensure_queues(task_queue: str, max_concurrent_workflows: int) -> None:
-    """Register (or update) the engine queues of a task queue: the queue its runs execute on,
-    limited to max_concurrent_workflows, and its admission queue (one admission at a time per
-    workflow)."""
-    wanted = (max_concurrent_workflows, 1)
-    if _registered.get(task_queue) == wanted:
+    """Register (or update) the engine queue of a task queue, limited to
+    max_concurrent_workflows runs at once across every worker."""
+    if _registered.get(task_queue) == max_concurrent_workflows:
         return
-    client = engine.client()
-    client.register_queue(
-        task_queue,
-        global_concurrency=max_concurrent_workflows,
-        polling_interval_sec=engine.QUEUE_POLLING_SECONDS,
-        on_conflict="always_update",
-    )
-    client.register_queue(
-        engine.admission_queue(task_queue),
-        partition_concurrency=1,
-        polling_interval_sec=engine.QUEUE_POLLING_SECONDS * 2,
-        on_conflict="always_update",
-    )
-    _registered[task_queue] = wanted
+    engine().register_queue(task_queue, max_concurrent_workflows)
+    _registered[task_queue] = max_concurrent_workflows
 
 
 # -- starting runs --------------------------------------------------------------------------
@@ -118,7 +105,7 @@ def ensure_queues(task_queue: str, max_concurrent_workflows: int) -> None:
 _RUNNABLE = text(
     """
     select w.id, w.project_id, w.max_concurrent_executions, w.execution_timeout_seconds,
-           w.engine_workflow_id, st.name as status, q.name as queue_name,
+           w.engine_workflow_id, st.name as status, q.id as task_queue_id, q.name as queue_name,
            q.max_concurrent_workflows, c.id as compiled_code_id, c.workflow_code
     from workflows w
     join workflow_statuses st on st.id = w.status_id
@@ -144,9 +131,10 @@ def insert_execution(
     enqueue: bool = False,
 ) -> Started:
     """Record a new run of an active workflow as `user_id` (in `session`, under RLS), pinned to
-    its active compiled version; with `enqueue`, hand it to the engine in the same transaction.
+    its active compiled version; with `enqueue`, hand it to the engine in the same transaction
+    when it is admitted (see `admission.py`).
 
-    `admit` skips the workflow's admission queue (children are admitted by their parent).
+    `admit` skips the workflow's admission (children are admitted by their parent).
     """
     workflow = session.execute(_RUNNABLE, {"w": workflow_id}).mappings().first()
     if workflow is None:
@@ -161,6 +149,8 @@ def insert_execution(
     errors = _schema_errors(trigger_input_schema(plan), inputs)
     if errors:
         raise InvalidPayload("inputs", errors)
+    if enqueue and not admit:
+        admission.check_room(workflow)
     gated = not admit and (
         workflow["max_concurrent_executions"] < workflow["max_concurrent_workflows"]
     )
@@ -210,65 +200,14 @@ def insert_execution(
     )
 
 
-_LOCK_WORKFLOW = text(
-    "select max_concurrent_executions from workflows where id = :w for update skip locked"
-)
-
-# Admit a run now if its workflow is under its limit and no earlier run waits for admission.
-# A statement of its own, after the lock, so its snapshot sees every admission committed by
-# whoever held the lock before.
-_ADMIT_NOW = text(
-    """
-    update workflow_executions set admitted_at = now()
-    where id = :e
-      and (select count(*) from workflow_executions
-           where workflow_id = :w and admitted_at is not null and completed_at is null) < :limit
-      and not exists (select 1 from workflow_executions
-                      where workflow_id = :w and admitted_at is null and completed_at is null
-                        and id <> :e)
-    returning id
-    """
-)
-
-
-def _admit_now(session: Session, execution_id: UUID, workflow_id: UUID) -> bool:
-    """Admit a gated run in its own start transaction when its workflow has room.
-
-    The workflow row's lock serializes admissions (the admission workflow takes it too).
-    When another transaction holds it, the run goes through the admission queue instead of
-    waiting here, so concurrent starts never queue up behind each other's locks.
-    """
-    limit = session.execute(_LOCK_WORKFLOW, {"w": workflow_id}).scalar()
-    if limit is None:
-        return False
-    admitted = session.execute(
-        _ADMIT_NOW, {"e": execution_id, "w": workflow_id, "limit": limit}
-    ).scalar()
-    return admitted is not None
-
-
 def _enqueue(session: Session, execution_id: UUID, workflow: Any, gated: bool) -> None:
-    """Enqueue the run in the caller's transaction, as the system: on its task queue, or, when
-    its workflow's limit may be reached, on the admission queue (unless it has room now)."""
+    """Hand the run to its task queue in the caller's transaction, as the system, unless its
+    workflow's limit holds it back (then a run that ends admits it)."""
     session.execute(text("set local role service_role"))
-    if gated and _admit_now(session, execution_id, workflow["id"]):
-        gated = False
-    options: Any
-    if gated:
-        options = {
-            "workflow_name": ADMISSION_WORKFLOW,
-            "queue_name": engine.admission_queue(workflow["queue_name"]),
-            "workflow_id": f"admit-{execution_id}",
-            "queue_partition_key": str(workflow["id"]),
-        }
-    else:
-        options = {
-            "workflow_name": RUN_WORKFLOW,
-            "queue_name": workflow["queue_name"],
-            "workflow_id": str(execution_id),
-            "workflow_timeout": float(workflow["execution_timeout_seconds"]),
-        }
-    engine.client().enqueue_in_transaction(session, options, str(execution_id))
+    if not gated or admission.admit_now(
+        session, execution_id=execution_id, workflow_id=workflow["id"]
+    ):
+        engine().enqueue_run(session, execution_id=str(execution_id), queue=workflow["queue_name"])
     session.execute(text("set local role authenticated"))
 
 
@@ -316,12 +255,64 @@ def start_execution(
     )
 
 
+def start_child(run: RunSpec, request: ChildRequest) -> ChildOutcome:
+    """Create (once per parent and node key) and enqueue a child run as the parent's owner, so
+    row-level security decides which workflows it may start; a refusal is the node's failure."""
+    if run.created_by is None:
+        return ChildOutcome(
+            error={"type": "ChildWorkflowRefused", "message": "the run has no owner"}
+        )
+    owner = UUID(run.created_by)
+    try:
+        with user_session(owner) as session:
+            workflow_id = session.execute(
+                text("select id from workflows where kebab_name = :k"), {"k": request.workflow}
+            ).scalar()
+            if workflow_id is None:
+                raise ExecutionRefused(
+                    f"workflow {request.workflow!r} does not exist or is not visible"
+                )
+            queue = session.execute(
+                text(
+                    "select q.name, q.max_concurrent_workflows from workflows w "
+                    "join task_queues q on q.id = w.task_queue_id where w.id = :w"
+                ),
+                {"w": workflow_id},
+            ).one()
+            ensure_queues(queue.name, queue.max_concurrent_workflows)
+            started = insert_execution(
+                session,
+                user_id=owner,
+                workflow_id=workflow_id,
+                inputs=request.inputs if isinstance(request.inputs, dict) else {},
+                idempotency_key=f"child:{run.execution_id}:{request.key}",
+                trigger_kind="child",
+                parent_execution_id=UUID(run.execution_id),
+                parent_close_policy=request.policy,
+                admit=True,
+                enqueue=True,
+            )
+    except (ExecutionRefused, NotFound, InvalidPayload) as refused:
+        return ChildOutcome(error={"type": "ChildWorkflowRefused", "message": str(refused)})
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != "42501":  # insufficient privilege (RLS)
+            raise
+        return ChildOutcome(
+            error={
+                "type": "ChildWorkflowRefused",
+                "message": f"the run's owner may not start workflow {request.workflow!r}",
+            }
+        )
+    return ChildOutcome(execution_id=str(started.execution_id))
+
+
 # -- operating on runs ----------------------------------------------------------------------
 
 _EXECUTION = text(
     """
     select e.id, e.status, e.engine_run_id, e.workflow_id, e.inputs, e.compiled_code_id,
-           c.workflow_code, w.created_by = auth.uid() as owned
+           e.variables, e.admitted_at, e.completed_at, c.workflow_code,
+           w.created_by = auth.uid() as owned
     from workflow_executions e
     join workflows w on w.id = e.workflow_id
     left join workflow_compiled_code c on c.id = e.compiled_code_id
@@ -343,57 +334,125 @@ def _run_plan(row: Any) -> dict[str, Any]:
     return parse_plan(str(row["compiled_code_id"]), row["workflow_code"])
 
 
+def close_execution(
+    session: Session, *, execution_id: UUID, status: str, error: str | None, outputs: Any = None
+) -> bool:
+    """Close a run (its counters and its children's parent-close policies too); False if it
+    was closed already. The run, if it executes somewhere, is told and stops."""
+    closed = session.execute(
+        text("select public.wfb_close_execution(:e, :s, cast(:o as jsonb), :error)"),
+        {
+            "e": execution_id,
+            "s": status,
+            "o": json.dumps(outputs) if outputs is not None else None,
+            "error": error,
+        },
+    ).scalar()
+    return bool(closed)
+
+
 def cancel(session: Session, *, execution_id: UUID) -> None:
-    """Cancel a run (and apply its children's parent-close policies)."""
+    """Cancel a run, waiting or running (and apply its children's parent-close policies)."""
     row = _execution(session, execution_id, change=True)
     if row["status"] not in ("pending", "running"):
         raise ExecutionRefused(f"the run is already {row['status']}")
-    client = engine.client()
-    client.cancel_workflow(f"admit-{execution_id}")
-    client.cancel_workflow(row["engine_run_id"])
-    wake(row["engine_run_id"], _run_plan(row))
-    close_children(str(execution_id))
     with system_session() as system:  # the counters are system work, as for every closed run
-        execution_finished(
+        close_execution(
             system, execution_id=execution_id, status="canceled", error="canceled by a user"
         )
+    engine().cancel_run(row["engine_run_id"])
 
 
-def retry(session: Session, *, execution_id: UUID) -> str:
-    """Re-run a failed run from its failed node, reusing every step completed before it;
-    return the engine id of the new attempt."""
+def retry(session: Session, *, execution_id: UUID, version: str = "original") -> str:
+    """Re-run a failed run from its failed node: every node completed before it keeps its
+    result, the failed node runs again. With `version` "deployed", the run continues on the
+    workflow's active version (nodes it shares with the old one keep their results). Return
+    the engine id of the new attempt."""
     row = _execution(session, execution_id, change=True)
     if row["status"] != "failed":
         raise ExecutionRefused(f"only a failed run can be retried; this one is {row['status']}")
-    failed = session.execute(
+    compiled_code_id = row["compiled_code_id"]
+    if version == "deployed":
+        compiled_code_id = session.execute(
+            text("select id from workflow_compiled_code where workflow_id = :w and is_active"),
+            {"w": row["workflow_id"]},
+        ).scalar()
+        if compiled_code_id is None:
+            raise ExecutionRefused("the workflow has no deployed version")
+    plan = _run_plan(row)
+    handled = {n["id"] for n in plan["nodes"] if n.get("successors", {}).get("error")}
+    queue = session.execute(
         text(
-            """select node_id || iteration from execution_steps
-               where execution_id = :e and status = 'failed'
-               order by completed_at desc nulls last limit 1"""
+            "select q.name, q.max_concurrent_workflows from workflows w "
+            "join task_queues q on q.id = w.task_queue_id where w.id = :w"
         ),
-        {"e": execution_id},
-    ).scalar()
-    client = engine.client()
-    steps = client.list_workflow_steps(row["engine_run_id"])
-    start = next(
-        (s["function_id"] for s in steps if failed and s["function_name"] == f"{failed}#1"),
-        None,
-    )
-    if start is None:  # the run failed outside a component call: replay after its start
-        start = next(
-            (s["function_id"] + 1 for s in steps if s["function_name"] == "wfb.started"), 1
+        {"w": row["workflow_id"]},
+    ).one()
+    ensure_queues(queue.name, queue.max_concurrent_workflows)
+    with system_session() as system:
+        attempt = system.execute(
+            text(
+                "select count(*) from execution_journal where execution_id = :e "
+                "and key like 'retry:%'"
+            ),
+            {"e": execution_id},
+        ).scalar()
+        run_id = f"{execution_id}:retry{int(attempt or 0) + 1}"
+        failed = system.execute(
+            text(
+                """select node_id, iteration from execution_steps
+                   where execution_id = :e and status in ('failed', 'running', 'waiting')
+                     and not (node_id = any(:handled) and status = 'failed')"""
+            ),
+            {"e": execution_id, "handled": list(handled)},
+        ).all()
+        for node_id, iteration in failed:
+            key = f"{node_id}{iteration}"
+            system.execute(
+                text(
+                    """delete from execution_journal where execution_id = :e
+                       and (key like :calls or key like :timers or key in (:timer, :timeout))"""
+                ),
+                {
+                    "e": execution_id,
+                    "calls": f"call:{_like(key)}#%",
+                    "timers": f"timer:{_like(key)}#%",
+                    "timer": f"timer:{key}",
+                    "timeout": f"timeout:{key}",
+                },
+            )
+            system.execute(
+                text(
+                    "delete from execution_steps where execution_id = :e and node_id = :n "
+                    "and iteration = :i"
+                ),
+                {"e": execution_id, "n": node_id, "i": iteration},
+            )
+        system.execute(
+            text(
+                """insert into execution_journal (execution_id, key, value)
+                   values (:e, :k, cast(:v as jsonb))"""
+            ),
+            {"e": execution_id, "k": f"retry:{run_id}", "v": json.dumps({"version": version})},
         )
-    forked = client.fork_workflow(row["engine_run_id"], start)
-    new_run = forked.get_workflow_id()
-    session.execute(
-        text(
-            """update workflow_executions set status = 'running', engine_run_id = :run,
-                 error = null, outputs = null, completed_at = null, duration_ms = null
-               where id = :e"""
-        ),
-        {"e": execution_id, "run": new_run},
-    )
-    return new_run
+        system.execute(
+            text(
+                """update workflow_executions set status = 'running', engine_run_id = :run,
+                     compiled_code_id = :c, error = null, outputs = null, completed_at = null,
+                     duration_ms = null, deadline_at = null, admitted_at = now()
+                   where id = :e"""
+            ),
+            {"e": execution_id, "run": run_id, "c": compiled_code_id},
+        )
+        engine().enqueue_run(
+            system, execution_id=str(execution_id), queue=queue.name, run_id=run_id
+        )
+    return run_id
+
+
+def _like(value: str) -> str:
+    """Escape `value` for a LIKE pattern."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _declared(plan: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
@@ -404,7 +463,8 @@ def _declared(plan: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
 
 
 def signal(session: Session, *, execution_id: UUID, name: str, payload: Any) -> None:
-    """Deliver a signal to a waiting or running run (validated against its parameters)."""
+    """Deliver a signal to a run (validated against its parameters). A run that has not
+    started yet keeps it until it does; a `wait_for_signal` node receives it."""
     row = _execution(session, execution_id, change=True)
     plan = _run_plan(row)
     declared = _declared(plan, "signals", name)
@@ -418,14 +478,21 @@ def signal(session: Session, *, execution_id: UUID, name: str, payload: Any) -> 
         raise InvalidPayload(f"signal {name!r} payload", errors)
     if row["status"] not in ("pending", "running"):
         raise ExecutionRefused(f"the run is {row['status']}: it takes no more signals")
-    engine.client().send(row["engine_run_id"], {"payload": payload}, signal_topic(name))
+    session.execute(
+        text(
+            """insert into execution_signals (execution_id, name, payload)
+               values (:e, :n, cast(:p as jsonb))"""
+        ),
+        {"e": execution_id, "n": name, "p": json.dumps(payload)},
+    )
 
 
 def add_work_item(
     session: Session, *, execution_id: UUID, queue: str, item: Any, priority: int = 0
 ) -> dict[str, Any]:
-    """Add an item to a run's work queue: validated, deduplicated if the queue says so,
-    refused (409) when the queue is full; wakes the run if it waits for an item."""
+    """Add an item to a run's work queue: validated; an item equal to one already queued is
+    accepted once (deduplicated) when the queue deduplicates; refused (409) when the queue is
+    full. The run, if it waits for an item, is woken."""
     row = _execution(session, execution_id, change=True)
     declared = _declared(_run_plan(row), "work_queues", queue)
     errors = _schema_errors(declared.get("work_item_schema"), item)
@@ -436,26 +503,29 @@ def add_work_item(
     session.execute(
         text("select id from workflow_executions where id = :e for update"), {"e": execution_id}
     )
-    queued = session.execute(
-        text(
-            "select count(*) from work_queue_items where execution_id = :e "
-            "and queue_name = :q and status = 'queued'"
-        ),
-        {"e": execution_id, "q": queue},
-    ).scalar_one()
-    if declared.get("max_size") is not None and queued >= declared["max_size"]:
-        raise ExecutionRefused(f"work queue {queue!r} is full ({declared['max_size']} items)")
     dedupe = (
         hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
         if declared.get("deduplicate")
         else None
     )
+    queued = session.execute(
+        text(
+            """select count(*) as size, bool_or(dedupe_key = :d) as duplicate
+               from work_queue_items
+               where execution_id = :e and queue_name = :q and status = 'queued'"""
+        ),
+        {"e": execution_id, "q": queue, "d": dedupe},
+    ).one()
+    if queued.duplicate:
+        return {"queue": queue, "accepted": False, "deduplicated": True, "size": queued.size}
+    if declared.get("max_size") is not None and queued.size >= declared["max_size"]:
+        raise ExecutionRefused(f"work queue {queue!r} is full ({declared['max_size']} items)")
     item_id = session.execute(
         text(
             """insert into work_queue_items (execution_id, queue_name, payload, priority,
                  dedupe_key)
                values (:e, :q, cast(:payload as jsonb), :priority, :dedupe)
-               on conflict do nothing returning id"""
+               returning id"""
         ),
         {
             "e": execution_id,
@@ -465,14 +535,11 @@ def add_work_item(
             "dedupe": dedupe,
         },
     ).scalar()
-    if item_id is None:
-        return {"queue": queue, "accepted": False, "deduplicated": True, "size": queued}
-    engine.client().send(row["engine_run_id"], {"wake": True}, work_queue_topic(queue))
     return {
         "queue": queue,
         "accepted": True,
         "deduplicated": False,
-        "size": queued + 1,
+        "size": queued.size + 1,
         "item_id": str(item_id),
     }
 
@@ -504,9 +571,8 @@ def query(session: Session, *, execution_id: UUID, name: str) -> Any:
 
 def run_variables(row: Any, plan: dict[str, Any]) -> dict[str, Any]:
     """Return the run's variables as it last published them (initially, their initial values)."""
-    published = engine.client().get_event(row["engine_run_id"], VARS_EVENT, timeout_seconds=0)
-    if published is not None:
-        return dict(published)
+    if row["variables"] is not None:
+        return dict(row["variables"])
     return {name: v.get("initial") for name, v in plan.get("variables", {}).items()}
 
 
@@ -533,45 +599,3 @@ def list_work_items(session: Session, *, execution_id: UUID, queue: str) -> list
         }
         for r in rows
     ]
-
-
-# -- deploying ------------------------------------------------------------------------------
-
-
-def register_schedules(session: Session, *, workflow_id: UUID, queue_name: str) -> int:
-    """Create (or replace) the engine schedules of a workflow's schedule rows; return how many."""
-    rows = session.execute(
-        text(
-            "select id, cron_expression, timezone, start_immediately, is_active "
-            "from workflow_scheduled_workflows where workflow_id = :w"
-        ),
-        {"w": workflow_id},
-    ).all()
-    client = engine.client()
-    for row in rows:
-        name = engine.schedule_name(str(row.id))
-        client.delete_schedule(name)
-        if not row.is_active:
-            continue
-        client.create_schedule(
-            schedule_name=name,
-            workflow_name=TICK_WORKFLOW,
-            schedule=row.cron_expression,
-            context={"schedule_id": str(row.id)},
-            cron_timezone=row.timezone,
-            queue_name=queue_name,
-        )
-        if row.start_immediately:
-            client.trigger_schedule(name)
-    return len(rows)
-
-
-def unregister_schedules(session: Session, *, workflow_id: UUID) -> None:
-    """Remove a workflow's engine schedules (its rows stay)."""
-    ids = session.execute(
-        text("select id from workflow_scheduled_workflows where workflow_id = :w"),
-        {"w": workflow_id},
-    ).scalars()
-    client = engine.client()
-    for schedule_id in ids:
-        client.delete_schedule(engine.schedule_name(str(schedule_id)))

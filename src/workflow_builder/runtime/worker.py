@@ -1,14 +1,34 @@
-"""A worker process: serves its projects' task queues, registers itself in workflow_workers,
-heartbeats, resumes the runs of workers that went silent, and drains on SIGTERM."""
+"""Worker processes: register, hold a lease, resume orphaned runs, admit, hand over on stop.
+
+No run depends on a particular worker coming back:
+
+- **A worker that stops** (SIGTERM, Ctrl-C) stops taking runs and starting calls, lets the calls
+  in flight finish and be recorded (up to its drain time), then stops the runs it executes
+  without writing anything and puts them back on their task queues, where any worker — one
+  running now or one started later — takes them and resumes them from their journals.
+- **A worker that dies** stops renewing its lease. Another worker declares it dead once the
+  lease is older than `WFB_WORKER_DEAD_AFTER_SECONDS` *and* that worker has itself been
+  connected to the database for at least as long (so an outage that silenced everyone
+  declares no one dead), and puts its runs back on their queues. A dead worker's runs move on
+  within the dead-after time plus one heartbeat.
+- **A worker cut off from the database** (an outage, a partition) stops starting calls as soon
+  as its lease may have lapsed (see `lease.py`), before anyone may take its runs; anything it
+  still tries to record is refused by the run's fence once the run has moved.
+
+Every heartbeat also admits waiting runs that fit under their workflow's limit
+(`admission.py`) and closes runs whose engine workflow ended without the interpreter closing
+them.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -16,9 +36,9 @@ from sqlalchemy import text
 
 from workflow_builder.config import Settings, get_settings
 from workflow_builder.db import get_database, system_session
-from workflow_builder.executions.tracking import execution_finished
-from workflow_builder.runtime import engine
-from workflow_builder.runtime.coordination import mark_interrupted, wake
+from workflow_builder.runtime import admission
+from workflow_builder.runtime.engines import dbos as engine
+from workflow_builder.runtime.lease import LEASE
 
 log = logging.getLogger(__name__)
 
@@ -38,45 +58,123 @@ class Worker:
     ) -> None:
         self.settings = settings or get_settings()
         # None: every project (and the system queues); a list: those projects' queues
-        # only; an empty list: only the system queues, for workflows outside any project.
+        # only; an empty list: only the system queue, for workflows outside any project.
         self.projects = list(projects) if projects is not None else None
         self.worker_id = self.settings.worker_id or default_worker_id()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        # Since when the heartbeat has reached the database without a failure (monotonic).
+        self._connected_since: float | None = None
+
+    @property
+    def _lease_seconds(self) -> float:
+        """How long a renewal keeps the lease valid here: a heartbeat short of the dead-after
+        time, and never less than half of it."""
+        after = self.settings.worker_dead_after_seconds
+        return max(after - self.settings.heartbeat_seconds, after / 2)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Launch the engine for this worker's queues and start heartbeating."""
+        """Take the lease, launch the engine for this worker's queues, start heartbeating."""
         url = get_database().url
         try:
             engine.migrate_engine(url)
+            self._take_lease()
             engine.launch_worker(url, executor_id=self.worker_id, queues=self._queues())
         except Exception as exc:
             self._register(status="error", error=f"{type(exc).__name__}: {exc}")
             raise
         self._register(status="running")
-        self.reap()
-        reconcile()
+        self._connected_since = time.monotonic()
+        self.maintain()
         self._heartbeat = threading.Thread(target=self._beat, name="wfb-heartbeat", daemon=True)
         self._heartbeat.start()
         log.info("worker %s serving %s", self.worker_id, self.projects or "every project")
 
     def stop(self, drain_seconds: float = 30.0) -> None:
-        """Stop taking work, let running steps finish (up to `drain_seconds`), mark stopped."""
+        """Stop taking runs and starting calls, let calls in flight finish (up to
+        `drain_seconds`), hand the runs executing here over, mark the worker stopped."""
         self._stop.set()
+        engine.stop_dequeuing()
+        LEASE.revoke()  # no call starts from here on; those in flight finish and are recorded
+        deadline = time.monotonic() + drain_seconds
+        while engine.calls_in_flight() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.05)  # the last results' writes follow their calls within a few loop turns
+        handed = engine.hand_over_local_runs()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=self.settings.heartbeat_seconds + 5)
-        engine.shutdown_worker(drain_seconds)
+        try:
+            self._hand_over()
+            with system_session() as session:
+                session.execute(
+                    text(
+                        """update worker_leases set status = 'stopped', stopped_at = now()
+                           where executor_id = :me"""
+                    ),
+                    {"me": self.worker_id},
+                )
+                session.execute(
+                    text(
+                        """update workflow_workers set status = 'stopped', stopped_at = now()
+                           where worker_id like :prefix and status = 'running'"""
+                    ),
+                    {"prefix": f"{self.worker_id}@%"},
+                )
+        except Exception:
+            log.exception(
+                "worker %s could not hand its runs over; another worker will", self.worker_id
+            )
+        engine.shutdown_worker()
+        LEASE.release()
+        log.info("worker %s stopped (%d runs handed over)", self.worker_id, len(handed))
+
+    def _hand_over(self) -> None:
+        """Put this executor's unfinished runs back on their task queues."""
+        with system_session() as session:
+            rows = session.execute(
+                text(
+                    f"""select workflow_uuid, queue_name
+                        from {engine.SYSTEM_SCHEMA}.workflow_status
+                        where executor_id = :me and status = 'PENDING' and name = :run"""
+                ),
+                {"me": self.worker_id, "run": engine.RUN_WORKFLOW},
+            ).all()
+        _resume(rows)
+
+    # -- the lease --------------------------------------------------------------------------
+
+    def _take_lease(self) -> None:
         with system_session() as session:
             session.execute(
                 text(
-                    """update workflow_workers set status = 'stopped', stopped_at = now()
-                       where worker_id like :prefix and status = 'running'"""
+                    """insert into worker_leases (executor_id) values (:me)
+                       on conflict (executor_id) do update set status = 'running',
+                         renewed_at = now(), started_at = now(), stopped_at = null"""
                 ),
-                {"prefix": f"{self.worker_id}@%"},
+                {"me": self.worker_id},
             )
-        log.info("worker %s stopped", self.worker_id)
+        LEASE.manage(self._lease_seconds)
+
+    def _renew(self) -> None:
+        """Renew the lease; if another worker declared this one dead meanwhile, its runs have
+        moved on: stop executing them here and take a new lease."""
+        sent = time.monotonic()
+        with system_session() as session:
+            renewed = session.execute(
+                text(
+                    """update worker_leases set renewed_at = now()
+                       where executor_id = :me and status = 'running' returning 1"""
+                ),
+                {"me": self.worker_id},
+            ).first()
+        if renewed is None:
+            log.warning("worker %s was declared dead; dropping its runs here", self.worker_id)
+            engine.hand_over_local_runs()
+            self._take_lease()
+        else:
+            LEASE.renewed(sent, self._lease_seconds)
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -97,12 +195,12 @@ class Worker:
         if self.projects is None:
             return None
         if not self.projects:
-            return [SYSTEM_QUEUE, engine.admission_queue(SYSTEM_QUEUE)]
+            return [SYSTEM_QUEUE]
         rows = self._project_rows()
         missing = set(self.projects) - {project_id for project_id, _ in rows}
         if missing:
             raise ValueError(f"no such project: {', '.join(sorted(map(str, missing)))}")
-        return [q for _, name in rows for q in (name, engine.admission_queue(name))]
+        return [name for _, name in rows]
 
     def _register(self, *, status: str, error: str | None = None) -> None:
         """Insert or refresh this worker's row for each project it serves."""
@@ -129,72 +227,107 @@ class Worker:
     def _beat(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_seconds):
             try:
+                self._renew()
+                if self._connected_since is None:
+                    self._connected_since = time.monotonic()
                 self._register(status="running")
-                self.reap()
-                reconcile()
-            except Exception:  # a missed beat is retried at the next one
-                log.exception("worker heartbeat failed")
+                self.maintain()
+            except Exception as exc:  # a missed beat is retried at the next one
+                self._connected_since = None
+                log.warning("worker %s heartbeat failed: %s", self.worker_id, exc)
 
     # -- recovery ---------------------------------------------------------------------------
 
-    def reap(self) -> list[str]:
-        """Resume the pending runs of workers silent for too long; return their ids.
+    def maintain(self) -> None:
+        """One heartbeat's work besides the lease: declare silent workers dead (once this
+        worker has been connected long enough to judge), resume orphaned runs, admit waiting
+        runs, close runs the engine ended."""
+        after = self.settings.worker_dead_after_seconds
+        connected = self._connected_since
+        if connected is not None and time.monotonic() - connected >= after:
+            self.declare_dead()
+        resume_orphans(exclude=self.worker_id)
+        admission.admit_everything_waiting()
+        reconcile()
 
-        The update claims each dead worker's rows once, so one live worker resumes its runs.
-        """
+    def declare_dead(self) -> list[str]:
+        """Mark workers whose lease is older than the dead-after time as dead; return them."""
         with system_session() as session:
-            dead = (
+            dead = list(
+                session.execute(
+                    text(
+                        """update worker_leases set status = 'dead', stopped_at = now()
+                           where status = 'running' and executor_id <> :me
+                             and renewed_at < now() - make_interval(secs => :after)
+                           returning executor_id"""
+                    ),
+                    {"me": self.worker_id, "after": self.settings.worker_dead_after_seconds},
+                ).scalars()
+            )
+            for executor_id in dead:
                 session.execute(
                     text(
                         """update workflow_workers set status = 'error', stopped_at = now(),
-                         error_message = 'no heartbeat for ' ||
-                           round(extract(epoch from now() - last_heartbeat_at)) || ' s'
-                       where status = 'running'
-                         and last_heartbeat_at < now() - make_interval(secs => :after)
-                         and worker_id not like :mine
-                       returning split_part(worker_id, '@', 1)"""
+                             error_message = 'no heartbeat for ' ||
+                               round(extract(epoch from now() - last_heartbeat_at)) || ' s'
+                           where worker_id like :prefix and status = 'running'"""
                     ),
-                    {
-                        "after": self.settings.worker_dead_after_seconds,
-                        "mine": f"{self.worker_id}@%",
-                    },
+                    {"prefix": f"{executor_id}@%"},
                 )
-                .scalars()
-                .all()
-            )
-        executors = sorted(set(dead))
-        if executors:
-            client = engine.client()
-            for workflow in client.list_workflows(
-                status="PENDING", executor_id=executors, load_input=False, load_output=False
-            ):
-                client.resume_workflow(workflow.workflow_id)
-                log.warning("resumed run %s of dead worker", workflow.workflow_id)
-        return executors
+        for executor_id in dead:
+            log.warning("worker %s declared dead: its runs move on", executor_id)
+        return dead
+
+
+def resume_orphans(exclude: str | None = None) -> int:
+    """Put back on their queues the unfinished runs of executors that hold no lease (stopped,
+    dead, or never registered); return how many."""
+    with system_session() as session:
+        rows = session.execute(
+            text(
+                f"""select s.workflow_uuid, s.queue_name
+                    from {engine.SYSTEM_SCHEMA}.workflow_status s
+                    where s.status = 'PENDING' and s.name = :run
+                      and s.executor_id is distinct from :me
+                      and not exists (select 1 from worker_leases l
+                                      where l.executor_id = s.executor_id
+                                        and l.status = 'running')"""
+            ),
+            {"run": engine.RUN_WORKFLOW, "me": exclude},
+        ).all()
+    _resume(rows)
+    return len(rows)
+
+
+def _resume(rows: Sequence[tuple[str, str | None]]) -> None:
+    by_queue: dict[str, list[str]] = defaultdict(list)
+    for run_id, queue in rows:
+        by_queue[queue or SYSTEM_QUEUE].append(run_id)
+    if by_queue:
+        engine.DBOS_ENGINE.resume_runs(by_queue)
+        log.info("resumed %d runs on their queues", len(rows))
 
 
 def reconcile() -> int:
-    """Close the runs the engine ended without the interpreter closing them (a run cancelled
-    by its deadline while it waited, or an engine-level error); return how many."""
+    """Close the runs whose engine workflow ended without the interpreter closing them (an
+    engine-level error, or a cancel that reached only the engine); return how many."""
+    from workflow_builder.runtime.service import close_execution
+
     with system_session() as session:
         ended = session.execute(
             text(
-                f"""select e.id, e.engine_run_id, s.status, c.workflow_code
-                    from workflow_executions e
-                    join workflow_compiled_code c on c.id = e.compiled_code_id
+                f"""select e.id, s.status from workflow_executions e
                     join {engine.SYSTEM_SCHEMA}.workflow_status s
                       on s.workflow_uuid = e.engine_run_id
-                    where e.status in ('pending', 'running')
+                    where e.completed_at is null
                       and s.status in ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')"""
             )
         ).all()
-    for row in ended:
-        if row.status == "CANCELLED":
-            mark_interrupted(str(row.id))
-            wake(row.engine_run_id, json.loads(row.workflow_code))
-        else:
-            with system_session() as session:
-                execution_finished(
+        for row in ended:
+            if row.status == "CANCELLED":
+                close_execution(session, execution_id=row.id, status="canceled", error="canceled")
+            else:
+                close_execution(
                     session,
                     execution_id=row.id,
                     status="failed",

@@ -8,7 +8,7 @@ workflow reads its queue, and the workflow already names it. Row-level security 
 every query that reads the table, the listing included, sees the same rows.
 
 Revision ID: 0025
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 from workflow_builder.db.migrations import rls
 
 revision = "0025"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

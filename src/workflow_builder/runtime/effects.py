@@ -1,18 +1,19 @@
-"""Step bodies: the interpreter's side effects, each run as one checkpointed engine step.
+"""Component calls: what a node's call does, whichever engine records it.
 
-Each function here is idempotent: a step whose process dies after its work but before its
-checkpoint runs again, and must neither double-count nor double-claim.
+`invoke` runs one attempt of a component call: it checks the inputs against the component's
+input schema, resolves the project's secrets on first use, takes one of the task queue's
+activity slots, runs the implementation on a thread of its own (so the node's timeout can stop
+waiting for it) and masks the secrets the call read in what it returns. Recording the attempt
+(its history row, statistics and checkpoint) is the engine adapter's part.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -24,182 +25,63 @@ from workflow_builder.activities import llm_agent
 from workflow_builder.activities.contract import ActivityContext, ActivityError, Tool
 from workflow_builder.activities.registry import load_implementation
 from workflow_builder.compiler.schemas import schema_validator
-from workflow_builder.db import get_database, system_session, user_session
-from workflow_builder.executions.tracking import (
-    StepRecord,
-    execution_finished,
-    execution_started,
-    record_component_call,
-    record_step,
-)
+from workflow_builder.db import system_session, user_session
+from workflow_builder.runtime.port import Call, Outcome, RunSpec
 from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
 from workflow_builder.secrets.redaction import redact
 from workflow_builder.secrets.service import ProjectSecretResolver, resolver_for_project
 from workflow_builder.workflows.catalog import RegistryCatalog
 
-_LOAD_RUN = text(
-    """
-    select e.id, e.status, e.workflow_id, e.project_id, e.compiled_code_id, e.inputs,
-           e.created_by, e.parent_execution_id, e.parent_close_policy, c.workflow_code,
-           q.name as task_queue_name, q.max_concurrent_activities
-    from workflow_executions e
-    join workflow_compiled_code c on c.id = e.compiled_code_id
-    join workflows w on w.id = e.workflow_id
-    join task_queues q on q.id = w.task_queue_id
-    where e.id = :execution_id
-    """
-)
-
-
-@lru_cache(maxsize=256)
-def parse_plan(compiled_code_id: str, workflow_code: str) -> dict[str, Any]:
-    """Parse a compiled version's plan once per process (versions never change)."""
-    plan: dict[str, Any] = json.loads(workflow_code)
-    return plan
-
-
-def load_run(execution_id: str) -> dict[str, Any]:
-    """Return what a run needs: its pinned plan, inputs, owner, project and queue limits."""
-    rows = get_database().system_statement(_LOAD_RUN, {"execution_id": execution_id})
-    if not rows:
-        raise LookupError(f"no execution {execution_id}")
-    row = rows[0]
-    return {
-        "execution_id": str(row["id"]),
-        "status": row["status"],
-        "workflow_id": str(row["workflow_id"]),
-        "project_id": str(row["project_id"]) if row["project_id"] else None,
-        "compiled_code_id": str(row["compiled_code_id"]),
-        "inputs": row["inputs"],
-        "created_by": str(row["created_by"]) if row["created_by"] else None,
-        "parent_execution_id": (
-            str(row["parent_execution_id"]) if row["parent_execution_id"] else None
-        ),
-        "parent_close_policy": row["parent_close_policy"],
-        "task_queue_name": row["task_queue_name"],
-        "max_concurrent_activities": row["max_concurrent_activities"],
-        "plan": parse_plan(str(row["compiled_code_id"]), row["workflow_code"]),
-    }
-
-
-def mark_started(execution_id: str) -> None:
-    """Mark the run as running and count it."""
-    execution_started(get_database(), execution_id=UUID(execution_id))
-
-
-def finish(execution_id: str, status: str, output: Any, error: str | None) -> bool:
-    """Close the run with its final status; False if something else closed it first."""
-    return execution_finished(
-        get_database(), execution_id=UUID(execution_id), status=status, outputs=output, error=error
-    )
-
-
-def now_iso() -> str:
-    """Return the current time (a step, so a replay sees the time the run first saw)."""
-    return datetime.now(UTC).isoformat()
-
-
-def record_node(
-    execution_id: str,
-    node: Mapping[str, Any],
-    iteration: str,
-    status: str,
-    *,
-    inputs: Any = None,
-    outputs: Any = None,
-    error: str | None = None,
-    completed: bool = True,
-) -> None:
-    """Write a control node's history row (an idempotent upsert, safe to repeat)."""
-    moment = datetime.now(UTC)
-    record_step(
-        get_database(),
-        StepRecord(
-            execution_id=UUID(execution_id),
-            node_id=node["id"],
-            node_type=node["type"],
-            status=status,
-            iteration=iteration,
-            inputs=inputs,
-            outputs=outputs,
-            error=error,
-            started_at=moment,
-            completed_at=moment if completed else None,
-        ),
-    )
-
-
 # Component calls run on these threads so that a node's timeout can stop waiting for them.
 _call_pool = ThreadPoolExecutor(max_workers=MAX_HELD_PER_PROCESS, thread_name_prefix="wfb-activity")
 
 
-def call_component(
-    run: Mapping[str, Any],
-    node: Mapping[str, Any],
-    component: Mapping[str, Any],
-    iteration: str,
-    attempt: int,
-    attempt_key: str,
-    inputs: Any,
-) -> dict[str, Any]:
-    """Run one attempt of a component call and record it; never raises for the call's failure.
+def invoke(run: RunSpec, call: Call) -> Outcome:
+    """Run one attempt of a component call (on the calling thread, which it may leave waiting
+    for the call's timeout); never raises for the call's own failure.
 
     Returns {"ok": True, "output": ...} or {"ok": False, "error": {"type", "message",
-    "retryable"}}, with "metrics" when the component recorded any.
+    "retryable"}}, with "metrics" when the component recorded any. Outputs and errors are
+    masked for the project's secrets the call read.
     """
-    execution_id = UUID(run["execution_id"])
-    project_id = UUID(run["project_id"]) if run["project_id"] else None
-    component_id = UUID(component["id"]) if component.get("id") else None
-    started = datetime.now(UTC)
-    secrets = resolver_for_project(project_id) if project_id else None
-    base = StepRecord(
-        execution_id=execution_id,
-        node_id=node["id"],
-        node_type=node["type"],
-        status="running",
-        iteration=iteration,
-        component_id=component_id,
-        inputs=inputs,
-        attempts=attempt,
-        started_at=started,
-    )
-    record_step(get_database(), base)
+    node = call.node
+    secrets = resolver_for_project(UUID(run.project_id)) if run.project_id else None
     metrics: dict[str, float] = {}
     context = ActivityContext(
-        execution_id=run["execution_id"],
-        workflow_id=run["workflow_id"],
+        execution_id=run.execution_id,
+        workflow_id=run.workflow_id,
         node_id=node["id"],
-        attempt=attempt,
-        project_id=run["project_id"],
+        attempt=call.attempt,
+        project_id=run.project_id,
         timeout_seconds=node.get("timeout_seconds"),
         secrets=secrets,
         record_metric=_adder(metrics),
     )
     conceal = _concealer(secrets)
-    clock = time.monotonic()
-    result: dict[str, Any] = conceal(_invoke(run, node, component, inputs, context, conceal))
-    duration_ms = int((time.monotonic() - clock) * 1000)
+    result: Outcome = conceal(_invoke(run, call, context, conceal))
     if metrics:
         result["metrics"] = metrics
-    finished = replace(
-        base,
-        status="completed" if result["ok"] else "failed",
-        outputs=result.get("output") if result["ok"] else None,
-        error=None if result["ok"] else result["error"]["message"],
-        metrics=metrics or None,
-        completed_at=datetime.now(UTC),
-    )
-    if component_id is not None:
-        record_component_call(
-            get_database(),
-            finished,
-            attempt_key=attempt_key,
-            workflow_id=UUID(run["workflow_id"]),
-            project_id=project_id,
-            duration_ms=duration_ms,
-            succeeded=bool(result["ok"]),
-        )
     return result
+
+
+def invoke_pure(run: RunSpec, call: Call) -> Outcome:
+    """Run a pure component (no side effects, no secrets) on the calling thread."""
+    context = ActivityContext(
+        execution_id=run.execution_id,
+        workflow_id=run.workflow_id,
+        node_id=call.node["id"],
+        attempt=call.attempt,
+        project_id=run.project_id,
+    )
+    try:
+        implementation = load_implementation(call.component["implementation_path"])
+        output = implementation(call.node.get("config") or {}, call.inputs or {}, context)
+        json.dumps(output, default=str)
+    except ActivityError as exc:
+        return _failure(exc.error_type, exc.message, exc.retryable)
+    except Exception as exc:
+        return _failure(type(exc).__name__, str(exc) or type(exc).__name__, False)
+    return {"ok": True, "output": output}
 
 
 def _concealer(secrets: ProjectSecretResolver | None) -> Callable[[Any], Any]:
@@ -242,13 +124,9 @@ def _schema_problems(component: Mapping[str, Any], column: str, value: Any) -> s
 
 
 def _invoke(
-    run: Mapping[str, Any],
-    node: Mapping[str, Any],
-    component: Mapping[str, Any],
-    inputs: Any,
-    context: ActivityContext,
-    conceal: Callable[[Any], Any],
-) -> dict[str, Any]:
+    run: RunSpec, call: Call, context: ActivityContext, conceal: Callable[[Any], Any]
+) -> Outcome:
+    node, component, inputs = call.node, call.component, call.inputs
     problems = _schema_problems(component, "input_schema", inputs)
     if problems:
         return _failure(
@@ -261,7 +139,7 @@ def _invoke(
             context = replace(context, tools=_tools(run, config, context, conceal))
         implementation = load_implementation(component["implementation_path"])
         with activity_slot(
-            run["task_queue_name"], int(run["max_concurrent_activities"]), context.timeout_seconds
+            run.task_queue_name, run.max_concurrent_activities, context.timeout_seconds
         ):
             future = _call_pool.submit(implementation, config, inputs or {}, context)
             output = future.result(timeout=context.timeout_seconds)
@@ -277,7 +155,7 @@ def _invoke(
         return _failure(type(exc).__name__, str(exc) or type(exc).__name__, True)
 
 
-def _failure(error_type: str, message: str, retryable: bool) -> dict[str, Any]:
+def _failure(error_type: str, message: str, retryable: bool) -> Outcome:
     return {"ok": False, "error": {"type": error_type, "message": message, "retryable": retryable}}
 
 
@@ -339,8 +217,8 @@ def _visible_prompt(prompt_id: str, owner: str) -> dict[str, Any] | None:
     return _prompt(row) if row else None
 
 
-def _owner(run: Mapping[str, Any], what: str) -> str:
-    owner: str | None = run.get("created_by")
+def _owner(run: RunSpec, what: str) -> str:
+    owner = run.created_by
     if owner is None:
         raise ActivityError(
             f"{what} is looked up as the run's owner, and this run has none",
@@ -351,7 +229,7 @@ def _owner(run: Mapping[str, Any], what: str) -> str:
 
 
 def _agent_config(
-    run: Mapping[str, Any], component: Mapping[str, Any], node_config: Mapping[str, Any]
+    run: RunSpec, component: Mapping[str, Any], node_config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Return the llm_agent config of a node: the component's defaults under the node's config,
     with the prompt row the node or its component names loaded into `prompt`."""
@@ -379,7 +257,7 @@ def _agent_config(
 
 
 def _tools(
-    run: Mapping[str, Any],
+    run: RunSpec,
     config: Mapping[str, Any],
     context: ActivityContext,
     conceal: Callable[[Any], Any],

@@ -1,0 +1,380 @@
+"""A run's durable records: history rows, statistics and the journal, written together.
+
+What a run has done lives in three tables, always written in the same transaction:
+
+- `execution_steps` — the history the API and the UI show: one row per node (per loop
+  iteration), with its inputs, output or error, attempts and timing;
+- `execution_journal` — keyed facts a replay needs besides the history: when a timer fires
+  (`timer:<key>`), what the clock read (`now:<key>`), how each finished call attempt ended
+  (`call:<key>#<attempt>`, which also makes its statistics count exactly once), and a wait
+  that timed out (`timeout:<key>`);
+- `activity_statistics` and the project's call counter, for the attempts counted in that
+  transaction.
+
+`RunJournal` keeps what a run records between two writes and sends it in one statement,
+guarded by a *fence*: an engine-specific condition that holds while this process still owns
+the run (for DBOS, its ownership token on the workflow's status row, locked for the
+statement). A write whose fence fails writes nothing and reports it, so a process that lost
+a run can never record anything for it. Records are kept in order, one write at a time per run;
+rows of one node merge (the later state wins, earlier inputs are kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from workflow_builder.runtime.aio import AsyncPool
+from workflow_builder.runtime.port import NodeRecord
+
+# The metrics that statistics sum, by the activity_statistics column they go to.
+INPUT_TOKENS_METRIC = "prompt_tokens"
+OUTPUT_TOKENS_METRIC = "completion_tokens"
+COST_METRIC = "cost_usd"
+
+_STEP_COLUMNS = """node_id text, iteration text, node_type text, component_id uuid,
+  status text, inputs jsonb, outputs jsonb, error text, metrics jsonb, attempts int,
+  started_at timestamptz, completed_at timestamptz, attempt_key text"""
+
+_WRITE = """
+with fence as ({fence}),
+rows as (
+  select r.* from jsonb_to_recordset(cast(%(rows)s as jsonb)) as r({step_columns})
+  where exists (select 1 from fence)
+),
+step as (
+  insert into execution_steps as s (execution_id, node_id, iteration, node_type, component_id,
+    status, inputs, outputs, error, metrics, attempts, started_at, completed_at, duration_ms,
+    last_attempt_key)
+  select %(e)s, node_id, iteration, node_type, component_id, status, inputs, outputs, error,
+    metrics, coalesce(attempts, 0), coalesce(started_at, now()), completed_at,
+    (extract(epoch from (completed_at - coalesce(started_at, now()))) * 1000)::int, attempt_key
+  from rows
+  on conflict (execution_id, node_id, iteration) do update set
+    node_type = excluded.node_type,
+    component_id = coalesce(excluded.component_id, s.component_id),
+    status = excluded.status,
+    inputs = coalesce(excluded.inputs, s.inputs),
+    outputs = excluded.outputs,
+    error = excluded.error,
+    metrics = coalesce(excluded.metrics, s.metrics),
+    attempts = greatest(s.attempts, excluded.attempts),
+    completed_at = excluded.completed_at,
+    duration_ms = (extract(epoch from (excluded.completed_at - s.started_at)) * 1000)::int,
+    last_attempt_key = coalesce(excluded.last_attempt_key, s.last_attempt_key)
+  returning s.node_id, s.iteration, (s.xmax = 0) as inserted
+),
+entries as (
+  select r.* from jsonb_to_recordset(cast(%(entries)s as jsonb)) as r(key text, value jsonb)
+  where exists (select 1 from fence)
+),
+journal as (
+  insert into execution_journal (execution_id, key, value)
+  select %(e)s, key, value from entries
+  on conflict (execution_id, key) do nothing
+  returning key
+),
+calls as (
+  select c.* from jsonb_to_recordset(cast(%(calls)s as jsonb)) as c(key text,
+    node_id text, iteration text, component_id uuid, ok int, duration int,
+    input_tokens bigint, output_tokens bigint, cost numeric)
+  where c.component_id is not null and (
+    exists (select 1 from journal j where j.key = c.key)
+    or (c.key is null and exists (select 1 from step s where s.inserted
+        and s.node_id = c.node_id and s.iteration = c.iteration)))
+),
+totals as (
+  select component_id, count(*) as n, sum(ok) as ok, sum(duration) as duration,
+    min(duration) as shortest, max(duration) as longest, sum(input_tokens) as input_tokens,
+    sum(output_tokens) as output_tokens, sum(cost) as cost
+  from calls group by component_id
+),
+stats as (
+  insert into activity_statistics as a (component_id, workflow_id, execution_count,
+    success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
+    max_duration_ms, input_tokens, output_tokens, cost_usd, last_executed_at)
+  select t.component_id, scope.workflow_id, t.n, t.ok, t.n - t.ok, t.duration,
+    t.duration / t.n, t.shortest, t.longest, t.input_tokens, t.output_tokens, t.cost, now()
+  from totals t cross join (values (cast(%(w)s as uuid)), (cast(null as uuid)))
+    as scope(workflow_id)
+  on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
+    execution_count = a.execution_count + excluded.execution_count,
+    success_count = a.success_count + excluded.success_count,
+    failure_count = a.failure_count + excluded.failure_count,
+    total_duration_ms = a.total_duration_ms + excluded.total_duration_ms,
+    avg_duration_ms = (a.total_duration_ms + excluded.total_duration_ms)
+                      / (a.execution_count + excluded.execution_count),
+    min_duration_ms = least(a.min_duration_ms, excluded.min_duration_ms),
+    max_duration_ms = greatest(a.max_duration_ms, excluded.max_duration_ms),
+    input_tokens = a.input_tokens + excluded.input_tokens,
+    output_tokens = a.output_tokens + excluded.output_tokens,
+    cost_usd = a.cost_usd + excluded.cost_usd,
+    last_executed_at = now()
+),
+project as (
+  update projects set total_activity_executions = total_activity_executions
+    + (select count(*) from calls)
+  where id = %(p)s and exists (select 1 from calls)
+),
+published as (
+  update workflow_executions set variables = cast(%(vars)s as jsonb)
+  where id = %(e)s and %(publish)s and exists (select 1 from fence)
+)
+select exists (select 1 from fence) as owned
+"""
+
+_CLOSE = """
+select public.wfb_close_execution(%(e)s, %(status)s, cast(%(outputs)s as jsonb), %(error)s)
+  as closed
+from ({fence}) as fence
+"""
+
+
+def dumps(value: Any) -> str:
+    """Return `value` as JSON text for a jsonb parameter."""
+    return json.dumps(value, default=str)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StepRow:
+    """A history row as it will be written."""
+
+    node_id: str
+    iteration: str
+    node_type: str
+    status: str
+    component_id: str | None = None
+    inputs: Any = None
+    outputs: Any = None
+    error: str | None = None
+    metrics: Mapping[str, float] | None = None
+    attempts: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    attempt_key: str | None = None
+
+    @classmethod
+    def of(cls, record: NodeRecord, at: datetime) -> StepRow:
+        """Return the row of a node record made at `at`."""
+        finished = record.status not in ("waiting", "running")
+        return cls(
+            node_id=record.node["id"],
+            iteration=record.iteration,
+            node_type=record.node["type"],
+            status=record.status,
+            component_id=record.component_id,
+            inputs=record.inputs,
+            outputs=record.outputs,
+            error=record.error,
+            attempts=record.attempts or None,
+            started_at=record.started_at or at,
+            completed_at=(record.completed_at or at) if finished else None,
+        )
+
+    def merge(self, later: StepRow) -> StepRow:
+        """Return this row updated by a later state of the same node."""
+        return StepRow(
+            node_id=self.node_id,
+            iteration=self.iteration,
+            node_type=later.node_type,
+            status=later.status,
+            component_id=later.component_id or self.component_id,
+            inputs=later.inputs if later.inputs is not None else self.inputs,
+            outputs=later.outputs,
+            error=later.error,
+            metrics=later.metrics if later.metrics is not None else self.metrics,
+            attempts=max(self.attempts or 0, later.attempts or 0),
+            started_at=self.started_at or later.started_at,
+            completed_at=later.completed_at,
+            attempt_key=later.attempt_key or self.attempt_key,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "iteration": self.iteration,
+            "node_type": self.node_type,
+            "component_id": self.component_id,
+            "status": self.status,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "error": self.error,
+            "metrics": dict(self.metrics) if self.metrics else None,
+            "attempts": self.attempts,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "attempt_key": self.attempt_key,
+        }
+
+
+@dataclass(frozen=True)
+class CountedCall:
+    """One finished call attempt for the statistics, counted once: by its journal key, or,
+    for a call made in the workflow code (no key), with the first write of its node's row."""
+
+    key: str | None
+    component_id: str | None
+    ok: bool
+    duration_ms: int
+    metrics: Mapping[str, float]
+    row: tuple[str, str] | None = None  # (node id, iteration) of a call made in the workflow
+
+    def as_json(self) -> dict[str, Any]:
+        node_id, iteration = self.row or (None, None)
+        return {
+            "key": self.key,
+            "node_id": node_id,
+            "iteration": iteration,
+            "component_id": self.component_id,
+            "ok": int(self.ok),
+            "duration": max(self.duration_ms, 0),
+            "input_tokens": int(self.metrics.get(INPUT_TOKENS_METRIC, 0)),
+            "output_tokens": int(self.metrics.get(OUTPUT_TOKENS_METRIC, 0)),
+            "cost": float(self.metrics.get(COST_METRIC, 0)),
+        }
+
+
+class FenceLost(Exception):
+    """This process no longer owns the run: nothing was written, and nothing more may be."""
+
+
+class RunJournal:
+    """What one run records, kept until its next write and sent in one statement."""
+
+    def __init__(
+        self,
+        pool: AsyncPool,
+        *,
+        execution_id: str,
+        workflow_id: str,
+        project_id: str | None,
+        fence: str,
+        fence_params: Mapping[str, Any],
+    ) -> None:
+        self.pool = pool
+        self.execution_id = execution_id
+        self.workflow_id = workflow_id
+        self.project_id = project_id
+        self.fence = fence
+        self.fence_params = dict(fence_params)
+        self._rows: dict[tuple[str, str], StepRow] = {}
+        self._entries: dict[str, Any] = {}
+        self._calls: list[CountedCall] = []
+        self._variables: Mapping[str, Any] | None = None
+        self._lock = asyncio.Lock()
+        self._soon: asyncio.Task[None] | None = None
+        self.lost = False
+
+    # -- keeping --------------------------------------------------------------------------
+
+    def keep_row(self, row: StepRow) -> None:
+        where = (row.node_id, row.iteration)
+        earlier = self._rows.get(where)
+        self._rows[where] = earlier.merge(row) if earlier is not None else row
+
+    def keep_entry(self, key: str, value: Any) -> None:
+        self._entries.setdefault(key, value)
+
+    def keep_call(self, call: CountedCall) -> None:
+        self._calls.append(call)
+
+    def keep_variables(self, variables: Mapping[str, Any]) -> None:
+        self._variables = dict(variables)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._rows or self._entries or self._calls or self._variables is not None)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write_soon(self) -> None:
+        """Write what is kept shortly, unless a write the run makes meanwhile takes it along.
+
+        The pause is a few turns of the event loop: enough for the interpreter to reach its
+        next durable step (which writes everything kept) after a call returns, not a timer.
+        """
+        if self._soon is None or self._soon.done():
+            self._soon = asyncio.get_running_loop().create_task(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        for _ in range(4):
+            await asyncio.sleep(0)
+        if self.pending and not self.lost:
+            with contextlib.suppress(FenceLost):  # the run's next write reports it
+                await self.write()
+
+    async def write(self) -> None:
+        """Write everything kept, fenced; raise FenceLost if the run is no longer ours."""
+        async with self._lock:
+            if not self.pending:
+                return
+            rows, entries, calls, variables = self._take()
+            result = await self.pool.execute(
+                _WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS),
+                {**self._params(rows, entries, calls, variables)},
+                what="a run's records",
+            )
+            if not result or not result[0]["owned"]:
+                self.lost = True
+                raise FenceLost(self.execution_id)
+
+    async def close(self, status: str, output: Any, error: str | None) -> bool:
+        """Write everything kept and close the run, in one transaction; return False if the
+        run was closed already (by a cancel, or its parent). Raise FenceLost if not ours."""
+        async with self._lock:
+            rows, entries, calls, variables = self._take()
+            params = self._params(rows, entries, calls, variables)
+            params.update(
+                {
+                    "status": status,
+                    "outputs": dumps(output) if output is not None else None,
+                    "error": error,
+                }
+            )
+            results = await self.pool.transaction(
+                [
+                    (_WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS), params),
+                    (_CLOSE.format(fence=self.fence), params),
+                ],
+                what="closing a run",
+            )
+            written, closing = results
+            if not written or not written[0]["owned"] or not closing:
+                self.lost = True
+                raise FenceLost(self.execution_id)
+            return bool(closing[0]["closed"])
+
+    def _take(
+        self,
+    ) -> tuple[list[StepRow], dict[str, Any], list[CountedCall], Mapping[str, Any] | None]:
+        taken = (list(self._rows.values()), self._entries, self._calls, self._variables)
+        self._rows, self._entries, self._calls, self._variables = {}, {}, [], None
+        return taken
+
+    def _params(
+        self,
+        rows: list[StepRow],
+        entries: Mapping[str, Any],
+        calls: list[CountedCall],
+        variables: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            **self.fence_params,
+            "e": self.execution_id,
+            "w": self.workflow_id,
+            "p": self.project_id,
+            "rows": dumps([row.as_json() for row in rows]),
+            "entries": dumps([{"key": k, "value": v} for k, v in entries.items()]),
+            "calls": dumps([call.as_json() for call in calls]),
+            "vars": dumps(variables) if variables is not None else None,
+            "publish": variables is not None,
+        }
