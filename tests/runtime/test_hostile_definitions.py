@@ -194,3 +194,27 @@ def test_a_valid_surrogate_pair_is_text_like_any_other(api: Api) -> None:
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["display_name"] == "ok \U0001f600"
+
+
+def test_deeply_nested_bodies_are_refused_before_they_are_walked(api: Api) -> None:
+    recursive = {"type": "object", "additionalProperties": {"$ref": "#"}}
+    workflow_id = api.deploy(
+        {
+            **base(),
+            "nodes": [
+                {"id": "start", "type": "trigger", "config": {"input_schema": recursive}},
+                *base()["nodes"][1:],
+            ],
+        }
+    )
+    nested: Any = 1
+    for _ in range(300):
+        nested = {"a": nested}
+    response = api.call("POST", f"/workflows/{workflow_id}/executions", json={"inputs": nested})
+    [error] = assert_problem(response, 422)["errors"]
+    assert error["pointer"] == "/inputs" + "/a" * 99
+    assert "nested deeper than 100 levels" in error["message"]
+    too_deep_to_parse = raw(
+        api, "POST", f"/workflows/{workflow_id}/executions", "[" * 100_000 + "]" * 100_000
+    )
+    assert_problem(too_deep_to_parse, 400)

@@ -6,8 +6,11 @@ PostgreSQL refuses all of them in JSON, refuses NUL (U+0000) in text and JSON, a
 surrogates (`"\\ud800"`) cannot be encoded at all. Without this check each answered with a
 pointer-less database error, or a 500 where Python failed to encode the value first.
 
-Bodies are scanned for the tell-tale bytes first, so an ordinary body is parsed again only when
-it may hold such a value.
+Bodies are also refused past `MAX_JSON_DEPTH` levels of nesting: checking such a value against
+a schema, or walking it, recurses once per level.
+
+Bodies are scanned for the tell-tale bytes first (and their brackets counted), so an ordinary
+body is parsed again only when it may hold such a value.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from workflow_builder.api.errors import (
 )
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_JSON_DEPTH = 100
 # Escapes (\u0000, surrogates), the non-JSON constants, and exponents or digit runs long
 # enough to overflow a double.
 _SUSPICIOUS = re.compile(rb"\\u|NaN|Infinity|[eE][+-]?\d{3}|\d{300}")
@@ -61,7 +65,11 @@ def _walk(value: Any) -> Iterator[ProblemFieldError]:
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
-        if isinstance(item, _NotANumber):
+        if len(path) >= MAX_JSON_DEPTH and isinstance(item, dict | list):
+            yield field_error(
+                ["body", *path], f"the value is nested deeper than {MAX_JSON_DEPTH} levels"
+            )
+        elif isinstance(item, _NotANumber):
             yield field_error(
                 ["body", *path],
                 f"{item.text} is not a number this API accepts: numbers must be finite and "
@@ -84,12 +92,12 @@ def _walk(value: Any) -> Iterator[ProblemFieldError]:
 def body_problems(body: bytes) -> list[ProblemFieldError]:
     """Return where a JSON body holds values JSON or the database cannot (empty: none, or the
     body is not JSON at all, which the route reports)."""
-    if not _SUSPICIOUS.search(body):
+    if not _SUSPICIOUS.search(body) and body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH:
         return []
     try:
         value = json.loads(body, parse_constant=_NotANumber, parse_float=_float)
-    except ValueError:
-        return []
+    except (ValueError, RecursionError):
+        return []  # not JSON (or nested past the parser's limit): the route answers 400
     return sorted(_walk(value), key=lambda error: error.pointer or "")
 
 
