@@ -77,8 +77,13 @@ def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Pa
         body = _wait_for_health(port, process, timeout=60)
     finally:
         _stop(process)
+    output = process.stdout.read().decode() if process.stdout else ""
     assert time.monotonic() - started < 60
     assert body["status"] == "ok"
+    # A quiet start: one line to open, no hosted console to sign up for, no migration wall.
+    assert output.count(f"Open http://127.0.0.1:{port}") == 1, output
+    assert "console.dbos.dev" not in output and "Conductor" not in output, output
+    assert "Running upgrade" not in output and "initdb" not in output, output
     assert body["database"]["schema_version"] == head_revision()
     assert (tmp_path / "pgdata" / "PG_VERSION").exists()
     assert not _postgres_running(tmp_path), "the embedded server outlived `wfb up`"

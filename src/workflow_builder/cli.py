@@ -71,16 +71,28 @@ def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
     WFB_TRUSTED_PROXIES (api.proxies): uvicorn's own handling trusts loopback."""
     import uvicorn
 
-    return uvicorn.Config(
-        application,
-        host=host,
-        port=port,
-        log_level=get_settings().log_level,
-        proxy_headers=False,
-    )
+    # log_config None: the server logs through the logging `_configure_logging` sets up.
+    return uvicorn.Config(application, host=host, port=port, log_config=None, proxy_headers=False)
+
+
+def _configure_logging() -> None:
+    """Log at WFB_LOG_LEVEL; the libraries underneath (migrations, the engine, the embedded
+    database, the web server's start-up) only say something when it is a warning, unless the
+    level asked for is debug."""
+    import warnings
+
+    level = get_settings().log_level.upper()
+    logging.basicConfig(level=level)
+    if level != "DEBUG":
+        for chatty in ("alembic", "dbos", "pgserver", "uvicorn.error"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+        # The embedded database asks for a runtime directory it does not need.
+        warnings.filterwarnings("ignore", module="platformdirs")
 
 
 def _serve(host: str | None, port: int | None) -> None:
+    import threading
+
     import uvicorn
 
     from workflow_builder.api.app import create_app
@@ -88,10 +100,19 @@ def _serve(host: str | None, port: int | None) -> None:
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"Serving on [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
     application = create_app()
     _freeze_startup_objects()
-    uvicorn.Server(server_config(application, host, port)).run()
+    server = uvicorn.Server(server_config(application, host, port))
+
+    def announce() -> None:
+        # Once the port really accepts connections, not before.
+        while not server.started and not server.should_exit:
+            threading.Event().wait(0.05)
+        if server.started:
+            console.print(f"Open [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
+
+    threading.Thread(target=announce, name="wfb-announce", daemon=True).start()
+    server.run()
 
 
 @app.command()
@@ -102,7 +123,7 @@ def up(
     """Start everything: database (embedded without DATABASE_URL), worker, API and web app."""
     from workflow_builder.runtime.worker import Worker
 
-    logging.basicConfig(level=get_settings().log_level.upper())
+    _configure_logging()
     _prepare_database(migrate=True)
     worker = Worker()
     with console.status("Starting the in-process worker"):
@@ -131,7 +152,7 @@ def worker(
 
     from workflow_builder.runtime.worker import Worker
 
-    logging.basicConfig(level=get_settings().log_level.upper())
+    _configure_logging()
     try:
         projects = [UUID(p) for p in project or []]
     except ValueError as exc:
@@ -178,7 +199,7 @@ def api(
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
     """Serve the API alone (run several of these behind a load balancer at scale)."""
-    logging.basicConfig(level=get_settings().log_level.upper())
+    _configure_logging()
     _prepare_database(migrate=migrate)
     _serve(host, port)
 

@@ -46,7 +46,9 @@ class Overloaded(Exception):
         self.retry_after = RETRY_AFTER_SECONDS
 
 
-_LOCK_WORKFLOW = text("select max_concurrent_executions from workflows where id = :w for no key update")
+_LOCK_WORKFLOW = text(
+    "select max_concurrent_executions from workflows where id = :w for no key update"
+)
 
 # Admit a run now if its workflow is under its limit and no earlier run waits for admission.
 _ADMIT_NOW = text(

@@ -38,12 +38,33 @@ _TRANSIENT_STATES = frozenset({"53300", "53400", "57P01", "57P02", "57P03", "400
 
 def transient(error: BaseException) -> bool:
     """Whether a database error is one a retry can outlive (the server, not the statement)."""
+    original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
+    if isinstance(original, psycopg.Error):
+        error = original
     if not isinstance(error, psycopg.Error):
         return False
     state = error.sqlstate
     if state is None:  # no answer from a server at all: refused, cut, timed out
         return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
     return state.startswith("08") or state in _TRANSIENT_STATES
+
+
+def retrying(attempt: Callable[[], T], what: str) -> T:
+    """Call `attempt` (idempotent, on this thread) again and again through transient database
+    errors, as `AsyncPool` does for its statements."""
+    pause = FIRST_PAUSE_SECONDS
+    warned = False
+    while True:
+        try:
+            return attempt()
+        except Exception as error:
+            if not transient(error):
+                raise
+            if not warned:
+                log.warning("database unavailable for %s (%s); retrying", what, error)
+                warned = True
+            time.sleep(pause * random.uniform(0.8, 1.2))
+            pause = min(pause * 2, MAX_PAUSE_SECONDS)
 
 
 class AsyncPool:

@@ -9,7 +9,8 @@ What a run has done lives in three tables, always written in the same transactio
   (`call:<key>#<attempt>`, which also makes its statistics count exactly once), and a wait
   that timed out (`timeout:<key>`);
 - `activity_statistics` and the project's call counter, for the attempts counted in that
-  transaction.
+  transaction (by `wfb_count_calls`, which takes its locks in the one order every statement
+  that changes counters keeps, so runs finishing together never deadlock).
 
 `RunJournal` keeps what a run records between two writes and sends it in one statement,
 guarded by a *fence*: an engine-specific condition that holds while this process still owns
@@ -67,7 +68,6 @@ step as (
     completed_at = excluded.completed_at,
     duration_ms = (extract(epoch from (excluded.completed_at - s.started_at)) * 1000)::int,
     last_attempt_key = coalesce(excluded.last_attempt_key, s.last_attempt_key)
-  returning s.node_id, s.iteration, (s.xmax = 0) as inserted
 ),
 entries as (
   select r.* from jsonb_to_recordset(cast(%(entries)s as jsonb)) as r(key text, value jsonb)
@@ -77,55 +77,18 @@ journal as (
   insert into execution_journal (execution_id, key, value)
   select %(e)s, key, value from entries
   on conflict (execution_id, key) do nothing
-  returning key
-),
-calls as (
-  select c.* from jsonb_to_recordset(cast(%(calls)s as jsonb)) as c(key text,
-    node_id text, iteration text, component_id uuid, ok int, duration int,
-    input_tokens bigint, output_tokens bigint, cost numeric)
-  where c.component_id is not null and (
-    exists (select 1 from journal j where j.key = c.key)
-    or (c.key is null and exists (select 1 from step s where s.inserted
-        and s.node_id = c.node_id and s.iteration = c.iteration)))
-),
-totals as (
-  select component_id, count(*) as n, sum(ok) as ok, sum(duration) as duration,
-    min(duration) as shortest, max(duration) as longest, sum(input_tokens) as input_tokens,
-    sum(output_tokens) as output_tokens, sum(cost) as cost
-  from calls group by component_id
-),
-stats as (
-  insert into activity_statistics as a (component_id, workflow_id, execution_count,
-    success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
-    max_duration_ms, input_tokens, output_tokens, cost_usd, last_executed_at)
-  select t.component_id, scope.workflow_id, t.n, t.ok, t.n - t.ok, t.duration,
-    t.duration / t.n, t.shortest, t.longest, t.input_tokens, t.output_tokens, t.cost, now()
-  from totals t cross join (values (cast(%(w)s as uuid)), (cast(null as uuid)))
-    as scope(workflow_id)
-  on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
-    execution_count = a.execution_count + excluded.execution_count,
-    success_count = a.success_count + excluded.success_count,
-    failure_count = a.failure_count + excluded.failure_count,
-    total_duration_ms = a.total_duration_ms + excluded.total_duration_ms,
-    avg_duration_ms = (a.total_duration_ms + excluded.total_duration_ms)
-                      / (a.execution_count + excluded.execution_count),
-    min_duration_ms = least(a.min_duration_ms, excluded.min_duration_ms),
-    max_duration_ms = greatest(a.max_duration_ms, excluded.max_duration_ms),
-    input_tokens = a.input_tokens + excluded.input_tokens,
-    output_tokens = a.output_tokens + excluded.output_tokens,
-    cost_usd = a.cost_usd + excluded.cost_usd,
-    last_executed_at = now()
-),
-project as (
-  update projects set total_activity_executions = total_activity_executions
-    + (select count(*) from calls)
-  where id = %(p)s and exists (select 1 from calls)
 ),
 published as (
   update workflow_executions set variables = cast(%(vars)s as jsonb)
   where id = %(e)s and %(publish)s and exists (select 1 from fence)
 )
 select exists (select 1 from fence) as owned
+"""
+
+# The statistics of the attempts written by _WRITE, counted once (see wfb_count_calls).
+_COUNT = """
+select public.wfb_count_calls(%(e)s, %(w)s, %(p)s, cast(%(calls)s as jsonb)) as counted
+from ({fence}) as fence
 """
 
 _CLOSE = """
@@ -318,12 +281,12 @@ class RunJournal:
             if not self.pending:
                 return
             rows, entries, calls, variables = self._take()
-            result = await self.pool.execute(
-                _WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS),
-                {**self._params(rows, entries, calls, variables)},
-                what="a run's records",
-            )
-            if not result or not result[0]["owned"]:
+            params = self._params(rows, entries, calls, variables)
+            statements = [(_WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS), params)]
+            if calls:
+                statements.append((_COUNT.format(fence=self.fence), params))
+            results = await self.pool.transaction(statements, what="a run's records")
+            if not results[0] or not results[0][0]["owned"]:
                 self.lost = True
                 raise FenceLost(self.execution_id)
 
@@ -343,11 +306,12 @@ class RunJournal:
             results = await self.pool.transaction(
                 [
                     (_WRITE.format(fence=self.fence, step_columns=_STEP_COLUMNS), params),
+                    (_COUNT.format(fence=self.fence), params),
                     (_CLOSE.format(fence=self.fence), params),
                 ],
                 what="closing a run",
             )
-            written, closing = results
+            written, _, closing = results
             if not written or not written[0]["owned"] or not closing:
                 self.lost = True
                 raise FenceLost(self.execution_id)

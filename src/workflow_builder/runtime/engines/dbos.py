@@ -47,9 +47,10 @@ from dbos._error import DBOSNonExistentWorkflowError
 from sqlalchemy.orm import Session
 
 from workflow_builder.compiler import INTERPRETER_VERSION
+from workflow_builder.config import get_settings
 from workflow_builder.db import Database, get_database
 from workflow_builder.runtime import effects
-from workflow_builder.runtime.aio import AsyncPool
+from workflow_builder.runtime.aio import AsyncPool, retrying
 from workflow_builder.runtime.events import RECHECK_SECONDS, RunEvents
 from workflow_builder.runtime.interpreter import Interpreter, RunEnd
 from workflow_builder.runtime.journal import CountedCall, FenceLost, RunJournal, StepRow, now
@@ -88,58 +89,31 @@ FENCE = (
     "and owner_xid = %(owner)s and status = 'PENDING' for share"
 )
 
-_LOAD = f"""
-with fence as ({FENCE}),
-before as (select status from workflow_executions where id = %(e)s),
-started as (
-  update workflow_executions e set status = 'running',
-    deadline_at = coalesce(e.deadline_at,
-                           now() + make_interval(secs => w.execution_timeout_seconds))
-  from workflows w
-  where e.id = %(e)s and w.id = e.workflow_id and e.completed_at is null
-    and exists (select 1 from fence)
-  returning e.project_id, e.compiled_code_id
-),
-first_start as (
-  select s.* from started s where (select status from before) = 'pending'
-),
-project as (
-  update projects p set total_workflow_executions = p.total_workflow_executions + 1,
-    last_execution_at = greatest(p.last_execution_at, now())
-  from first_start s where p.id = s.project_id
-),
-version as (
-  update workflow_compiled_code c set execution_count = c.execution_count + 1,
-    last_executed_at = greatest(c.last_executed_at, now())
-  from first_start s where c.id = s.compiled_code_id
-)
-select exists (select 1 from fence) as owned, e.status, e.completed_at is not null as closed,
+# A run starts (or resumes after a crash or a hand-over): fenced, it is marked running (and
+# counted the first time), then everything it needs is read; one transaction, one round trip.
+_START = f"select public.wfb_start_execution(%(e)s) as started from ({FENCE}) as fence"
+
+_LOAD = """
+select e.status, e.completed_at is not null as closed,
   e.workflow_id, e.project_id, e.compiled_code_id, e.inputs, e.created_by,
   e.parent_execution_id, e.parent_close_policy, e.variables,
-  extract(epoch from coalesce(e.deadline_at,
-    now() + make_interval(secs => w.execution_timeout_seconds)))::float8 as deadline,
+  extract(epoch from e.deadline_at)::float8 as deadline,
   e.cancel_requested_at is not null as stop_requested,
   w.max_concurrent_executions < q.max_concurrent_workflows as gated,
   q.name as task_queue_name, q.max_concurrent_activities,
   case when e.compiled_code_id = any(%(cached)s) then null else c.workflow_code end as plan,
-  case when e.status = 'pending' then '[]'::jsonb else (
-    select coalesce(jsonb_agg(jsonb_build_object('node_id', s.node_id,
+  (select coalesce(jsonb_agg(jsonb_build_object('node_id', s.node_id,
       'iteration', s.iteration, 'status', s.status, 'outputs', s.outputs,
       'attempts', s.attempts)), '[]'::jsonb)
-    from execution_steps s where s.execution_id = e.id) end as steps,
-  case when e.status = 'pending' then '{{}}'::jsonb else (
-    select coalesce(jsonb_object_agg(j.key, j.value), '{{}}'::jsonb)
-    from execution_journal j where j.execution_id = e.id) end as journal,
-  case when e.status = 'pending' then '{{}}'::jsonb else (
-    select coalesce(jsonb_object_agg(g.consumed_by, jsonb_build_array(g.payload)),
-                    '{{}}'::jsonb)
+    from execution_steps s where s.execution_id = e.id) as steps,
+  (select coalesce(jsonb_object_agg(j.key, j.value), '{}'::jsonb)
+    from execution_journal j where j.execution_id = e.id) as journal,
+  (select coalesce(jsonb_object_agg(g.consumed_by, jsonb_build_array(g.payload)),
+                   '{}'::jsonb)
     from execution_signals g where g.execution_id = e.id and g.consumed_by is not null)
-  end as received,
-  case when e.status = 'pending' then '{{}}'::jsonb else (
-    select coalesce(jsonb_object_agg(i.taken_by, jsonb_build_array(i.payload)),
-                    '{{}}'::jsonb)
-    from work_queue_items i where i.execution_id = e.id and i.taken_by is not null)
-  end as taken
+    as received,
+  (select coalesce(jsonb_object_agg(i.taken_by, jsonb_build_array(i.payload)), '{}'::jsonb)
+    from work_queue_items i where i.execution_id = e.id and i.taken_by is not null) as taken
 from workflow_executions e
 join workflows w on w.id = e.workflow_id
 join task_queues q on q.id = w.task_queue_id
@@ -301,6 +275,7 @@ class DbosRun:
         self.fence_params = {"run": run_id, "owner": owner}
         self.task: asyncio.Task[Any] | None = None
         self.closed_outside = False
+        self.finishing = False  # writing its end: a notification of its own close is no news
         self.stopping = False  # handing over, or lost: end without writing
         self.stop = asyncio.Event()
         self.spec: RunSpec
@@ -320,6 +295,7 @@ class DbosRun:
         self.process.events.handle(self.execution_id, self._announced)
         try:
             end = await self._interpret(float(row["deadline"]))
+            self.finishing = True
             closed = await self.journal.close(end.status, end.output, end.error)
         except FenceLost:
             raise asyncio.CancelledError() from None
@@ -331,7 +307,10 @@ class DbosRun:
             self.process.events.handle(self.execution_id, None)
             self.process.runs.pop(self.execution_id, None)
         if row["gated"]:
-            await asyncio.to_thread(_admit_waiting, str(row["workflow_id"]))
+            try:
+                await asyncio.to_thread(_admit_waiting, str(row["workflow_id"]))
+            except Exception:  # every heartbeat admits what still fits
+                log.exception("admitting the runs waiting behind %s failed", self.execution_id)
         return {
             "status": end.status if closed else "canceled",
             "output": end.output,
@@ -340,14 +319,13 @@ class DbosRun:
 
     async def _load(self) -> dict[str, Any]:
         process = self.process
-        rows = await process.pool.execute(
-            _LOAD,
-            {**self.fence_params, "e": self.execution_id, "cached": process.plans.ids()},
-            what="loading a run",
+        params = {**self.fence_params, "e": self.execution_id, "cached": process.plans.ids()}
+        started, rows = await process.pool.transaction(
+            [(_START, params), (_LOAD, params)], what="loading a run"
         )
         if not rows:
             raise LookupError(f"no execution {self.execution_id}")
-        row = rows[0]
+        row = {**rows[0], "owned": bool(started)}
         if not row["owned"] or row["closed"]:
             return row
         compiled_code_id = str(row["compiled_code_id"])
@@ -407,7 +385,7 @@ class DbosRun:
         """Something happened to this run elsewhere (see events.py)."""
         if kind == "stop":
             self.stop.set()
-        elif kind == "closed" and self.task is not None and not self.closed_outside:
+        elif kind == "closed" and self.task and not (self.closed_outside or self.finishing):
             self.closed_outside = True
             self.task.cancel()
 
@@ -666,13 +644,13 @@ def _start_child(run: RunSpec, request: ChildRequest) -> ChildOutcome:
     decides which workflows it may start."""
     from workflow_builder.runtime.service import start_child
 
-    return start_child(run, request)
+    return retrying(lambda: start_child(run, request), "starting a child run")
 
 
 def _admit_waiting(workflow_id: str) -> None:
     from workflow_builder.runtime.admission import admit_waiting
 
-    admit_waiting(UUID(workflow_id))
+    retrying(lambda: admit_waiting(UUID(workflow_id)), "admitting waiting runs")
 
 
 @DBOS.workflow(name=RUN_WORKFLOW, max_recovery_attempts=None)
@@ -724,6 +702,8 @@ def launch_worker(url: str, *, executor_id: str, queues: list[str] | None = None
             # retries its operations on a lost connection, and recycled connections are fresh.
             "db_engine_kwargs": {"pool_pre_ping": False, "pool_recycle": 1800},
             "scheduler_polling_interval_sec": 5.0,
+            # The engine's own lines (start-up, its hosted console's address) only when asked.
+            "log_level": "DEBUG" if get_settings().log_level.upper() == "DEBUG" else "WARNING",
             "notification_listener_polling_interval_sec": 1.0,
         }
         DBOS(config=config)

@@ -52,6 +52,8 @@ create table public.execution_journal (
   execution_id uuid not null references public.workflow_executions (id) on delete cascade,
   key varchar(700) not null,
   value jsonb not null,
+  -- A finished call attempt's statistics have been counted.
+  counted boolean not null default false,
   recorded_at timestamptz not null default now(),
   primary key (execution_id, key)
 );
@@ -70,6 +72,106 @@ create table public.worker_leases (
 );
 alter table public.worker_leases enable row level security;
 grant select, insert, update, delete on public.worker_leases to service_role;
+
+-- Every statement below that changes counters takes its row locks in one order, so that runs
+-- finishing together never deadlock: the run's own rows, then activity_statistics (by
+-- component, then workflow), then the project, then the compiled version.
+
+-- A run starts (or resumes): running, its deadline fixed the first time, and, the first time,
+-- counted on its project and compiled version. False if it is already closed.
+create function public.wfb_start_execution(run uuid) returns boolean
+language plpgsql as $$
+declare
+  before text;
+  started record;
+begin
+  select status into before from public.workflow_executions where id = run for update;
+  update public.workflow_executions e set status = 'running',
+    deadline_at = coalesce(e.deadline_at,
+                           now() + make_interval(secs => w.execution_timeout_seconds))
+  from public.workflows w
+  where e.id = run and w.id = e.workflow_id and e.completed_at is null
+  returning e.project_id, e.compiled_code_id into started;
+  if not found then
+    return false;
+  end if;
+  if before = 'pending' then
+    update public.projects p set total_workflow_executions = p.total_workflow_executions + 1,
+      last_execution_at = greatest(p.last_execution_at, now())
+    where p.id = started.project_id;
+    update public.workflow_compiled_code c set execution_count = c.execution_count + 1,
+      last_executed_at = greatest(c.last_executed_at, now())
+    where c.id = started.compiled_code_id;
+  end if;
+  return true;
+end $$;
+
+-- Count finished call attempts in the statistics, each once: `calls` is a JSON list of
+-- {{key, node_id, iteration, component_id, ok, duration, input_tokens, output_tokens, cost}};
+-- an attempt with a key counts when its journal row is not counted yet, one without (a call in
+-- the workflow code) when its history row has no attempt key yet. Returns how many counted.
+create function public.wfb_count_calls(run uuid, workflow uuid, project uuid, calls jsonb)
+returns integer
+language plpgsql as $$
+declare
+  fresh jsonb;
+  counted integer;
+begin
+  with input as (
+    select c.* from jsonb_to_recordset(calls) as c(key text, node_id text, iteration text,
+      component_id uuid, ok int, duration int, input_tokens bigint, output_tokens bigint,
+      cost numeric)
+    where c.component_id is not null
+  ),
+  keyed as (
+    update public.execution_journal j set counted = true
+    from input i
+    where i.key is not null and j.execution_id = run and j.key = i.key and not j.counted
+    returning i.*
+  ),
+  unkeyed as (
+    update public.execution_steps s set last_attempt_key = 'workflow'
+    from input i
+    where i.key is null and s.execution_id = run and s.node_id = i.node_id
+      and s.iteration = i.iteration and s.last_attempt_key is null
+    returning i.*
+  )
+  select coalesce(jsonb_agg(to_jsonb(c)), '[]'::jsonb), count(*) into fresh, counted
+  from (select * from keyed union all select * from unkeyed) c;
+  if counted = 0 then
+    return 0;
+  end if;
+  insert into public.activity_statistics as a (component_id, workflow_id, execution_count,
+    success_count, failure_count, total_duration_ms, avg_duration_ms, min_duration_ms,
+    max_duration_ms, input_tokens, output_tokens, cost_usd, last_executed_at)
+  select t.component_id, scope.workflow_id, t.n, t.ok, t.n - t.ok, t.duration,
+    t.duration / t.n, t.shortest, t.longest, t.input_tokens, t.output_tokens, t.cost, now()
+  from (
+    select component_id, count(*) as n, sum(ok) as ok, sum(duration) as duration,
+      min(duration) as shortest, max(duration) as longest, sum(input_tokens) as input_tokens,
+      sum(output_tokens) as output_tokens, sum(cost) as cost
+    from jsonb_to_recordset(fresh) as f(component_id uuid, ok int, duration int,
+      input_tokens bigint, output_tokens bigint, cost numeric)
+    group by component_id
+  ) t cross join (values (workflow), (cast(null as uuid))) as scope(workflow_id)
+  order by t.component_id, scope.workflow_id nulls last
+  on conflict on constraint activity_statistics_component_id_workflow_id_key do update set
+    execution_count = a.execution_count + excluded.execution_count,
+    success_count = a.success_count + excluded.success_count,
+    failure_count = a.failure_count + excluded.failure_count,
+    total_duration_ms = a.total_duration_ms + excluded.total_duration_ms,
+    avg_duration_ms = (a.total_duration_ms + excluded.total_duration_ms)
+                      / (a.execution_count + excluded.execution_count),
+    min_duration_ms = least(a.min_duration_ms, excluded.min_duration_ms),
+    max_duration_ms = greatest(a.max_duration_ms, excluded.max_duration_ms),
+    input_tokens = a.input_tokens + excluded.input_tokens,
+    output_tokens = a.output_tokens + excluded.output_tokens,
+    cost_usd = a.cost_usd + excluded.cost_usd,
+    last_executed_at = now();
+  update public.projects set total_activity_executions = total_activity_executions + counted
+  where id = project;
+  return counted;
+end $$;
 
 -- Closing a run, in one place for every path that closes one (its own end, a cancel, a
 -- parent's terminate policy): its row, its project's and compiled version's counters, and
@@ -161,6 +263,8 @@ drop trigger execution_signals_announce on public.execution_signals;
 drop function public.wfb_announce_signal();
 drop function public.wfb_announce(text, uuid);
 drop function public.wfb_close_execution(uuid, text, jsonb, text);
+drop function public.wfb_count_calls(uuid, uuid, uuid, jsonb);
+drop function public.wfb_start_execution(uuid);
 drop table public.execution_journal;
 drop table public.worker_leases;
 drop table public.execution_signals;
