@@ -5,13 +5,16 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from workflow_builder.activities.cli import components_app
 from workflow_builder.config import get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(help="Workflow Builder: design workflows visually and run them durably.")
 db_app = typer.Typer(help="Inspect and migrate the database schema.")
@@ -62,6 +65,16 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
+    """Return the HTTP server's configuration for `application` (what `wfb api` and `wfb up`
+    serve). Forwarding headers are left to the app, which reads them only from the proxies in
+    WFB_TRUSTED_PROXIES (api.proxies): uvicorn's own handling trusts loopback."""
+    import uvicorn
+
+    # log_config None: the server logs through the logging `_configure_logging` sets up.
+    return uvicorn.Config(application, host=host, port=port, log_config=None, proxy_headers=False)
+
+
 def _configure_logging() -> None:
     """Log at WFB_LOG_LEVEL; the libraries underneath (migrations, the engine, the embedded
     database, the web server's start-up) only say something when it is a warning, unless the
@@ -89,10 +102,7 @@ def _serve(host: str | None, port: int | None) -> None:
     port = port or settings.port
     application = create_app()
     _freeze_startup_objects()
-    server = uvicorn.Server(
-        # log_config None: the server logs through the logging set up above.
-        uvicorn.Config(application, host=host, port=port, log_config=None)
-    )
+    server = uvicorn.Server(server_config(application, host, port))
 
     def announce() -> None:
         # Once the port really accepts connections, not before.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     )
     encryption_key: SecretStr | None = Field(default=None, description="Encrypts secrets.")
     log_level: str = "info"
+    trusted_proxies: str = Field(
+        default="",
+        description="CIDRs of the reverse proxies whose X-Forwarded-For / Forwarded headers "
+        "name the client (comma-separated). Empty: the headers are ignored.",
+    )
     worker_id: str | None = Field(
         default=None, description="This worker's engine executor id (default: host-pid-random)."
     )
@@ -97,6 +102,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Runs a task queue may hold accepted but not started; starts beyond: 429.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from workflow_builder.api.proxies import parse_networks
+
+        parse_networks(value)  # raises ValueError naming the entry that is not a CIDR
+        return value
 
     @property
     def embedded_temporal_db(self) -> Path:

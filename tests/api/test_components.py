@@ -58,7 +58,7 @@ def test_invalid_json_schema_is_a_422_naming_the_field(client: TestClient, alice
             headers=alice.headers,
         )
         body = assert_problem(response, 422, "validation")
-        assert body["errors"][0]["pointer"] == f"/{field}"
+        assert body["errors"][0]["pointer"] == f"/{field}/type"
 
 
 def test_unknown_component_type_is_a_422(client: TestClient, alice: ApiUser) -> None:
@@ -214,21 +214,20 @@ def test_prompt_template_cannot_exhaust_memory(client: TestClient, alice: ApiUse
         assert_problem(response, 422)
 
 
-def test_prompt_with_an_unresolvable_schema_reference_is_a_422(
+def test_prompt_with_an_unresolvable_schema_reference_is_refused(
     client: TestClient, alice: ApiUser
 ) -> None:
-    prompt = new_prompt(
-        client,
-        alice,
-        prompt_content="Hi",
-        prompt_variables={"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
-    )
     response = client.post(
-        f"/api/v1/agent-prompts/{prompt['id']}/render",
-        json={"variables": {"a": 1}},
+        "/api/v1/agent-prompts",
+        json={
+            "name": unique("p"),
+            "prompt_content": "Hi",
+            "prompt_variables": {"type": "object", "properties": {"a": {"$ref": "#/$defs/no"}}},
+        },
         headers=alice.headers,
     )
-    assert_problem(response, 422)
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["pointer"] == "/prompt_variables/properties/a/$ref"
 
 
 def test_organization_id_with_another_visibility_is_a_422(

@@ -43,7 +43,7 @@ def test_signal_parameters_must_be_a_json_schema(
     response = post(
         client, alice, f"{workflow}/signals", {"signal_name": "s", "parameters": {"type": 5}}
     )
-    assert assert_problem(response, 422)["errors"][0]["pointer"] == "/parameters"
+    assert assert_problem(response, 422)["errors"][0]["pointer"] == "/parameters/type"
 
 
 def test_query_crud(client: TestClient, alice: ApiUser, workflow: str) -> None:

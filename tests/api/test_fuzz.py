@@ -5,6 +5,7 @@ generated data reaches the services rather than stopping at the auth check."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -58,3 +59,80 @@ def test_api_never_fails_and_answers_as_documented(case: Any, fuzz_key: str, db:
             content_type_conformance,
         ],
     )
+
+
+# -- hostile values in every operation --------------------------------------------------------
+
+HOSTILE_VALUES = {
+    "NaN": "NaN",
+    "Infinity": "Infinity",
+    "-Infinity": "-Infinity",
+    "1e309": "1e309",
+    "NUL": '"a\\u0000b"',
+    "lone surrogate": '"a\\ud800b"',
+}
+
+
+DOCUMENT = create_app().openapi()
+
+
+def _operations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "00000000-0000-4000-8000-000000000000", path)
+
+
+def _body_fields(operation: dict[str, Any]) -> list[str]:
+    content = operation.get("requestBody", {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema", {})
+    if "$ref" in schema:
+        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return sorted(schema.get("properties", {})) or ["value"]
+
+
+BODY_OPERATIONS = [
+    (method, path, field)
+    for method, path, operation in _operations()
+    if "requestBody" in operation
+    for field in _body_fields(operation)[:2]
+]
+
+
+@pytest.mark.parametrize(("method", "path", "field"), BODY_OPERATIONS)
+def test_hostile_values_in_any_body_are_a_located_422(
+    client: TestClient, fuzz_key: str, method: str, path: str, field: str
+) -> None:
+    for name, value in HOSTILE_VALUES.items():
+        response = client.request(
+            method,
+            _concrete(path),
+            content=f'{{"{field}": {value}}}'.encode(),
+            headers={"X-API-Key": fuzz_key, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (name, response.text)
+        assert [e["pointer"] for e in response.json()["errors"]] == [f"/{field}"], name
+
+
+QUERY_OPERATIONS = [
+    (path, parameter["name"])
+    for method, path, operation in _operations()
+    if method == "GET"
+    for parameter in operation.get("parameters", [])
+    if parameter["in"] == "query" and parameter.get("schema", {}).get("type") != "boolean"
+]
+
+
+@pytest.mark.parametrize(("path", "name"), QUERY_OPERATIONS)
+def test_nul_in_any_query_parameter_is_a_located_422(
+    client: TestClient, fuzz_key: str, path: str, name: str
+) -> None:
+    response = client.get(_concrete(path), params={name: "a\x00b"}, headers={"X-API-Key": fuzz_key})
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [["query", name]]

@@ -65,15 +65,15 @@ def test_only_admins_create_or_change_system_task_queues(
     assert changed.json()["max_concurrent_workflows"] == 5
 
 
-def test_developer_manages_own_task_queue_but_not_anothers(
+def test_developer_manages_own_task_queue_and_cannot_see_anothers(
     client: TestClient, alice: ApiUser, bob: ApiUser
 ) -> None:
     created = client.post(
         "/api/v1/task-queues", json={"name": unique("q")}, headers=alice.headers
     ).json()
     path = f"/api/v1/task-queues/{created['id']}"
-    assert_problem(client.patch(path, json={"description": "x"}, headers=bob.headers), 403)
-    assert_problem(client.delete(path, headers=bob.headers), 403)
+    assert_problem(client.patch(path, json={"description": "x"}, headers=bob.headers), 404)
+    assert_problem(client.delete(path, headers=bob.headers), 404)
     assert client.delete(path, headers=alice.headers).status_code == 204
 
 

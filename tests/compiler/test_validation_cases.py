@@ -300,7 +300,7 @@ CASES = [
     Case(
         "invalid_json_schema",
         changed(["nodes", "start", "config", "input_schema"], {"type": "nope"}),
-        "/nodes/0/config/input_schema",
+        "/nodes/0/config/input_schema/type",
         "start",
     ),
     Case(

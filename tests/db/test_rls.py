@@ -103,6 +103,7 @@ def _build(db: Database) -> World:
             ),
             {"p": project},
         ).scalar_one()
+        # The project's queue: readable through the public workflow put on it below.
         world.add("task_queues", queue_id, EVERYONE)
         draft = _lookup(s, "workflow_statuses", "draft")
         activity = _lookup(s, "component_types", "activity")
@@ -438,10 +439,11 @@ def test_workers_and_statistics_are_written_only_by_the_system(db: Database, wor
     _assert_denied(db, a, "update workflow_workers set status = 'stopped'")
 
 
-def test_task_queues_are_readable_by_all_and_system_ones_writable_by_admins(
+def test_system_task_queues_are_readable_by_all_and_writable_by_admins_only(
     db: Database, world: World
 ) -> None:
     with user_session(world.users["B"], db=db) as s:
+        assert _count_where(s, "task_queues", "name = 'default'") == 1
         rowcount = s.execute(
             text("update task_queues set max_concurrent_workflows = 1 where name = 'default'")
         ).rowcount
@@ -453,6 +455,13 @@ def test_task_queues_are_readable_by_all_and_system_ones_writable_by_admins(
         n=unique("q"),
         u=world.users["B"],
     )
+
+
+def _count_where(session: Any, table: str, condition: str) -> int:
+    count: int = session.execute(
+        text(f"select count(*) from public.{table} where {condition}")
+    ).scalar_one()
+    return count
 
 
 def test_only_user_managers_change_roles(db: Database, world: World) -> None:

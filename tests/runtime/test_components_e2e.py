@@ -21,12 +21,17 @@ from tests.activities.fakes import (
     EchoServer,
     Mailbox,
     OpenAIServer,
+    Received,
+    Response,
     Turn,
+    _json,
+    _Server,
     serving,
 )
 from tests.api.conftest import sign_up
 from tests.conftest import DatabaseFactory
 from tests.runtime.conftest import Api, Peer, WorkerProcess, call, chain, edge, trigger
+from tests.runtime.test_tenant_boundaries import encoded_forms
 from tests.support import unique
 from workflow_builder.activities.llm_agent import SPEC as LLM_AGENT
 from workflow_builder.activities.pricing import cost_usd
@@ -209,6 +214,44 @@ def test_http_request_calls_a_server_with_a_secret_header_that_the_history_masks
     assert created["status"] == "completed" and created["outputs"]["status"] == 200
     assert run["outputs"]["headers"]["authorization"] == "***"
     assert_no_secret_in(run)
+
+
+class EncodingServer(_Server):
+    """Answers with the Authorization header it got, transformed as a remote service might:
+    reversed, base64 (alone and inside a longer value), percent-encoded, hexadecimal."""
+
+    def respond(self, request: Received) -> Response:
+        return _json(200, encoded_forms(request.headers.get("authorization", "")))
+
+
+def test_a_secret_handed_back_encoded_is_masked_in_the_run(project: Project) -> None:
+    with serving(EncodingServer()) as remote:
+        definition = {
+            "nodes": [
+                trigger(),
+                {
+                    "id": "leak",
+                    "type": "activity",
+                    "component": {"name": "http_request"},
+                    "config": {
+                        "method": "GET",
+                        "url": f"{remote.url}/",
+                        "headers": {"Authorization": {"$secret": "ECHO_TOKEN"}},
+                    },
+                    "input": {},
+                },
+                end("nodes.leak.output.body"),
+            ],
+            "edges": chain("start", "leak", "done"),
+        }
+        run = project.run(definition)
+
+    assert run["status"] == "completed", run
+    assert set(run["outputs"]) == set(encoded_forms(SECRETS["ECHO_TOKEN"]))
+    shown = json.dumps(run)
+    for name, form in encoded_forms(SECRETS["ECHO_TOKEN"]).items():
+        assert form not in shown, name
+        assert "***" in run["outputs"][name], name
 
 
 def test_transform_builds_its_output_from_the_run_s_values(project: Project) -> None:

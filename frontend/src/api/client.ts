@@ -12,6 +12,8 @@ export interface ProblemBody {
   status?: number;
   detail?: string;
   errors?: FieldError[];
+  /** The budget a template rendering went over (output, value, loop, calls, time). */
+  limit?: string;
 }
 
 /** A failed request, carrying the server's RFC 9457 problem document when it sent one. */

@@ -97,7 +97,7 @@ export function AuthPage({ mode }: { mode: "signin" | "signup" }) {
           )}
           {signingUp && (
             <p className="hint" id="password-hint">
-              At least 8 characters.
+              At least 8 characters, and not a common or easily guessed password.
             </p>
           )}
           {error && (

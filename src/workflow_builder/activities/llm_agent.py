@@ -37,7 +37,8 @@ from workflow_builder.activities.llm_providers import (
     start_conversation,
 )
 from workflow_builder.activities.pricing import cost_usd
-from workflow_builder.activities.templating import templates
+from workflow_builder.activities.templating import render
+from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.secrets.references import SECRET_REF_SCHEMA, resolve_secret_refs
 
 _WIRE_NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -221,7 +222,7 @@ def _schema_errors(validator: Draft202012Validator, value: Any) -> list[str]:
 def render_prompt(prompt: Mapping[str, Any], values: Mapping[str, Any]) -> str:
     """Return the prompt template rendered with `values`, after checking them."""
     schema = prompt.get("prompt_variables") or {"type": "object"}
-    problems = _schema_errors(Draft202012Validator(schema), dict(values))
+    problems = _schema_errors(schema_validator(schema), dict(values))
     if problems:
         raise _invalid(
             "PromptVariablesInvalid",
@@ -229,7 +230,7 @@ def render_prompt(prompt: Mapping[str, Any], values: Mapping[str, Any]) -> str:
             errors=problems,
         )
     try:
-        return templates.from_string(prompt["prompt_content"]).render(**values)
+        return render(prompt["prompt_content"], values)
     except TemplateError as exc:
         # Undefined names, sandbox violations and syntax errors: the template is user input.
         raise _invalid("PromptRenderError", f"The prompt template failed: {exc}") from None
@@ -262,7 +263,7 @@ def _call_tool(call: ToolCall, tools: Mapping[str, Tool]) -> ToolResult:
         return ToolResult(call, f"There is no tool named {call.name!r}.", is_error=True)
     if call.arguments is None:
         return ToolResult(call, "The arguments were not a JSON object.", is_error=True)
-    problems = _schema_errors(Draft202012Validator(tool.input_schema), call.arguments)
+    problems = _schema_errors(schema_validator(tool.input_schema), call.arguments)
     if problems:
         return ToolResult(call, "Invalid arguments: " + "; ".join(problems), is_error=True)
     try:
@@ -345,7 +346,7 @@ def _structured(
     conversation: Conversation, usage: _Usage, reply: Reply, schema: Mapping[str, Any]
 ) -> Any:
     """Return the reply's JSON if valid; else ask once for a repair, then give up."""
-    validator = Draft202012Validator(schema)
+    validator = schema_validator(schema)
     value, problems = _json_problems(reply.text, validator)
     if not problems:
         return value

@@ -10,22 +10,30 @@ from sqlalchemy import text
 
 import workflow_builder
 from workflow_builder.api import errors
+from workflow_builder.api.input_guard import InputGuard
 from workflow_builder.api.openapi import problem_openapi
+from workflow_builder.api.proxies import TrustedProxies, parse_networks
 from workflow_builder.api.router import api_router
 from workflow_builder.api.spa import mount_web_app
+from workflow_builder.config import Settings, get_settings
 from workflow_builder.db import get_database
 from workflow_builder.db.migrate import head_revision
 from workflow_builder.webhooks.views import router as webhooks_router
 
 
-def create_app() -> FastAPI:
-    """Build the application with every router wired in."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application with every router wired in (`settings`: the process's by
+    default)."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="Workflow Builder",
         version=workflow_builder.__version__,
         description="Design workflows visually and run them durably on PostgreSQL.",
     )
     errors.install(app)
+    app.add_middleware(InputGuard)
+    # Added last, so it runs first: everything after it sees the client's address.
+    app.add_middleware(TrustedProxies, trusted=parse_networks(settings.trusted_proxies))
     app.include_router(webhooks_router)  # first: its calls then skip matching every API route
     app.include_router(api_router())
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,6 +46,11 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[ProblemFieldError] | None = None
     permission: str | None = Field(default=None, description="The permission that is missing.")
+    limit: str | None = Field(
+        default=None,
+        description="The limit that was hit (template rendering: output, value, "
+        "loop, calls, time).",
+    )
 
 
 class ProblemError(Exception):
@@ -61,6 +66,7 @@ class ProblemError(Exception):
         errors: Sequence[ProblemFieldError] | None = None,
         headers: dict[str, str] | None = None,
         permission: str | None = None,
+        limit: str | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -70,6 +76,7 @@ class ProblemError(Exception):
         self.errors = list(errors) if errors is not None else None
         self.headers = headers
         self.permission = permission
+        self.limit = limit
 
 
 def not_found(what: str) -> ProblemError:
@@ -128,6 +135,7 @@ def problem_response(problem: ProblemError, request: Request) -> JSONResponse:
         instance=request.url.path,
         errors=problem.errors,
         permission=problem.permission,
+        limit=problem.limit,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -199,7 +207,8 @@ def from_database_error(exc: DBAPIError) -> ProblemError | None:
         return ProblemError(422, "constraint", "Constraint violated", f"{message}{suffix}")
     if sqlstate == "42501":
         return forbidden(message)
-    if sqlstate.startswith("22"):
+    if sqlstate.startswith("22") or (isinstance(exc, DataError) and not sqlstate):
+        # (no state: the driver refused the value before sending it, e.g. a NUL in text)
         return ProblemError(422, "invalid-value", "Invalid value", message)
     if sqlstate in ("40001", "40P01"):
         return ProblemError(409, "retry", "Concurrent update", "Try the request again")

@@ -34,6 +34,7 @@ from workflow_builder.auth.models import (
     UserRole,
     UserUpdate,
 )
+from workflow_builder.auth.passwords import weakness
 from workflow_builder.auth.security import (
     ACCESS_TOKEN_TTL,
     API_KEY_PREFIX_LENGTH,
@@ -48,7 +49,11 @@ from workflow_builder.auth.security import (
 )
 from workflow_builder.db import system_session, user_session
 
+# Failed sign-ins allowed per account and address, and per account from all addresses, within
+# the window: the second stops an attacker who spreads guesses over many addresses (at the
+# cost that such an attacker can hold the account's sign-in for a window).
 MAX_FAILED_SIGN_INS = 5
+MAX_FAILED_SIGN_INS_PER_ACCOUNT = 20
 SIGN_IN_WINDOW = timedelta(minutes=15)
 BAD_CREDENTIALS = "The email or the password is wrong"
 
@@ -88,9 +93,17 @@ def _record_sign_in(session: Session, *, user_id: UUID) -> None:
     session.execute(update(User).where(User.id == user_id).values(last_login_at=now))
 
 
+def _check_strength(password: str, *, email: str, name: str | None) -> None:
+    """Raise 422 on `password` unless it is hard enough to guess (auth.passwords)."""
+    reason = weakness(password, email=email, name=name)
+    if reason is not None:
+        raise invalid("password", f"choose a password that is harder to guess: {reason}")
+
+
 def sign_up(*, data: SignUp, client: Client) -> SignUpResult:
     """Create an account (the first one becomes admin) and return it signed in."""
     email = data.email.lower()
+    _check_strength(data.password, email=email, name=data.display_name)
     with system_session() as session:
         taken = session.execute(select(AuthUser.id).where(func.lower(AuthUser.email) == email))
         if taken.first() is not None:
@@ -109,19 +122,28 @@ def sign_up(*, data: SignUp, client: Client) -> SignUpResult:
 
 
 def _sign_in_retry_after(session: Session, *, email: str, client: Client) -> int | None:
-    """Seconds until this email may be tried again from this address, or None if it may now."""
-    failures, oldest = session.execute(
-        select(func.count(), func.min(SignInAttempt.attempted_at)).where(
+    """Seconds until this email may be tried again from this address, or None if it may now:
+    too many recent failures from this address, or for this account from all addresses."""
+    failures = (
+        select(SignInAttempt.ip_address, SignInAttempt.attempted_at)
+        .where(
             func.lower(SignInAttempt.email) == email,
-            SignInAttempt.ip_address == client.ip_address,
             SignInAttempt.succeeded.is_(False),
             SignInAttempt.attempted_at > func.now() - SIGN_IN_WINDOW,
         )
-    ).one()
-    if failures < MAX_FAILED_SIGN_INS:
+        .order_by(SignInAttempt.attempted_at.desc())
+    )
+    recent = session.execute(failures.limit(MAX_FAILED_SIGN_INS_PER_ACCOUNT)).all()
+    from_here = [row.attempted_at for row in recent if row.ip_address == client.ip_address]
+    until: datetime
+    if len(recent) >= MAX_FAILED_SIGN_INS_PER_ACCOUNT:
+        # The account is held until the oldest of its last allowed failures leaves the window.
+        until = recent[-1].attempted_at + SIGN_IN_WINDOW
+    elif len(from_here) >= MAX_FAILED_SIGN_INS:
+        until = from_here[MAX_FAILED_SIGN_INS - 1] + SIGN_IN_WINDOW
+    else:
         return None
-    remaining = (oldest + SIGN_IN_WINDOW - datetime.now(UTC)).total_seconds()
-    return max(1, math.ceil(remaining))
+    return max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
 
 
 def sign_in(*, data: SignIn, client: Client) -> TokenPair:
@@ -135,7 +157,6 @@ def sign_in(*, data: SignIn, client: Client) -> TokenPair:
         session.execute(
             delete(SignInAttempt).where(
                 func.lower(SignInAttempt.email) == email,
-                SignInAttempt.ip_address == client.ip_address,
                 SignInAttempt.attempted_at < func.now() - SIGN_IN_WINDOW,
             )
         )
@@ -255,6 +276,7 @@ def update_me(
             data.current_password, account.encrypted_password
         ):
             raise invalid("current_password", "the current password is needed and must match")
+        _check_strength(data.password, email=data.email or account.email, name=user.display_name)
         account.encrypted_password = hash_password(data.password)
         # A new password ends every other sign-in, in case the old one leaked.
         others = update(AuthSession).where(

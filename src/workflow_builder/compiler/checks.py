@@ -32,9 +32,11 @@ from workflow_builder.compiler.definition import (
     work_queue_query_name,
     work_queue_signal_name,
 )
-from workflow_builder.compiler.problems import Problems, pointer
+from workflow_builder.compiler.problems import Problems, pointer, shorten
 from workflow_builder.compiler.schemas import (
+    schema_issues,
     schema_problem,
+    schema_validator,
 )
 from workflow_builder.compiler.structure import (
     edge_outcome,
@@ -56,7 +58,7 @@ def check_declarations(analysis: Analysis, definition: WorkflowDefinition) -> No
         if variable.schema_ is not None and _check_schema(
             problems, variable.schema_, f"{where}/schema", None
         ):
-            errors = list(Draft202012Validator(variable.schema_).iter_errors(variable.initial))
+            errors = list(schema_validator(variable.schema_).iter_errors(variable.initial))
             if errors:
                 problems.error(
                     "invalid_variable_initial",
@@ -113,29 +115,45 @@ def _check_cron(problems: Problems, cron: str, where: str, node_id: str | None) 
         )
 
 
-def _check_timezone(problems: Problems, name: str, where: str, node_id: str | None) -> None:
+# The longest IANA name has 32 characters; schedules store the name in a varchar(50).
+MAX_TIME_ZONE_LENGTH = 50
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows (without ever opening a file
+    named after a long or odd string)."""
+    if len(name) > MAX_TIME_ZONE_LENGTH:
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _check_timezone(problems: Problems, name: str, where: str, node_id: str | None) -> None:
+    if not is_time_zone(name):
         problems.error(
             "invalid_timezone",
-            f"{name!r} is not an IANA time zone; expected a name like 'Europe/Paris' or 'UTC'.",
+            f"{shorten(name)!r} is not an IANA time zone; expected a name like 'Europe/Paris' "
+            "or 'UTC'.",
             where,
             node_id=node_id,
         )
 
 
 def _check_schema(problems: Problems, schema: Any, where: str, node_id: str | None) -> bool:
-    """Record an error unless the value is a valid JSON Schema; return whether it is."""
-    reason = schema_problem(schema)
-    if reason is not None:
+    """Record an error for each reason the value cannot be used as a JSON Schema (invalid,
+    a pattern RE2 cannot run, a reference that resolves nowhere); return whether it can."""
+    issues = schema_issues(schema)
+    for issue in issues:
         problems.error(
             "invalid_json_schema",
-            f"Not a valid JSON Schema (Draft 2020-12): {reason}.",
-            where,
+            f"The JSON Schema cannot be used: {issue.message}.",
+            where + issue.pointer,
             node_id=node_id,
         )
-    return reason is None
+    return not issues
 
 
 # -- per-node checks -------------------------------------------------------------------------
@@ -409,7 +427,7 @@ def _config_validator(spec: ComponentSpec) -> Draft202012Validator | None:
         return cached
     if schema_problem(spec.config_schema) is not None:
         return None
-    validator = Draft202012Validator(spec.config_schema)
+    validator = schema_validator(spec.config_schema)
     _validators[spec.id] = validator
     return validator
 

@@ -13,6 +13,10 @@ FORMAT_VERSION = 1
 SCHEMA_ID = "urn:workflow-builder:schema:workflow-definition:1"
 
 _ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
+# Counts and durations end up in integer columns and timers: the largest 32-bit integer.
+MAX_COUNT = 2**31 - 1
+# A delay longer than this (about 31 years) is a mistake, and too long for a timer.
+MAX_DELAY_SECONDS = 10**9
 NodeId = Annotated[str, Field(min_length=1, max_length=255, pattern=_ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 KebabName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
@@ -40,10 +44,14 @@ class Position(_Model):
 class RetryPolicy(_Model):
     """How a failed component call is retried; unset fields come from the workflow settings."""
 
-    initial_interval: float | None = Field(default=None, gt=0, description="Seconds.")
-    backoff_coefficient: float | None = Field(default=None, ge=1)
-    maximum_interval: float | None = Field(default=None, gt=0, description="Seconds.")
-    maximum_attempts: int | None = Field(default=None, ge=1)
+    initial_interval: float | None = Field(
+        default=None, gt=0, le=MAX_DELAY_SECONDS, description="Seconds."
+    )
+    backoff_coefficient: float | None = Field(default=None, ge=1, le=1000)
+    maximum_interval: float | None = Field(
+        default=None, gt=0, le=MAX_DELAY_SECONDS, description="Seconds."
+    )
+    maximum_attempts: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     non_retryable_error_types: list[str] | None = None
 
 
@@ -58,7 +66,7 @@ class _NodeBase(_Model):
     id: NodeId
     position: Position = Position()
     label: str | None = None
-    timeout_seconds: int | None = Field(default=None, ge=1)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     retry: RetryPolicy | None = None
 
 
@@ -176,7 +184,7 @@ class ForEachNode(_NodeBase):
 
 class LoopConfig(_Model):
     until: Expression
-    max_iterations: int | None = Field(default=None, ge=1)
+    max_iterations: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     result: Expression | None = None
 
 
@@ -188,7 +196,7 @@ class LoopNode(_NodeBase):
 
 
 class DelayConfig(_Model):
-    seconds: float | None = Field(default=None, ge=0)
+    seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
     until: Expression | None = Field(default=None, description="Evaluates to an ISO 8601 time.")
 
 
@@ -201,7 +209,7 @@ class DelayNode(_NodeBase):
 
 class WaitForSignalConfig(_Model):
     signal: Name
-    timeout_seconds: int | None = Field(default=None, ge=1)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
 class WaitForSignalNode(_NodeBase):
@@ -226,7 +234,7 @@ class SetVariableNode(_NodeBase):
 class WorkQueueConfig(_Model):
     queue: Name
     operation: Literal["take", "wait_for_item"]
-    timeout_seconds: int | None = Field(default=None, ge=1)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
 class WorkQueueNode(_NodeBase):
@@ -321,8 +329,8 @@ class Variable(_Model):
 class Settings(_Model):
     """Run-wide defaults."""
 
-    timeout_seconds: int = Field(default=3600, ge=1)
-    activity_timeout_seconds: int = Field(default=300, ge=1)
+    timeout_seconds: int = Field(default=3600, ge=1, le=MAX_COUNT)
+    activity_timeout_seconds: int = Field(default=300, ge=1, le=MAX_COUNT)
     retry: RetryPolicy = RetryPolicy()
 
 
@@ -342,7 +350,7 @@ class QueryDecl(_Model):
 class WorkQueueDecl(_Model):
     name: Name
     description: str | None = None
-    max_size: int | None = Field(default=None, ge=1)
+    max_size: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     priority: Literal["fifo", "lifo", "priority"] = "fifo"
     deduplicate: bool = False
     work_item_schema: JsonSchema | None = None
@@ -352,7 +360,7 @@ class ScheduleDecl(_Model):
     cron: str
     timezone: str = "UTC"
     start_immediately: bool = False
-    max_runs: int | None = Field(default=None, ge=1)
+    max_runs: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     input: dict[str, Any] = Field(default_factory=dict)
 
 

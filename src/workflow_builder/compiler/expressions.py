@@ -11,6 +11,11 @@ import jmespath
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError, LexerError, ParseError
 
 ROOT_NAMES = frozenset({"input", "vars", "nodes", "item", "index", "iteration"})
+# Parsing and evaluating recurse once per level of nesting: deeper expressions are refused.
+MAX_NESTING = 100
+MAX_EXPRESSION_LENGTH = 10_000
+_OPENING = frozenset("([{")
+_CLOSING = frozenset(")]}")
 
 # Node kinds whose children are evaluated against the current value; anything else (projections,
 # pipes, filters) evaluates its right side against derived values, which are not the root.
@@ -57,14 +62,62 @@ class ExpressionError(ValueError):
 @lru_cache(maxsize=8192)
 def parse_expression(source: str) -> ParsedExpression:
     """Return the parsed expression for a source text (cached by text)."""
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            f"the expression is longer than {MAX_EXPRESSION_LENGTH:,} characters."
+        )
+    if _bracket_depth(source) > MAX_NESTING:
+        raise ExpressionError(f"the expression nests more than {MAX_NESTING} levels deep.")
     try:
         compiled = jmespath.compile(source)
+        ast = compiled.parsed
+        if _ast_depth(ast) > MAX_NESTING:
+            raise ExpressionError(f"the expression nests more than {MAX_NESTING} levels deep.")
+        literal = (True, ast.get("value")) if ast.get("type") == "literal" else (False, None)
+        references = tuple(_root_paths(ast))
+        chain = _field_chain(ast)
     except JMESPathError as exc:
         raise ExpressionError(_describe(exc)) from None
-    ast = compiled.parsed
-    literal = (True, ast.get("value")) if ast.get("type") == "literal" else (False, None)
-    references = tuple(_root_paths(ast))
-    return ParsedExpression(source, compiled, references, literal, _field_chain(ast))
+    except RecursionError:
+        raise ExpressionError(
+            f"the expression nests more than {MAX_NESTING} levels deep."
+        ) from None
+    return ParsedExpression(source, compiled, references, literal, chain)
+
+
+def _bracket_depth(source: str) -> int:
+    """Return the deepest nesting of brackets outside quotes ('raw', `literal`, "identifier")."""
+    depth = deepest = 0
+    quote: str | None = None
+    escaped = False
+    for char in source:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "'`\"":
+            quote = char
+        elif char in _OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSING:
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _ast_depth(ast: dict[str, Any]) -> int:
+    deepest = 0
+    stack = [(ast, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        for child in node.get("children", []):
+            if isinstance(child, dict):
+                stack.append((child, level + 1))
+    return deepest
 
 
 def _describe(error: JMESPathError) -> str:

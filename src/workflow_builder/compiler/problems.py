@@ -167,3 +167,8 @@ class CompilationError(Exception):
         first = result.errors[0] if result.errors else None
         detail = f": {first.code} at {first.pointer or '/'}: {first.message}" if first else ""
         super().__init__(f"definition has {count} error(s){detail}")
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """Return `text` cut to `limit` characters (with an ellipsis), for quoting in messages."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -27,7 +27,7 @@ from workflow_builder.compiler.expressions import (
     ParsedExpression,
     parse_expression,
 )
-from workflow_builder.compiler.problems import Problems, pointer
+from workflow_builder.compiler.problems import Problems, pointer, shorten
 from workflow_builder.compiler.schemas import (
     MISSING,
     JsonSchema,
@@ -89,7 +89,7 @@ def _parse_or_report(
     except ExpressionError as exc:
         problems.error(
             "invalid_expression",
-            f"Expression {source!r} does not parse (JMESPath): {exc}",
+            f"Expression {shorten(source)!r} does not parse (JMESPath): {exc}",
             where,
             node_id=node_id,
         )

@@ -7,12 +7,10 @@ from uuid import UUID
 
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from workflow_builder.activities.templating import MAX_RENDERED_LENGTH, templates
+from workflow_builder.activities.templating import TemplateLimitExceeded, render, templates
 from workflow_builder.api.crud import apply_changes, delete_visible, get_or_404, save
 from workflow_builder.api.errors import (
     ProblemError,
@@ -21,6 +19,7 @@ from workflow_builder.api.errors import (
     validation_problem,
 )
 from workflow_builder.api.pagination import Page, PageParams, paginate
+from workflow_builder.compiler.schemas import schema_issues, schema_validator
 from workflow_builder.components.models import (
     AgentPrompt,
     AgentPromptCreate,
@@ -76,17 +75,16 @@ def visibility_id(*, db_session: Session, visibility: str, organization_id: UUID
 
 
 def check_json_schema(field: str, schema: Any) -> None:
-    """Raise 422 naming `field` unless `schema` is a valid JSON Schema (Draft 2020-12)."""
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(part) for part in exc.absolute_path)
-        suffix = f" at /{where}" if where else ""
-        raise invalid(
-            field, f"not a valid JSON Schema (Draft 2020-12){suffix}: {exc.message}"
-        ) from None
-    except RecursionError:
-        raise invalid(field, "the JSON Schema is nested too deeply") from None
+    """Raise 422 naming `field` and the place inside the schema unless `schema` can be saved:
+    valid Draft 2020-12, patterns RE2 runs, references that resolve without fetching anything."""
+    issues = schema_issues(schema)
+    if issues:
+        raise validation_problem(
+            [
+                field_error(["body", *field.split("."), *issue.path], issue.message)
+                for issue in issues
+            ]
+        )
 
 
 def _shared_changes(
@@ -355,7 +353,7 @@ def render_agent_prompt(
 ) -> str:
     """Return the prompt filled with `variables`, after checking them against its schema."""
     prompt = get_agent_prompt(db_session=db_session, agent_prompt_id=agent_prompt_id)
-    validator = Draft202012Validator(prompt.prompt_variables or {"type": "object"})
+    validator = schema_validator(prompt.prompt_variables or {"type": "object"})
     try:
         problems = sorted(validator.iter_errors(variables), key=lambda e: str(e.absolute_path))
     except Exception as exc:  # e.g. a $ref that resolves nowhere: the stored schema is at fault
@@ -370,15 +368,18 @@ def render_agent_prompt(
             ]
         )
     try:
-        rendered = templates.from_string(prompt.prompt_content).render(**variables)
+        return render(prompt.prompt_content, variables)
+    except TemplateLimitExceeded as exc:
+        raise ProblemError(
+            422,
+            "template-limit",
+            "The template went over a limit",
+            f"Rendering stopped: {exc.message}",
+            limit=exc.limit,
+        ) from None
     except UndefinedError as exc:
         raise invalid("variables", f"the template needs a value: {exc.message}") from None
     except SecurityError as exc:
         raise ProblemError(422, "template", "The template is not allowed", str(exc)) from None
     except Exception as exc:  # the template is user input: any failure is the caller's to fix
         raise ProblemError(422, "template", "The template failed", str(exc)) from None
-    if len(rendered) > MAX_RENDERED_LENGTH:
-        raise ProblemError(
-            422, "template", "The template failed", "the rendered prompt is too long"
-        )
-    return rendered

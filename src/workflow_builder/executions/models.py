@@ -87,7 +87,12 @@ class WorkItemAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item: Any
-    priority: int = Field(default=0, description="For priority queues: higher is taken first.")
+    priority: int = Field(
+        default=0,
+        ge=-(2**31),
+        le=2**31 - 1,
+        description="For priority queues: higher is taken first.",
+    )
 
 
 class WorkItemAdded(BaseModel):

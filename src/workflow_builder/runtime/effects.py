@@ -24,6 +24,7 @@ from sqlalchemy import RowMapping, text
 from workflow_builder.activities import llm_agent
 from workflow_builder.activities.contract import ActivityContext, ActivityError, Tool
 from workflow_builder.activities.registry import load_implementation
+from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.db import system_session, user_session
 from workflow_builder.runtime.port import Call, Outcome, RunSpec
 from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
@@ -95,7 +96,7 @@ def _validator(component_id: str, column: str) -> jsonschema.Draft202012Validato
         schema = session.execute(
             text(f"select {column} from components where id = :c"), {"c": component_id}
         ).scalar()
-    return jsonschema.Draft202012Validator(schema) if schema else None
+    return schema_validator(schema) if schema else None
 
 
 def _schema_problems(component: Mapping[str, Any], column: str, value: Any) -> str | None:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-import jsonschema
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.compiler import parse_expression
+from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.db import system_session, user_session
 from workflow_builder.runtime import admission, engines
 from workflow_builder.runtime.engines import engine
@@ -72,7 +72,7 @@ class Started:
 def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[tuple[str, str]]:
     if not schema:
         return []
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = schema_validator(schema)
     return [
         ("/" + "/".join(str(p) for p in error.absolute_path), error.message)
         for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))

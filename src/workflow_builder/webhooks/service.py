@@ -173,6 +173,12 @@ def verify_signature(
         )
 
 
+def replay_key(signed: str) -> str:
+    """Return the idempotency key of a signed request: its signature, hashed (a request signed
+    with the same timestamp and body is the same request)."""
+    return "signature:" + hashlib.sha256(signed.strip().lower().encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class RunState:
     """Where a run started by a webhook stands."""

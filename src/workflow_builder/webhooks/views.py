@@ -251,6 +251,11 @@ async def receive(
             headers={"Retry-After": retry_after(delay)},
         )
     inputs = _inputs(body, request.headers.get("content-type"))
+    if hook.auth == "hmac" and x_wfb_signature:
+        # A signed request is accepted once: a replay (within the timestamp's tolerance) is
+        # answered with the run the first one started. The unsigned Idempotency-Key header
+        # could be changed by whoever replays it, so the signature is the key.
+        idempotency_key = service.replay_key(x_wfb_signature)
     try:
         execution_id, created = await _start(hook, api_key, inputs, idempotency_key)
     except ProblemError as refused:

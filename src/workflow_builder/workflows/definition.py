@@ -6,12 +6,20 @@ edges); the full definition format and its validation belong to `workflow_builde
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from workflow_builder.api.errors import ProblemFieldError, field_error, validation_problem
+from workflow_builder.compiler.schemas import schema_issues
 
 MAX_NODES = 2000
+# Declarations that carry a JSON Schema: (list in the definition, the schema's field).
+SCHEMA_DECLARATIONS = (
+    ("signals", "parameters"),
+    ("queries", "return_type"),
+    ("work_queues", "work_item_schema"),
+)
 MAX_EDGES = 5000
 _EDGE_KEYS = {"id", "source", "target", "label"}
 
@@ -120,9 +128,41 @@ def _items(definition: dict[str, Any], key: str, limit: int, errors: _Errors) ->
     return value
 
 
+def _declared_schemas(definition: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """Yield (path, value) of every place the definition declares a JSON Schema."""
+    for index, node in enumerate(_list(definition.get("nodes"))):
+        if isinstance(node, dict) and node.get("type") == "trigger":
+            config = node.get("config")
+            if isinstance(config, dict) and "input_schema" in config:
+                yield ("nodes", index, "config", "input_schema"), config["input_schema"]
+    for key, name in SCHEMA_DECLARATIONS:
+        for index, item in enumerate(_list(definition.get(key))):
+            if isinstance(item, dict) and item.get(name) is not None:
+                yield (key, index, name), item[name]
+    variables = definition.get("variables")
+    for name, variable in variables.items() if isinstance(variables, dict) else ():
+        if isinstance(variable, dict) and variable.get("schema") is not None:
+            yield ("variables", name, "schema"), variable["schema"]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _check_schemas(definition: dict[str, Any], errors: _Errors) -> None:
+    """Refuse what would make a declared schema unsafe to evaluate: references that resolve
+    nowhere (nothing is fetched), patterns RE2 cannot run, excessive nesting. Whether each is
+    otherwise valid JSON Schema is the compiler's to report, so a draft still saves."""
+    for path, schema in _declared_schemas(definition):
+        for issue in schema_issues(schema, meta=False):
+            errors.add(*path, *issue.path, message=issue.message)
+
+
 def extract(definition: dict[str, Any]) -> tuple[list[NodeSpec], list[EdgeSpec]]:
-    """Return the definition's nodes and edges, or raise a 422 listing every shape error."""
+    """Return the definition's nodes and edges, or raise a 422 listing every shape error and
+    every declared schema that cannot be evaluated safely."""
     errors = _Errors()
+    _check_schemas(definition, errors)
     nodes = [
         spec
         for index, raw in enumerate(_items(definition, "nodes", MAX_NODES, errors))

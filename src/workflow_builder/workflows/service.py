@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from sqlalchemy import Select, delete, func, insert, or_, select, update
@@ -33,6 +32,7 @@ from workflow_builder.compiler import (
     work_queue_query_name,
     work_queue_signal_name,
 )
+from workflow_builder.compiler.checks import is_time_zone
 from workflow_builder.components.models import (
     ComponentVisibility,
     WorkflowStatus,
@@ -709,11 +709,8 @@ def _check_schedule(db_session: Session, workflow_id: UUID, values: dict[str, An
         raise invalid(
             "cron_expression", f"not a valid cron expression: {values['cron_expression']!r}"
         )
-    if values.get("timezone") is not None:
-        try:
-            ZoneInfo(values["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise invalid("timezone", f"not an IANA time zone: {values['timezone']!r}") from None
+    if values.get("timezone") is not None and not is_time_zone(values["timezone"]):
+        raise invalid("timezone", f"not an IANA time zone: {values['timezone'][:60]!r}")
     if values.get("work_queue_id") is not None:
         queue = db_session.get(WorkQueue, values["work_queue_id"])
         if queue is None or queue.workflow_id != workflow_id:
