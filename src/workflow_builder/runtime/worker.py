@@ -84,6 +84,7 @@ class Worker:
         heartbeating."""
         try:
             if self.temporal:
+                self._take_lease()
                 self._start_temporal()
             else:
                 url = get_database().url
@@ -183,7 +184,8 @@ class Worker:
                 ),
                 {"me": self.worker_id},
             )
-        LEASE.manage(self._lease_seconds)
+        if not self.temporal:  # Temporal fences its own workers; the row says who is alive
+            LEASE.manage(self._lease_seconds)
 
     def _renew(self) -> None:
         """Renew the lease; if another worker declared this one dead meanwhile, its runs have
@@ -198,10 +200,11 @@ class Worker:
                 {"me": self.worker_id},
             ).first()
         if renewed is None:
-            log.warning("worker %s was declared dead; dropping its runs here", self.worker_id)
-            engine.hand_over_local_runs()
+            if not self.temporal:
+                log.warning("worker %s was declared dead; dropping its runs here", self.worker_id)
+                engine.hand_over_local_runs()
             self._take_lease()
-        else:
+        elif not self.temporal:
             LEASE.renewed(sent, self._lease_seconds)
 
     # -- registry ---------------------------------------------------------------------------
@@ -255,8 +258,7 @@ class Worker:
     def _beat(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_seconds):
             try:
-                if not self.temporal:
-                    self._renew()
+                self._renew()
                 if self._connected_since is None:
                     self._connected_since = time.monotonic()
                 self._register(status="running")

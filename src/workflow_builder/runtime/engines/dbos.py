@@ -725,9 +725,36 @@ def launch_worker(url: str, *, executor_id: str, queues: list[str] | None = None
         DBOS(config=config)
         if queues is not None:
             DBOS.listen_queues(queues)
-        DBOS.launch()
+        _launch_off_any_event_loop()
         _launched_url = url
         log.info("engine worker %s launched (version %s)", executor_id, APP_VERSION)
+
+
+def _launch_off_any_event_loop() -> None:
+    """Launch the engine from a thread of its own.
+
+    The engine adopts the event loop running in the thread that launches it and runs every
+    workflow there. Whatever loop the caller runs (an API server's, a test driver's) may be
+    busy or blocked for long stretches, so runs must get the engine's own background loop.
+    """
+    failure: list[BaseException] = []
+
+    def launch() -> None:
+        try:
+            DBOS.launch()
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=launch, name="wfb-engine-launch")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def engine_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this process's runs execute on (None before the engine launches)."""
+    return _loop()
 
 
 def stop_dequeuing() -> None:

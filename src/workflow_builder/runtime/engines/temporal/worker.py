@@ -72,21 +72,26 @@ class TemporalWorkers:
             for queue in queues:
                 if queue in self._workers:
                     continue
-                worker = Worker(
-                    self._client,
-                    task_queue=queue,
-                    workflows=[RunWorkflow, TickWorkflow],
-                    activities=ACTIVITIES,
-                    activity_executor=self._activities,
-                    max_concurrent_activities=ACTIVITY_THREADS,
-                    identity=self.identity,
-                    workflow_runner=_RUNNER,
-                    graceful_shutdown_timeout=timedelta(seconds=drain_seconds),
-                )
+                worker = temporal.run_coroutine(self._make(queue, drain_seconds))
                 self._workers[queue] = worker
                 self._runs[queue] = asyncio.run_coroutine_threadsafe(
                     _run(worker, queue), temporal._background.loop()
                 )
+
+    async def _make(self, queue: str, drain_seconds: float) -> Worker:
+        """A Temporal worker for `queue`, made on the event loop it will run on."""
+        assert self._client is not None
+        return Worker(
+            self._client,
+            task_queue=queue,
+            workflows=[RunWorkflow, TickWorkflow],
+            activities=ACTIVITIES,
+            activity_executor=self._activities,
+            max_concurrent_activities=ACTIVITY_THREADS,
+            identity=self.identity,
+            workflow_runner=_RUNNER,
+            graceful_shutdown_timeout=timedelta(seconds=drain_seconds),
+        )
 
     @property
     def queues(self) -> list[str]:
