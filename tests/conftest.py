@@ -9,6 +9,8 @@ own, created here and dropped at the end, so runs never see each other's rows.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -74,6 +76,41 @@ class DatabaseFactory:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             for name in self.created:
                 conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporal_server() -> Iterator[str | None]:
+    """With `WFB_ENGINE=temporal` and no `TEMPORAL_ADDRESS`: the bundled Temporal dev server on
+    a free port for the whole run (its address exported, so worker processes find it too)."""
+    if os.environ.get("WFB_ENGINE") != "temporal":
+        yield None
+        return
+    if os.environ.get("TEMPORAL_ADDRESS"):
+        yield os.environ["TEMPORAL_ADDRESS"]
+        return
+    from workflow_builder.config import Settings, get_settings
+    from workflow_builder.runtime.engines.temporal import server
+
+    data_dir = Path(tempfile.mkdtemp(prefix="wfb-test-temporal-"))
+    settings = Settings(data_dir=data_dir, temporal_port=_free_port())
+    process = server.start(settings, ui=False)
+    address = f"127.0.0.1:{settings.temporal_port}"
+    os.environ["TEMPORAL_ADDRESS"] = address
+    get_settings.cache_clear()
+    try:
+        yield address
+    finally:
+        del os.environ["TEMPORAL_ADDRESS"]
+        get_settings.cache_clear()
+        server.stop(process)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

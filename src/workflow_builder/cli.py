@@ -121,13 +121,18 @@ def up(
     port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
 ) -> None:
     """Start everything: database (embedded without DATABASE_URL), worker, API and web app."""
+    from workflow_builder.runtime.engines import EngineUnavailable
     from workflow_builder.runtime.worker import Worker
 
     _configure_logging()
     _prepare_database(migrate=True)
     worker = Worker()
-    with console.status("Starting the in-process worker"):
-        worker.start()
+    try:
+        with console.status("Starting the in-process worker"):
+            worker.start()
+    except EngineUnavailable as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
     try:
         _serve(host, port)
     finally:
@@ -150,6 +155,7 @@ def worker(
     import threading
     from uuid import UUID
 
+    from workflow_builder.runtime.engines import EngineUnavailable
     from workflow_builder.runtime.worker import Worker
 
     _configure_logging()
@@ -167,6 +173,9 @@ def worker(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    except EngineUnavailable as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
     _freeze_startup_objects()
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
     stop = threading.Event()

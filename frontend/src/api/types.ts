@@ -162,6 +162,8 @@ export interface ExecutionDetail extends Execution {
   inputs: Record<string, unknown>;
   outputs: unknown;
   steps: ExecutionStep[];
+  /** The run in the Temporal Web UI (engine Temporal only). */
+  engine_url?: string | null;
 }
 
 /** A declared signal, query or work queue of a compiled version (generated ones included). */

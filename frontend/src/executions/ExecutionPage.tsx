@@ -279,6 +279,14 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
             <dt>Run id</dt>
             <dd>
               <code>{detail.id}</code>
+              {detail.engine_url && (
+                <>
+                  {" "}
+                  <a href={detail.engine_url} target="_blank" rel="noreferrer">
+                    Open in the Temporal Web UI
+                  </a>
+                </>
+              )}
             </dd>
             <dt>Trigger</dt>
             <dd>{detail.trigger_kind}</dd>

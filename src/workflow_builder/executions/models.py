@@ -66,6 +66,11 @@ class ExecutionDetail(ExecutionRead):
     """A run with its per-node history."""
 
     steps: list[StepRead]
+    engine_url: str | None = Field(
+        default=None,
+        description="The run in its engine's own console (the Temporal Web UI when the engine "
+        "is Temporal and its UI address is known); null otherwise.",
+    )
 
 
 class ExecutionPage(BaseModel):

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, status
@@ -21,6 +22,7 @@ from workflow_builder.api.errors import (
     unavailable,
     validation_problem,
 )
+from workflow_builder.config import get_settings
 from workflow_builder.executions.models import (
     ExecutionDetail,
     ExecutionPage,
@@ -189,8 +191,23 @@ def get_execution(execution_id: UUID, db_session: DbSession, user: Reader) -> Ex
         {"e": execution_id},
     ).mappings()
     return ExecutionDetail(
-        **execution.model_dump(), steps=[StepRead.model_validate(dict(s)) for s in steps]
+        **execution.model_dump(),
+        steps=[StepRead.model_validate(dict(s)) for s in steps],
+        engine_url=engine_console_url(execution),
     )
+
+
+def engine_console_url(execution: ExecutionRead) -> str | None:
+    """The run's page in the Temporal Web UI, once Temporal has started it (the execution row
+    then holds its Temporal workflow id and run id)."""
+    settings = get_settings()
+    ui = settings.temporal_web_ui() if settings.engine == "temporal" else None
+    workflow_id, run_id = execution.engine_workflow_id, execution.engine_run_id
+    if ui is None or workflow_id is None or run_id is None or workflow_id != str(execution.id):
+        return None
+    namespace = quote(settings.temporal_namespace, safe="")
+    run = f"{quote(workflow_id, safe='')}/{quote(run_id, safe='')}"
+    return f"{ui}/namespaces/{namespace}/workflows/{run}/history"
 
 
 @router.post("/executions/{execution_id}/cancel")

@@ -61,8 +61,11 @@ class TemporalWorkers:
         try:
             self._client = temporal.run_coroutine(temporal.connect(), timeout=30)
         except Exception as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if "Connection refused" in str(error):
+                reason = "connection refused"
             raise temporal.TemporalUnavailable(
-                f"cannot reach Temporal at TEMPORAL_ADDRESS={temporal.address()}: {error}"
+                f"cannot reach Temporal at TEMPORAL_ADDRESS={temporal.address()} ({reason})"
             ) from error
 
     def serve(self, queues: list[str], drain_seconds: float = 30.0) -> None:
