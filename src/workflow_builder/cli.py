@@ -14,6 +14,8 @@ from workflow_builder.activities.cli import components_app
 from workflow_builder.config import get_settings
 
 if TYPE_CHECKING:
+    import subprocess
+
     import uvicorn
 
 app = typer.Typer(help="Workflow Builder: design workflows visually and run them durably.")
@@ -69,6 +71,7 @@ def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
     """Return the HTTP server's configuration for `application` (what `wfb api` and `wfb up`
     serve). Forwarding headers are left to the app, which reads them only from the proxies in
     WFB_TRUSTED_PROXIES (api.proxies): uvicorn's own handling trusts loopback."""
+
     import uvicorn
 
     # log_config None: the server logs through the logging `_configure_logging` sets up.
@@ -126,18 +129,43 @@ def up(
 
     _configure_logging()
     _prepare_database(migrate=True)
-    worker = Worker()
+    temporal = _start_bundled_temporal()
     try:
-        with console.status("Starting the in-process worker"):
-            worker.start()
-    except EngineUnavailable as exc:
+        worker = Worker()
+        try:
+            with console.status("Starting the in-process worker"):
+                worker.start()
+        except EngineUnavailable as exc:
+            console.print(f"[red]{exc}[/red]", soft_wrap=True)
+            raise typer.Exit(1) from None
+        try:
+            _serve(host, port)
+        finally:
+            worker.stop()
+    finally:
+        if temporal is not None:
+            from workflow_builder.runtime.engines.temporal import server
+
+            server.stop(temporal)
+    _exit_leaving_waiting_runs()
+
+
+def _start_bundled_temporal() -> subprocess.Popen[bytes] | None:
+    """With `WFB_ENGINE=temporal` and no `TEMPORAL_ADDRESS`: start the bundled Temporal dev
+    server (state in the data directory, Web UI on WFB_TEMPORAL_UI_PORT) and wait for it."""
+    settings = get_settings()
+    if settings.engine != "temporal" or settings.temporal_address is not None:
+        return None
+    from workflow_builder.runtime.engines.temporal import server
+
+    try:
+        with console.status("Starting the bundled Temporal server"):
+            process = server.start(settings)
+    except server.ServerUnavailable as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
-    try:
-        _serve(host, port)
-    finally:
-        worker.stop()
-    _exit_leaving_waiting_runs()
+    console.print(f"Temporal Web UI at [bold]{settings.temporal_web_ui()}[/bold]")
+    return process
 
 
 @app.command()

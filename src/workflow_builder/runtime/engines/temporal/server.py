@@ -8,7 +8,9 @@ until it answers, and stops it on exit.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +46,16 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (a `wfb up`
+    killed with SIGKILL leaves no server behind). Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def start(settings: Settings, *, timeout: float = 60.0, ui: bool = True) -> subprocess.Popen[bytes]:
     """Start the bundled server and return it once its frontend accepts connections."""
     if _answers(settings.temporal_port):
@@ -68,12 +80,17 @@ def start(settings: Settings, *, timeout: float = 60.0, ui: bool = True) -> subp
         "error",
     ]
     args += ["--ui-port", str(settings.temporal_ui_port)] if ui else ["--headless"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its errors go to a file beside its state (a pipe nobody reads would stall it once full).
+    log_path = settings.data_dir / "temporal.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=log, preexec_fn=_die_with_parent
+        )
     deadline = time.monotonic() + timeout
     while not _answers(settings.temporal_port):
         if process.poll() is not None:
-            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise ServerUnavailable(f"the bundled Temporal server exited: {error[-500:]}")
+            error = log_path.read_text(errors="replace")[-500:]
+            raise ServerUnavailable(f"the bundled Temporal server exited: {error}")
         if time.monotonic() > deadline:
             process.kill()
             raise ServerUnavailable(f"the bundled Temporal server did not answer in {timeout} s")
