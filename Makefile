@@ -43,8 +43,13 @@ browser:
 run: install
 	$(BIN)/wfb up
 
+# The whole suite on the default engine (DBOS), then everything that runs workflows again on
+# Temporal, against a Temporal dev server the tests start on a free port.
+TEMPORAL_TESTS := tests/runtime tests/e2e/test_runs.py --ignore=tests/runtime/test_temporal_faults.py
+
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+	WFB_ENGINE=temporal $(BIN)/pytest $(TEMPORAL_TESTS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
