@@ -1,8 +1,12 @@
-"""python_code in a real child process with real resource limits."""
+"""python_code in a real bubblewrap sandbox with real resource limits."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +14,23 @@ import pytest
 from tests.activities.conftest import Call
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.activities.python_code import run
+from workflow_builder.config import get_settings
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Set WFB_* variables for one test; the settings are read afresh with them."""
+    get_settings.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def _refusal(call: Call, config: dict[str, Any]) -> ActivityError:
+    with pytest.raises(ActivityError) as caught:
+        run(config, {}, call.context)
+    assert not caught.value.retryable
+    return caught.value
 
 
 def _limit_error(call: Call, code: str, **limits: Any) -> ActivityError:
@@ -98,3 +119,78 @@ def test_the_code_does_not_inherit_the_worker_environment(
     names = run({"code": code}, {}, call.context)["result"]
     assert "WFB_SECRET_KEY" not in names
     assert os.environ["WFB_SECRET_KEY"] == "must-not-leak"
+
+
+def test_the_code_runs_as_nobody_in_an_empty_environment(call: Call) -> None:
+    code = (
+        "import os\n\ndef main(inputs):\n    return [os.getuid(), os.getgid(), dict(os.environ)]\n"
+    )
+    assert run({"code": code}, {}, call.context)["result"] == [65534, 65534, {}]
+
+
+def test_a_process_limit_bounds_a_fork_bomb(call: Call) -> None:
+    code = (
+        "import os, time\n\n"
+        "def main(inputs):\n"
+        "    while True:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+    )
+    with pytest.raises(ActivityError) as caught:
+        run({"code": code}, {}, call.context)
+    assert caught.value.error_type == "UserCodeError"
+    assert "BlockingIOError: [Errno 11] Resource temporarily unavailable" in caught.value.message
+
+
+def test_files_in_tmp_are_bounded(call: Call) -> None:
+    code = (
+        "def main(inputs):\n"
+        "    for n in range(1000):\n"
+        "        with open(f'/tmp/{n}', 'wb') as file:\n"
+        "            file.write(bytes(1_000_000))\n"
+    )
+    error = _refusal(call, {"code": code, "memory_mb": 64, "max_output_bytes": 2_000_000})
+    assert "OSError: [Errno 28] No space left on device" in error.message
+
+
+def test_without_bubblewrap_the_call_is_refused_saying_what_to_install(
+    call: Call, environment: pytest.MonkeyPatch
+) -> None:
+    environment.setenv("WFB_SANDBOX_BWRAP", "/nonexistent/bwrap")
+    error = _refusal(call, {"code": "def main(inputs):\n    return 1\n"})
+    assert error.error_type == "SandboxUnavailable"
+    assert "bubblewrap (bwrap) not found at /nonexistent/bwrap" in error.message
+    assert "apt-get install bubblewrap" in error.message
+    assert "WFB_UNSAFE_CODE_EXECUTION=1" in error.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a directory nobody may not enter")
+def test_a_sandbox_bubblewrap_cannot_set_up_is_refused_with_its_reason(
+    call: Call, environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    python = hidden / "python3"
+    shutil.copy(Path("/usr/bin/python3").resolve(), python)
+    environment.setenv("WFB_SANDBOX_PYTHON", str(python))
+    error = _refusal(call, {"code": "def main(inputs):\n    return 1\n"})
+    assert error.error_type == "SandboxUnavailable"
+    assert "bubblewrap could not create the sandbox" in error.message
+    assert "Permission denied" in error.message
+
+
+def test_the_unsafe_opt_out_runs_the_code_unconfined_as_the_worker(
+    call: Call, environment: pytest.MonkeyPatch
+) -> None:
+    environment.setenv("WFB_UNSAFE_CODE_EXECUTION", "1")
+    environment.setenv("WFB_SANDBOX_BWRAP", "/nonexistent/bwrap")
+    code = "import os, sys\n\ndef main(inputs):\n    return [os.getuid(), sys.version]\n"
+    result = run({"code": code}, {}, call.context)["result"]
+    assert result == [os.getuid(), sys.version]
+
+
+def test_network_access_is_refused_naming_the_setting(call: Call) -> None:
+    error = _refusal(call, {"code": "def main(inputs):\n    return 1\n", "network": True})
+    assert error.error_type == "NetworkNotAvailable"
+    assert error.details["field"] == "network"

@@ -1,6 +1,7 @@
-"""Runs one `python_code` node's user code in its own process (started with `python -I`).
+"""Runs one `python_code` node's user code in its own process (`python -I -B -c <this file>`).
 
-Protocol: argv = cpu seconds, memory bytes, output bytes; stdin = {"code", "inputs"} as JSON;
+Protocol: argv = cpu seconds, memory bytes, output bytes, processes (0: no limit), open files;
+stdin = {"code", "inputs"} as JSON;
 stdout = one JSON envelope, {"ok": true, "result", "stdout"} or {"ok": false, "error",
 "message", "traceback"}. It imports nothing from the package: it runs outside it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import linecache
+import os
 import resource
 import sys
 import traceback
@@ -84,7 +86,9 @@ def _failure(error: str, message: str, trace: str = "") -> dict[str, Any]:
 
 
 def main() -> None:
-    cpu_seconds, memory_bytes, output_bytes = (int(arg) for arg in sys.argv[1:4])
+    cpu_seconds, memory_bytes, output_bytes, processes, open_files = (
+        int(arg) for arg in sys.argv[1:6]
+    )
     request = json.loads(sys.stdin.read())
     # Limits are set here, after the interpreter started, so its own start-up does not count
     # against the memory limit; hard limits pin them so the code cannot raise them. The CPU hard
@@ -93,6 +97,11 @@ def main() -> None:
     _limit(resource.RLIMIT_AS, memory_bytes)
     _limit(resource.RLIMIT_FSIZE, output_bytes)
     _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_NOFILE, open_files)
+    if processes:
+        _limit(resource.RLIMIT_NPROC, processes)
+    # The interpreter set LC_CTYPE and bwrap PWD; the code sees none of it.
+    os.environ.clear()
     envelope = _envelope(request, output_bytes)
     sys.stdout.write(json.dumps(envelope, allow_nan=False))
     sys.stdout.flush()

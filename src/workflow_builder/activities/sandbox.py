@@ -1,0 +1,143 @@
+"""The sandbox tenant code runs in: a bubblewrap (`bwrap`) command line, and the rules it sets.
+
+A `python_code` call runs the system Python (`WFB_SANDBOX_PYTHON`, default `/usr/bin/python3`)
+under bubblewrap (`WFB_SANDBOX_BWRAP`, default `/usr/bin/bwrap`):
+
+- in fresh user, pid, mount, network, ipc and uts namespaces (and cgroup, where the kernel
+  allows), with no further user namespaces inside (`--disable-userns`);
+- as uid and gid 65534 inside. A worker running as root drops to 65534 before starting
+  bwrap, so outside the sandbox too the code has nobody's rights (a root-owned file a mount
+  exposed by mistake stays unreadable) and no capability anywhere;
+- on a read-only root holding only the interpreter and the system libraries (`/usr/lib`,
+  `/lib*`), a `/proc` of its own pid namespace (the worker is not in it), a read-only minimal
+  `/dev` and a size-limited tmpfs `/tmp` as working directory. Nothing of the product's
+  source, its virtual environment, its data directory or `/etc` is there;
+- with no network interface but a loopback of its own, an empty environment, a session of its
+  own (no terminal to inject input into), killed with the worker (`--die-with-parent`).
+
+The runner sets the rlimits (CPU, address space, processes, open files, file size, core dumps)
+before the code runs; wall time and output size are enforced from outside, by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from workflow_builder.activities.contract import ActivityError
+from workflow_builder.config import Settings
+
+log = logging.getLogger(__name__)
+
+SANDBOX_UID = SANDBOX_GID = 65534
+# Processes and threads the code may have at once (the sandbox's own two included).
+MAX_PROCESSES = 32
+MAX_OPEN_FILES = 64
+# /tmp is a tmpfs of memory_mb, at most this much: files there live in memory, beside RLIMIT_AS.
+MAX_TMP_MB = 64
+LIBRARY_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32", "/libx32")
+INSTALL_HINT = (
+    "install bubblewrap on the worker's machine (Debian/Ubuntu: apt-get install bubblewrap "
+    "python3), or, on an installation whose every user is trusted, set "
+    "WFB_UNSAFE_CODE_EXECUTION=1"
+)
+
+
+def unavailable(reason: str) -> ActivityError:
+    """The non-retryable error of a call that found no sandbox to run in."""
+    return ActivityError(
+        f"python_code cannot run: {reason}. Tenant code only runs inside a sandbox: "
+        f"{INSTALL_HINT}.",
+        error_type="SandboxUnavailable",
+        retryable=False,
+        details={"reason": reason},
+    )
+
+
+def check(settings: Settings) -> None:
+    """Raise `unavailable(...)` when bubblewrap or the sandbox's Python is missing."""
+    if not os.access(settings.sandbox_bwrap, os.X_OK):
+        raise unavailable(f"bubblewrap (bwrap) not found at {settings.sandbox_bwrap}")
+    if not os.access(settings.sandbox_python, os.X_OK):
+        raise unavailable(f"no Python for the sandbox at {settings.sandbox_python}")
+
+
+def command(
+    settings: Settings, python_args: Sequence[str], *, tmp_mb: int, status_fd: int
+) -> list[str]:
+    """The bwrap command line that runs the sandbox's Python with `python_args`.
+
+    bwrap writes JSON lines to `status_fd`: `child-pid` once the sandbox exists (so its absence
+    means the sandbox could not be built), `exit-code` when the code's process ended."""
+    python = str(settings.sandbox_python.resolve())
+    args = [
+        str(settings.sandbox_bwrap),
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--disable-userns",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--hostname",
+        "sandbox",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--json-status-fd",
+        str(status_fd),
+    ]
+    for directory in LIBRARY_DIRS:
+        path = Path(directory)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), directory]
+        elif path.is_dir():
+            args += ["--ro-bind", directory, directory]
+    args += ["--ro-bind", python, python]
+    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    args += ["--size", str(min(tmp_mb, MAX_TMP_MB) * 1024 * 1024), "--tmpfs", "/tmp"]
+    args += ["--chdir", "/tmp", "--remount-ro", "/"]
+    return [*args, python, *python_args]
+
+
+def process_user() -> Mapping[str, Any]:
+    """Popen arguments that start bwrap as nobody when the worker is root (none otherwise)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": []}
+
+
+def started(status: bytes) -> bool:
+    """Whether bwrap's status lines say the sandbox was built and the code's process started."""
+    for line in status.decode(errors="replace").splitlines():
+        try:
+            if "child-pid" in json.loads(line):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def announce(settings: Settings) -> None:
+    """Say at worker start how tenant code will run here: loudly when it runs unconfined."""
+    if settings.unsafe_code_execution:
+        log.warning(
+            "WFB_UNSAFE_CODE_EXECUTION=1: python_code runs tenant code WITHOUT a sandbox, with "
+            "this worker's rights (its environment, files, database and network). Only for an "
+            "installation whose every user is trusted."
+        )
+        return
+    try:
+        check(settings)
+    except ActivityError as exc:
+        log.warning("python_code steps will fail here: %s", exc.details["reason"])
