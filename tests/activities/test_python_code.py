@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from tests.activities.conftest import Call
+from tests.activities.fakes import EchoServer, serving
+from workflow_builder.activities import egress_proxy
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.activities.python_code import run
 from workflow_builder.config import get_settings
@@ -190,7 +193,114 @@ def test_the_unsafe_opt_out_runs_the_code_unconfined_as_the_worker(
     assert result == [os.getuid(), sys.version]
 
 
-def test_network_access_is_refused_naming_the_setting(call: Call) -> None:
+class Refused(Exception):
+    """What the test policy raises (the egress policy raises its own EgressRefused)."""
+
+
+def loopback_policy(allowed_port: int) -> egress_proxy.Connector:
+    """An egress policy for tests: only 127.0.0.1:`allowed_port` is open."""
+
+    def connect(host: str, port: int, timeout: float) -> socket.socket:
+        if (host, port) != ("127.0.0.1", allowed_port):
+            raise Refused(f"{host}:{port} is a loopback address, refused by the egress policy")
+        return socket.create_connection((host, port), timeout)
+
+    return connect
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    with serving(EchoServer()) as server:
+        yield server
+
+
+@pytest.fixture
+def policy(monkeypatch: pytest.MonkeyPatch, echo: EchoServer) -> None:
+    port = echo.server_address[1]
+    monkeypatch.setattr(egress_proxy, "policy_connector", lambda: loopback_policy(port))
+
+
+FETCH = (
+    "import urllib.error, urllib.request\n\n"
+    "def main(inputs):\n"
+    "    try:\n"
+    "        return urllib.request.urlopen(inputs['url'], timeout=10).read().decode()\n"
+    "    except urllib.error.HTTPError as error:\n"
+    "        return [error.code, error.reason]\n"
+)
+
+
+def test_with_network_the_code_reaches_what_the_egress_policy_allows(
+    call: Call, policy: None, echo: EchoServer
+) -> None:
+    result = run({"code": FETCH, "network": True}, {"url": f"{echo.url}/text"}, call.context)
+    assert result["result"] == "plain words"
+    assert echo.received[-1].path == "/text"
+
+
+def test_with_network_a_destination_the_policy_refuses_answers_403_with_its_reason(
+    call: Call, policy: None, echo: EchoServer
+) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{other.getsockname()[1]}/"
+        result = run({"code": FETCH, "network": True}, {"url": url}, call.context)
+    code, reason = result["result"]
+    assert code == 403
+    assert "loopback address, refused by the egress policy" in reason
+
+
+def test_with_network_connect_tunnels_any_tcp_the_policy_allows(
+    call: Call, policy: None, echo: EchoServer
+) -> None:
+    code = (
+        "import socket\n\n"
+        "def main(inputs):\n"
+        "    with socket.create_connection(('127.0.0.1', 3128), 5) as proxy:\n"
+        "        target = f\"127.0.0.1:{inputs['port']}\"\n"
+        "        proxy.sendall(f'CONNECT {target} HTTP/1.1\\r\\n\\r\\n'.encode())\n"
+        "        established = proxy.recv(1024).decode()\n"
+        "        proxy.sendall(b'GET /text HTTP/1.0\\r\\n\\r\\n')\n"
+        "        answer = b''\n"
+        "        while chunk := proxy.recv(65536):\n"
+        "            answer += chunk\n"
+        "    return [established.split('\\r\\n')[0], answer.decode().split('\\r\\n\\r\\n')[-1]]\n"
+    )
+    result = run({"code": code, "network": True}, {"port": echo.server_address[1]}, call.context)
+    assert result["result"] == ["HTTP/1.1 200 Connection established", "plain words"]
+
+
+def test_without_network_the_same_call_finds_nothing_listening(
+    call: Call, policy: None, echo: EchoServer
+) -> None:
+    with pytest.raises(ActivityError) as caught:
+        run({"code": FETCH}, {"url": f"{echo.url}/text"}, call.context)
+    assert caught.value.error_type == "UserCodeError"
+    assert "[Errno 111] Connection refused" in caught.value.message
+    assert echo.received == []
+
+
+def test_network_without_an_egress_policy_is_refused_naming_the_setting(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(egress_proxy, "policy_connector", lambda: None)
     error = _refusal(call, {"code": "def main(inputs):\n    return 1\n", "network": True})
     assert error.error_type == "NetworkNotAvailable"
     assert error.details["field"] == "network"
+
+
+@pytest.mark.skipif(
+    egress_proxy.policy_connector() is None, reason="needs the egress policy module"
+)
+def test_with_network_the_installation_s_egress_policy_decides(
+    call: Call, environment: pytest.MonkeyPatch, echo: EchoServer
+) -> None:
+    environment.setenv("WFB_EGRESS_ALLOW", f"127.0.0.1:{echo.server_address[1]}")
+    allowed = run({"code": FETCH, "network": True}, {"url": f"{echo.url}/text"}, call.context)
+    assert allowed["result"] == "plain words"
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{other.getsockname()[1]}/"
+        refused = run({"code": FETCH, "network": True}, {"url": url}, call.context)
+    assert refused["result"][0] == 403
+    assert "loopback" in refused["result"][1]

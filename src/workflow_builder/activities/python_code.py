@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workflow_builder.activities import sandbox
+from workflow_builder.activities import egress_proxy, sandbox
 from workflow_builder.activities.contract import ActivityContext, ActivityError, ComponentSpec
 from workflow_builder.config import Settings, get_settings
 
@@ -228,7 +228,7 @@ def _envelope(outcome: _Outcome, limits: Mapping[str, Any]) -> Mapping[str, Any]
     return result
 
 
-def _python_args(limits: Mapping[str, Any], processes: int) -> list[str]:
+def _python_args(limits: Mapping[str, Any], processes: int, network: bool = False) -> list[str]:
     return [
         "-I",
         "-B",
@@ -239,6 +239,7 @@ def _python_args(limits: Mapping[str, Any], processes: int) -> list[str]:
         str(limits["max_output_bytes"]),
         str(processes),
         str(sandbox.MAX_OPEN_FILES),
+        str(int(network)),
     ]
 
 
@@ -252,15 +253,21 @@ def _drain(fd: int) -> bytes:
     return bytes(data)
 
 
-def _run_sandboxed(settings: Settings, request: bytes, limits: Mapping[str, Any]) -> _Outcome:
+def _run_sandboxed(
+    settings: Settings,
+    request: bytes,
+    limits: Mapping[str, Any],
+    proxy: egress_proxy.EgressProxy | None = None,
+) -> _Outcome:
     sandbox.check(settings)
     status_read, status_write = os.pipe()
     try:
         command = sandbox.command(
             settings,
-            _python_args(limits, sandbox.MAX_PROCESSES),
+            _python_args(limits, sandbox.MAX_PROCESSES, network=proxy is not None),
             tmp_mb=limits["memory_mb"],
             status_fd=status_write,
+            egress_socket=proxy.path if proxy else None,
         )
         try:
             process = subprocess.Popen(
@@ -332,20 +339,25 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
         "wall_seconds": config.get("wall_seconds", 30),
         "max_output_bytes": config.get("max_output_bytes", _MB),
     }
-    if config.get("network"):
-        raise ActivityError(
-            "network: python_code cannot reach the network on this installation: outbound "
-            "connections from tenant code go only through the egress policy, which this "
-            "worker does not provide. Remove `network`, or make the call with http_request.",
-            error_type="NetworkNotAvailable",
-            retryable=False,
-            details={"field": "network"},
-        )
     settings = get_settings()
     request = json.dumps({"code": config["code"], "inputs": dict(inputs)}).encode()
     started = time.monotonic()
     if settings.unsafe_code_execution:
         outcome = _run_unconfined(request, limits)
+    elif config.get("network"):
+        connect = egress_proxy.policy_connector()
+        if connect is None:
+            raise ActivityError(
+                "network: python_code cannot reach the network on this installation: "
+                "outbound connections from tenant code go only through the egress policy, "
+                "which this worker does not have. Remove `network`, or make the call with "
+                "http_request.",
+                error_type="NetworkNotAvailable",
+                retryable=False,
+                details={"field": "network"},
+            )
+        with egress_proxy.EgressProxy(connect) as proxy:
+            outcome = _run_sandboxed(settings, request, limits, proxy)
     else:
         outcome = _run_sandboxed(settings, request, limits)
     context.record_metric("duration_ms", (time.monotonic() - started) * 1000)

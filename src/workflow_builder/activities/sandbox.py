@@ -40,6 +40,7 @@ MAX_OPEN_FILES = 64
 # /tmp is a tmpfs of memory_mb, at most this much: files there live in memory, beside RLIMIT_AS.
 MAX_TMP_MB = 64
 LIBRARY_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32", "/libx32")
+CERTIFICATE_DIRS = ("/etc/ssl/certs", "/usr/share/ca-certificates")
 INSTALL_HINT = (
     "install bubblewrap on the worker's machine (Debian/Ubuntu: apt-get install bubblewrap "
     "python3), or, on an installation whose every user is trusted, set "
@@ -67,9 +68,17 @@ def check(settings: Settings) -> None:
 
 
 def command(
-    settings: Settings, python_args: Sequence[str], *, tmp_mb: int, status_fd: int
+    settings: Settings,
+    python_args: Sequence[str],
+    *,
+    tmp_mb: int,
+    status_fd: int,
+    egress_socket: str | None = None,
 ) -> list[str]:
     """The bwrap command line that runs the sandbox's Python with `python_args`.
+
+    `egress_socket`: the egress proxy's Unix socket, bound in at `/run/wfb-egress.sock` with
+    the system's CA certificates (for TLS through it).
 
     bwrap writes JSON lines to `status_fd`: `child-pid` once the sandbox exists (so its absence
     means the sandbox could not be built), `exit-code` when the code's process ended."""
@@ -104,6 +113,11 @@ def command(
         elif path.is_dir():
             args += ["--ro-bind", directory, directory]
     args += ["--ro-bind", python, python]
+    if egress_socket is not None:
+        args += ["--ro-bind", egress_socket, "/run/wfb-egress.sock"]
+        for certificates in CERTIFICATE_DIRS:
+            if Path(certificates).is_dir():
+                args += ["--ro-bind", certificates, certificates]
     args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
     args += ["--size", str(min(tmp_mb, MAX_TMP_MB) * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--chdir", "/tmp", "--remount-ro", "/"]
