@@ -202,6 +202,14 @@ def test_a_fork_bomb_stops_at_the_process_limit(target: Target) -> None:
     assert "BlockingIOError: [Errno 11] Resource temporarily unavailable" in error
 
 
+def test_a_forking_fork_bomb_ends_at_wall_seconds_leaving_the_worker_alone(
+    target: Target,
+) -> None:
+    code = "import os\n\ndef main(inputs):\n    while True:\n        os.fork()\n"
+    error = refused(target, code, {}, wall_seconds=3)
+    assert "wall_seconds exceeded (3 s)" in error
+
+
 def test_a_memory_bomb_stops_at_memory_mb(target: Target) -> None:
     code = (
         "def main(inputs):\n"
