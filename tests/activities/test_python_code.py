@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import platform
 import shutil
 import socket
 import sys
@@ -144,6 +146,23 @@ def test_a_process_limit_bounds_a_fork_bomb(call: Call) -> None:
         run({"code": code}, {}, call.context)
     assert caught.value.error_type == "UserCodeError"
     assert "BlockingIOError: [Errno 11] Resource temporarily unavailable" in caught.value.message
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the seccomp filter is x86-64's")
+def test_system_calls_that_widen_the_kernel_s_attack_surface_are_refused(call: Call) -> None:
+    code = (
+        "import ctypes, os\n\n"
+        "def main(inputs):\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    refused = {}\n"
+        "    for name, number in inputs['calls'].items():\n"
+        "        ctypes.set_errno(0)\n"
+        "        refused[name] = [libc.syscall(number, 0, 0, 0, 0, 0), ctypes.get_errno()]\n"
+        "    return [refused, os.getpid()]\n"
+    )
+    calls = {"ptrace": 101, "keyctl": 250, "bpf": 321, "perf_event_open": 298, "unshare": 272}
+    result = run({"code": code}, {"calls": calls}, call.context)["result"]
+    assert result == [{name: [-1, errno.EPERM] for name in calls}, 2]
 
 
 def test_files_in_tmp_are_bounded(call: Call) -> None:

@@ -253,6 +253,17 @@ def _drain(fd: int) -> bytes:
     return bytes(data)
 
 
+def _filter_pipe() -> int | None:
+    """A pipe's read end holding the sandbox's seccomp program (it fits the pipe's buffer)."""
+    program = sandbox.seccomp_filter()
+    if program is None:
+        return None
+    read_end, write_end = os.pipe()
+    os.write(write_end, program)
+    os.close(write_end)
+    return read_end
+
+
 def _run_sandboxed(
     settings: Settings,
     request: bytes,
@@ -261,6 +272,7 @@ def _run_sandboxed(
 ) -> _Outcome:
     sandbox.check(settings)
     status_read, status_write = os.pipe()
+    seccomp = _filter_pipe()
     try:
         command = sandbox.command(
             settings,
@@ -268,6 +280,7 @@ def _run_sandboxed(
             tmp_mb=limits["memory_mb"],
             status_fd=status_write,
             egress_socket=proxy.path if proxy else None,
+            seccomp_fd=seccomp,
         )
         try:
             process = subprocess.Popen(
@@ -278,7 +291,7 @@ def _run_sandboxed(
                 cwd="/",
                 env={},
                 start_new_session=True,
-                pass_fds=(status_write,),
+                pass_fds=(status_write,) if seccomp is None else (status_write, seccomp),
                 **sandbox.process_user(),
             )
         except OSError as exc:
@@ -291,6 +304,8 @@ def _run_sandboxed(
         os.close(status_read)
         if status_write >= 0:
             os.close(status_write)
+        if seccomp is not None:
+            os.close(seccomp)
     stderr = outcome.stderr.decode(errors="replace").strip()
     # bwrap fails before the code's process exists (no namespaces) or while it sets up the
     # sandbox for it (a mount refused): then it exits 1 having said why, and nothing ran.

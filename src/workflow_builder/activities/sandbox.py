@@ -13,7 +13,11 @@ under bubblewrap (`WFB_SANDBOX_BWRAP`, default `/usr/bin/bwrap`):
   `/dev` and a size-limited tmpfs `/tmp` as working directory. Nothing of the product's
   source, its virtual environment, its data directory or `/etc` is there;
 - with no network interface but a loopback of its own, an empty environment, a session of its
-  own (no terminal to inject input into), killed with the worker (`--die-with-parent`).
+  own (no terminal to inject input into), killed with the worker (`--die-with-parent`);
+- on x86-64, under a seccomp filter that refuses (EPERM) the system calls tenant code has no
+  use for and that widen the kernel's attack surface: tracing and other processes' memory,
+  kernel keyrings, BPF, perf events, userfaultfd, io_uring, modules, kexec, mounts, namespaces,
+  file handles, swap, reboot, quotas and the like; other ABIs (32-bit, x32) are killed.
 
 The runner sets the rlimits (CPU, address space, processes, open files, file size, core dumps)
 before the code runs; wall time and output size are enforced from outside, by the caller.
@@ -24,6 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,61 @@ MAX_OPEN_FILES = 64
 MAX_TMP_MB = 64
 LIBRARY_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32", "/libx32")
 CERTIFICATE_DIRS = ("/etc/ssl/certs", "/usr/share/ca-certificates")
+# x86-64 system call numbers (asm/unistd_64.h) the seccomp filter refuses.
+REFUSED_SYSCALLS_X86_64 = {
+    "ptrace": 101,
+    "syslog": 103,
+    "personality": 135,
+    "pivot_root": 155,
+    "chroot": 161,
+    "acct": 163,
+    "mount": 165,
+    "umount2": 166,
+    "swapon": 167,
+    "swapoff": 168,
+    "reboot": 169,
+    "iopl": 172,
+    "ioperm": 173,
+    "init_module": 175,
+    "delete_module": 176,
+    "quotactl": 179,
+    "lookup_dcookie": 212,
+    "kexec_load": 246,
+    "add_key": 248,
+    "request_key": 249,
+    "keyctl": 250,
+    "unshare": 272,
+    "perf_event_open": 298,
+    "fanotify_init": 300,
+    "name_to_handle_at": 303,
+    "open_by_handle_at": 304,
+    "setns": 308,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "finit_module": 313,
+    "kexec_file_load": 320,
+    "bpf": 321,
+    "userfaultfd": 323,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "mount_setattr": 442,
+}
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_SYSCALL_BIT = 0x40000000
+_BPF_LD_W_ABS = 0x20
+_BPF_JEQ_K = 0x15
+_BPF_JGE_K = 0x35
+_BPF_RET_K = 0x06
+_RET_ALLOW = 0x7FFF0000
+_RET_EPERM = 0x00050000 | 1
+_RET_KILL_PROCESS = 0x80000000
 INSTALL_HINT = (
     "install bubblewrap on the worker's machine (Debian/Ubuntu: apt-get install bubblewrap "
     "python3), or, on an installation whose every user is trusted, set "
@@ -74,11 +135,13 @@ def command(
     tmp_mb: int,
     status_fd: int,
     egress_socket: str | None = None,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The bwrap command line that runs the sandbox's Python with `python_args`.
 
     `egress_socket`: the egress proxy's Unix socket, bound in at `/run/wfb-egress.sock` with
-    the system's CA certificates (for TLS through it).
+    the system's CA certificates (for TLS through it). `seccomp_fd`: a pipe holding
+    `seccomp_filter()`, applied to the code's process.
 
     bwrap writes JSON lines to `status_fd`: `child-pid` once the sandbox exists (so its absence
     means the sandbox could not be built), `exit-code` when the code's process ended."""
@@ -106,6 +169,8 @@ def command(
         "--json-status-fd",
         str(status_fd),
     ]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     for directory in LIBRARY_DIRS:
         path = Path(directory)
         if path.is_symlink():
@@ -122,6 +187,29 @@ def command(
     args += ["--size", str(min(tmp_mb, MAX_TMP_MB) * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--chdir", "/tmp", "--remount-ro", "/"]
     return [*args, python, *python_args]
+
+
+def seccomp_filter() -> bytes | None:
+    """The seccomp program (classic BPF, as bwrap's `--seccomp` reads it) for this machine,
+    or None where there is none (architectures other than x86-64)."""
+    if platform.machine() != "x86_64":
+        return None
+
+    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    program = [
+        op(_BPF_LD_W_ABS, 4),  # seccomp_data.arch
+        op(_BPF_JEQ_K, _AUDIT_ARCH_X86_64, jt=1),
+        op(_BPF_RET_K, _RET_KILL_PROCESS),
+        op(_BPF_LD_W_ABS, 0),  # seccomp_data.nr
+        op(_BPF_JGE_K, _X32_SYSCALL_BIT, jf=1),
+        op(_BPF_RET_K, _RET_KILL_PROCESS),
+    ]
+    for number in sorted(REFUSED_SYSCALLS_X86_64.values()):
+        program += [op(_BPF_JEQ_K, number, jf=1), op(_BPF_RET_K, _RET_EPERM)]
+    program.append(op(_BPF_RET_K, _RET_ALLOW))
+    return b"".join(program)
 
 
 def process_user() -> Mapping[str, Any]:
