@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import platform
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 from tests.activities.conftest import Call
 from tests.activities.fakes import EchoServer, serving
-from workflow_builder.activities import egress_proxy
+from workflow_builder.activities import egress_proxy, sandbox
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.activities.python_code import run
 from workflow_builder.config import get_settings
@@ -200,6 +201,33 @@ def test_a_sandbox_bubblewrap_cannot_set_up_is_refused_with_its_reason(
     assert error.error_type == "SandboxUnavailable"
     assert "bubblewrap could not create the sandbox" in error.message
     assert "Permission denied" in error.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a directory nobody may not enter")
+def test_a_worker_that_cannot_build_the_sandbox_says_so_at_start(
+    environment: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    python = hidden / "python3"
+    shutil.copy(Path("/usr/bin/python3").resolve(), python)
+    environment.setenv("WFB_SANDBOX_PYTHON", str(python))
+    with caplog.at_level(logging.INFO, logger=sandbox.__name__):
+        sandbox.announce(get_settings())
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "python_code steps will fail here" in record.message
+    assert "bubblewrap could not create the sandbox" in record.message
+
+
+def test_a_worker_that_can_build_the_sandbox_says_so_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger=sandbox.__name__):
+        sandbox.announce(get_settings())
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert "in a bubblewrap sandbox" in record.message
 
 
 def test_the_unsafe_opt_out_runs_the_code_unconfined_as_the_worker(

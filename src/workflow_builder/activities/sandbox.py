@@ -30,6 +30,7 @@ import logging
 import os
 import platform
 import struct
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,8 +231,36 @@ def started(status: bytes) -> bool:
     return False
 
 
+def probe(settings: Settings) -> None:
+    """Build one sandbox and start the sandbox's Python in it; raise `unavailable(...)` naming
+    what failed (bubblewrap or Python missing, namespaces refused, a mount refused)."""
+    check(settings)
+    status_read, status_write = os.pipe()
+    try:
+        finished = subprocess.run(
+            command(settings, ["-I", "-S", "-c", "pass"], tmp_mb=16, status_fd=status_write),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd="/",
+            env={},
+            pass_fds=(status_write,),
+            timeout=60,
+            check=False,
+            **process_user(),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise unavailable(f"bubblewrap could not be started ({exc})") from None
+    finally:
+        os.close(status_read)
+        os.close(status_write)
+    if finished.returncode != 0:
+        stderr = finished.stderr.decode(errors="replace").strip()
+        raise unavailable(f"bubblewrap could not create the sandbox ({stderr})")
+
+
 def announce(settings: Settings) -> None:
-    """Say at worker start how tenant code will run here: loudly when it runs unconfined."""
+    """Say at worker start how tenant code will run here: loudly when it runs unconfined or
+    cannot run at all."""
     if settings.unsafe_code_execution:
         log.warning(
             "WFB_UNSAFE_CODE_EXECUTION=1: python_code runs tenant code WITHOUT a sandbox, with "
@@ -240,6 +269,8 @@ def announce(settings: Settings) -> None:
         )
         return
     try:
-        check(settings)
+        probe(settings)
     except ActivityError as exc:
-        log.warning("python_code steps will fail here: %s", exc.details["reason"])
+        log.warning("python_code steps will fail here: %s; %s", exc.details["reason"], INSTALL_HINT)
+    else:
+        log.info("python_code runs tenant code in a bubblewrap sandbox")
