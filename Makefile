@@ -9,7 +9,7 @@ UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html
 	frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install ui browser run test lint format bench clean
+.PHONY: install ui browser sandbox run test lint format bench clean
 
 install: $(STAMP) ui
 
@@ -40,14 +40,24 @@ browser:
 		else echo "Chromium missing and not root: browser tests will be skipped"; fi; \
 	fi
 
-run: install
+# python_code runs tenant code under bubblewrap with the system Python; install them when they
+# are missing and we may (without them python_code steps fail, saying what to install).
+sandbox:
+	@if [ ! -x /usr/bin/bwrap ] || [ ! -x /usr/bin/python3 ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing bubblewrap for the python_code sandbox"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3 >/dev/null; \
+		else echo "bubblewrap missing and not root: python_code steps will fail (apt-get install bubblewrap)"; fi; \
+	fi
+
+run: install sandbox
 	$(BIN)/wfb up
 
 # The whole suite on the default engine (DBOS), then everything that runs workflows again on
 # Temporal, against a Temporal dev server the tests start on a free port.
 TEMPORAL_TESTS := tests/runtime tests/e2e/test_runs.py --ignore=tests/runtime/test_temporal_faults.py
 
-test: install browser
+test: install browser sandbox
 	$(BIN)/pytest $(PYTEST_ARGS)
 	WFB_ENGINE=temporal $(BIN)/pytest $(TEMPORAL_TESTS) $(PYTEST_ARGS)
 

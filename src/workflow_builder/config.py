@@ -103,6 +103,19 @@ class Settings(BaseSettings):
         description="Runs a task queue may hold accepted but not started; starts beyond: 429.",
     )
 
+    unsafe_code_execution: bool = Field(
+        default=False,
+        description="Run python_code without its sandbox, with the worker's own rights. "
+        "Only for an installation whose every user is trusted (single-tenant).",
+    )
+    sandbox_bwrap: Path = Field(
+        default=Path("/usr/bin/bwrap"), description="bubblewrap, which confines python_code."
+    )
+    sandbox_python: Path = Field(
+        default=Path("/usr/bin/python3"),
+        description="The system Python python_code runs in (its standard library in /usr/lib).",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:

@@ -5,7 +5,6 @@ the runs, and the workers page shows the live worker."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -350,12 +349,14 @@ FLAGGED = {
             "type": "activity",
             "component": {"name": "python_code"},
             "config": {
-                "code": "import os\n\ndef main(inputs):\n"
-                "    if not os.path.exists(inputs['flag']):\n"
+                # The code runs in a sandbox that sees nothing of the test's files: the clock
+                # is what the first attempt and the retry see differently.
+                "code": "import time\n\ndef main(inputs):\n"
+                "    if time.time() < inputs['ready_at']:\n"
                 "        raise RuntimeError('the flag is not set')\n"
                 "    return 'ok'\n"
             },
-            "input": {"flag": "input.flag"},
+            "input": {"ready_at": "input.ready_at"},
             "retry": {"maximum_attempts": 1},
             "position": {"x": 0, "y": 130},
         },
@@ -369,12 +370,12 @@ FLAGGED = {
 
 
 def test_a_failed_run_shows_its_error_and_is_retried_from_the_run_page(
-    live_server: str, page: Page, worker: str, tmp_path: Path
+    live_server: str, page: Page, worker: str
 ) -> None:
-    flag = tmp_path / "flag"
+    ready_at = time.time() + 10
     client = api(live_server, sign_up(page, live_server))
     workflow_id = deploy(client, FLAGGED, f"flagged-{time.monotonic_ns()}")
-    execution_id = start(client, workflow_id, {"flag": str(flag)})
+    execution_id = start(client, workflow_id, {"ready_at": ready_at})
     page.goto(f"{live_server}/executions/{execution_id}")
 
     expect(run_status(page, "check")).to_have_attribute("data-run-status", "failed", timeout=15_000)
@@ -384,7 +385,7 @@ def test_a_failed_run_shows_its_error_and_is_retried_from_the_run_page(
     node(page, "check").click()
     expect(page.get_by_role("region", name="Steps of check")).to_contain_text("the flag is not set")
 
-    flag.write_text("set")
+    time.sleep(max(0.0, ready_at - time.time()) + 0.1)
     page.get_by_role("button", name="Retry from the failed node").click()
     expect(run_status(page, "finish")).to_have_attribute(
         "data-run-status", "completed", timeout=15_000

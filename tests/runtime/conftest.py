@@ -253,7 +253,9 @@ WFB = str(Path(sys.executable).with_name("wfb"))
 class WorkerProcess:
     """A `wfb worker --project P` subprocess against the test database."""
 
-    def __init__(self, db: Database, project_id: str, worker_id: str) -> None:
+    def __init__(
+        self, db: Database, project_id: str, worker_id: str, env: dict[str, str] | None = None
+    ) -> None:
         self.worker_id = worker_id
         env = {
             **os.environ,
@@ -262,6 +264,7 @@ class WorkerProcess:
             "WFB_HEARTBEAT_SECONDS": "0.5",
             "WFB_WORKER_DEAD_AFTER_SECONDS": "3",
             "WFB_LOG_LEVEL": "warning",
+            **(env or {}),
         }
         args = ["--project", project_id] if project_id else []
         self.process = subprocess.Popen(

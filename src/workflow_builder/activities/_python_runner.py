@@ -1,8 +1,10 @@
-"""Runs one `python_code` node's user code in its own process (started with `python -I`).
+"""Runs one `python_code` node's user code in its own process (`python -I -B -c <this file>`).
 
-Protocol: argv = cpu seconds, memory bytes, output bytes; stdin = {"code", "inputs"} as JSON;
-stdout = one JSON envelope, {"ok": true, "result", "stdout"} or {"ok": false, "error",
-"message", "traceback"}. It imports nothing from the package: it runs outside it.
+Protocol: argv = cpu seconds, memory bytes, output bytes, processes (0: no limit), open files,
+network (1: relay 127.0.0.1:3128 to the worker's egress proxy, bound in at PROXY_SOCKET);
+stdin = {"code", "inputs"} as JSON; stdout = one JSON envelope, {"ok": true, "result",
+"stdout"} or {"ok": false, "error", "message", "traceback"}. It imports nothing from the
+package: it runs outside it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,19 @@ from __future__ import annotations
 import io
 import json
 import linecache
+import os
 import resource
+import selectors
+import socket
 import sys
+import threading
 import traceback
 from typing import Any
 
 FILENAME = "<node code>"
 TRACEBACK_LINES = 12
+PROXY_SOCKET = "/run/wfb-egress.sock"
+PROXY_URL = "http://127.0.0.1:3128"
 
 
 class _CappedOutput(io.StringIO):
@@ -79,12 +87,55 @@ def _envelope(request: dict[str, Any], output_cap: int) -> dict[str, Any]:
     return {"ok": True, "result": result, "stdout": printed.getvalue()}
 
 
+def _relay(listener: socket.socket) -> None:
+    """Pass each connection to the sandbox's proxy port on to the worker's egress proxy."""
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    peers: dict[socket.socket, socket.socket] = {}
+    while True:
+        for key, _ in selector.select():
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            if sock is listener:
+                client, _ = listener.accept()
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    upstream.connect(PROXY_SOCKET)
+                except OSError:
+                    client.close()
+                    upstream.close()
+                    continue
+                peers[client], peers[upstream] = upstream, client
+                selector.register(client, selectors.EVENT_READ)
+                selector.register(upstream, selectors.EVENT_READ)
+                continue
+            other = peers[sock]
+            try:
+                data = sock.recv(65536)
+                other.sendall(data)
+            except OSError:
+                data = b""
+            if not data:
+                for end in (sock, other):
+                    selector.unregister(end)
+                    del peers[end]
+                    end.close()
+
+
+def _open_network() -> None:
+    listener = socket.create_server(("127.0.0.1", int(PROXY_URL.rsplit(":", 1)[1])))
+    threading.Thread(target=_relay, args=(listener,), daemon=True).start()
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ[name] = PROXY_URL
+
+
 def _failure(error: str, message: str, trace: str = "") -> dict[str, Any]:
     return {"ok": False, "error": error, "message": message, "traceback": trace}
 
 
 def main() -> None:
-    cpu_seconds, memory_bytes, output_bytes = (int(arg) for arg in sys.argv[1:4])
+    cpu_seconds, memory_bytes, output_bytes, processes, open_files, network = (
+        int(arg) for arg in sys.argv[1:7]
+    )
     request = json.loads(sys.stdin.read())
     # Limits are set here, after the interpreter started, so its own start-up does not count
     # against the memory limit; hard limits pin them so the code cannot raise them. The CPU hard
@@ -93,6 +144,13 @@ def main() -> None:
     _limit(resource.RLIMIT_AS, memory_bytes)
     _limit(resource.RLIMIT_FSIZE, output_bytes)
     _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_NOFILE, open_files)
+    if processes:
+        _limit(resource.RLIMIT_NPROC, processes)
+    # The interpreter set LC_CTYPE and bwrap PWD; the code sees none of it.
+    os.environ.clear()
+    if network:
+        _open_network()
     envelope = _envelope(request, output_bytes)
     sys.stdout.write(json.dumps(envelope, allow_nan=False))
     sys.stdout.flush()

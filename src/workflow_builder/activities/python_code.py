@@ -1,10 +1,13 @@
-"""`python_code`: run a user's `def main(inputs)` in a separate, resource-limited process.
+"""`python_code`: run a tenant's `def main(inputs)` in a sandbox, with resource limits.
 
-The code runs in a fresh `python -I` process (no user site-packages, no PYTHON* variables, an
-empty environment, a throw-away working directory) with limits on CPU seconds (RLIMIT_CPU),
-memory (RLIMIT_AS), wall time (the process group is killed) and output size. It is NOT a
-security sandbox: the process runs as the worker's OS user and can reach the network and the
-file system that user can. Run workers in a container or VM when the code is untrusted.
+The code runs in the system Python inside a bubblewrap sandbox (see `sandbox.py`): fresh
+namespaces, nobody's uid, a read-only file system without the product, no network, an empty
+environment, with limits on CPU seconds (RLIMIT_CPU), memory (RLIMIT_AS), processes
+(RLIMIT_NPROC), open files (RLIMIT_NOFILE), file size (RLIMIT_FSIZE), wall time (the sandbox is
+killed) and output size (bounded reads). Where no sandbox can be built the call fails with a
+non-retryable `SandboxUnavailable` error, unless the administrator set
+WFB_UNSAFE_CODE_EXECUTION=1: then the code runs as the worker's user in a `python -I` process
+with the same limits but processes, which is only fit for an installation of trusted users.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from workflow_builder.activities import egress_proxy, sandbox
 from workflow_builder.activities.contract import ActivityContext, ActivityError, ComponentSpec
+from workflow_builder.config import Settings, get_settings
 
-RUNNER = Path(__file__).with_name("_python_runner.py")
+# The runner is passed with -c: the sandbox holds no file of the product.
+RUNNER_SOURCE = Path(__file__).with_name("_python_runner.py").read_text()
 _MB = 1024 * 1024
 _STDERR_TAIL = 4000
 _READ_CHUNK = 65536
@@ -49,6 +55,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "maximum": 64 * _MB,
             "default": _MB,
             "description": "Cap on what the code prints and on its JSON result, each.",
+        },
+        "network": {
+            "type": "boolean",
+            "default": False,
+            "description": "Let the code open outbound connections, through the installation's "
+            "egress policy. Off: the code has no network at all.",
         },
     },
     "required": ["code"],
@@ -75,8 +87,8 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 SPEC = ComponentSpec(
     name="python_code",
     display_name="Python code",
-    description="Run a Python function main(inputs) in a separate process with CPU, memory, "
-    "time and output limits.",
+    description="Run a Python function main(inputs) in a sandbox (no network, no access to the "
+    "installation) with CPU, memory, process, time and output limits.",
     component_type="activity",
     implementation_path="workflow_builder.activities.python_code:run",
     config_schema=CONFIG_SCHEMA,
@@ -216,27 +228,101 @@ def _envelope(outcome: _Outcome, limits: Mapping[str, Any]) -> Mapping[str, Any]
     return result
 
 
-def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityContext) -> Any:
-    """Run `main(inputs)` in a limited child process; return {result, stdout}."""
-    limits = {
-        "cpu_seconds": config.get("cpu_seconds", 10),
-        "memory_mb": config.get("memory_mb", 256),
-        "wall_seconds": config.get("wall_seconds", 30),
-        "max_output_bytes": config.get("max_output_bytes", _MB),
-    }
-    request = json.dumps({"code": config["code"], "inputs": dict(inputs)}).encode()
-    command = [
-        sys.executable,
+def _python_args(limits: Mapping[str, Any], processes: int, network: bool = False) -> list[str]:
+    return [
         "-I",
-        str(RUNNER),
+        "-B",
+        "-c",
+        RUNNER_SOURCE,
         str(limits["cpu_seconds"]),
         str(limits["memory_mb"] * _MB),
         str(limits["max_output_bytes"]),
+        str(processes),
+        str(sandbox.MAX_OPEN_FILES),
+        str(int(network)),
     ]
-    started = time.monotonic()
+
+
+def _drain(fd: int) -> bytes:
+    """Read what a pipe holds now, without waiting for writers that may still hold it."""
+    os.set_blocking(fd, False)
+    data = bytearray()
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, _READ_CHUNK):
+            data += chunk
+    return bytes(data)
+
+
+def _filter_pipe() -> int | None:
+    """A pipe's read end holding the sandbox's seccomp program (it fits the pipe's buffer)."""
+    program = sandbox.seccomp_filter()
+    if program is None:
+        return None
+    read_end, write_end = os.pipe()
+    os.write(write_end, program)
+    os.close(write_end)
+    return read_end
+
+
+def _run_sandboxed(
+    settings: Settings,
+    request: bytes,
+    limits: Mapping[str, Any],
+    proxy: egress_proxy.EgressProxy | None = None,
+) -> _Outcome:
+    sandbox.check(settings)
+    status_read, status_write = os.pipe()
+    seccomp = _filter_pipe()
+    try:
+        command = sandbox.command(
+            settings,
+            _python_args(limits, sandbox.MAX_PROCESSES, network=proxy is not None),
+            tmp_mb=limits["memory_mb"],
+            status_fd=status_write,
+            egress_socket=proxy.path if proxy else None,
+            seccomp_fd=seccomp,
+        )
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd="/",
+                env={},
+                start_new_session=True,
+                pass_fds=(status_write,) if seccomp is None else (status_write, seccomp),
+                **sandbox.process_user(),
+            )
+        except OSError as exc:
+            raise sandbox.unavailable(f"bubblewrap could not be started ({exc})") from None
+        os.close(status_write)
+        status_write = -1
+        outcome = _communicate_then_kill(process, request, limits)
+        status = _drain(status_read)
+    finally:
+        os.close(status_read)
+        if status_write >= 0:
+            os.close(status_write)
+        if seccomp is not None:
+            os.close(seccomp)
+    stderr = outcome.stderr.decode(errors="replace").strip()
+    # bwrap fails before the code's process exists (no namespaces) or while it sets up the
+    # sandbox for it (a mount refused): then it exits 1 having said why, and nothing ran.
+    setup_failed = outcome.returncode == 1 and not outcome.stdout and stderr.startswith("bwrap:")
+    if not outcome.timed_out and (setup_failed or not sandbox.started(status)):
+        raise sandbox.unavailable(f"bubblewrap could not create the sandbox ({stderr})")
+    # bwrap reports a process that a signal ended as exit status 128 + the signal.
+    if outcome.returncode > 128:
+        outcome.returncode = 128 - outcome.returncode
+    return outcome
+
+
+def _run_unconfined(request: bytes, limits: Mapping[str, Any]) -> _Outcome:
+    """WFB_UNSAFE_CODE_EXECUTION=1: a plain child process of the worker, as its user."""
     with tempfile.TemporaryDirectory(prefix="wfb-code-") as workdir:
         process = subprocess.Popen(
-            command,
+            [sys.executable, *_python_args(limits, processes=0)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -244,14 +330,51 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
             env={"PATH": os.defpath, "LANG": "C.UTF-8", "HOME": workdir},
             start_new_session=True,
         )
-        try:
-            # The envelope holds both the result and the prints, each capped: allow both.
-            outcome = _communicate(
-                process, request, limits["wall_seconds"], 2 * limits["max_output_bytes"] + 4096
+        return _communicate_then_kill(process, request, limits)
+
+
+def _communicate_then_kill(
+    process: subprocess.Popen[bytes], request: bytes, limits: Mapping[str, Any]
+) -> _Outcome:
+    try:
+        # The envelope holds both the result and the prints, each capped: allow both.
+        return _communicate(
+            process, request, limits["wall_seconds"], 2 * limits["max_output_bytes"] + 4096
+        )
+    finally:
+        _kill(process)
+        process.wait()
+
+
+def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityContext) -> Any:
+    """Run `main(inputs)` in a sandboxed, limited child process; return {result, stdout}."""
+    limits = {
+        "cpu_seconds": config.get("cpu_seconds", 10),
+        "memory_mb": config.get("memory_mb", 256),
+        "wall_seconds": config.get("wall_seconds", 30),
+        "max_output_bytes": config.get("max_output_bytes", _MB),
+    }
+    settings = get_settings()
+    request = json.dumps({"code": config["code"], "inputs": dict(inputs)}).encode()
+    started = time.monotonic()
+    if settings.unsafe_code_execution:
+        outcome = _run_unconfined(request, limits)
+    elif config.get("network"):
+        connect = egress_proxy.policy_connector()
+        if connect is None:
+            raise ActivityError(
+                "network: python_code cannot reach the network on this installation: "
+                "outbound connections from tenant code go only through the egress policy, "
+                "which this worker does not have. Remove `network`, or make the call with "
+                "http_request.",
+                error_type="NetworkNotAvailable",
+                retryable=False,
+                details={"field": "network"},
             )
-        finally:
-            _kill(process)
-            process.wait()
+        with egress_proxy.EgressProxy(connect) as proxy:
+            outcome = _run_sandboxed(settings, request, limits, proxy)
+    else:
+        outcome = _run_sandboxed(settings, request, limits)
     context.record_metric("duration_ms", (time.monotonic() - started) * 1000)
     envelope = _envelope(outcome, limits)
     return {"result": envelope["result"], "stdout": envelope["stdout"]}

@@ -34,6 +34,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from workflow_builder.activities import sandbox
 from workflow_builder.config import Settings, get_settings
 from workflow_builder.db import get_database, system_session
 from workflow_builder.runtime import admission
@@ -82,6 +83,7 @@ class Worker:
     def start(self) -> None:
         """Launch the engine for this worker's queues (taking the lease first on DBOS), start
         heartbeating."""
+        sandbox.announce(self.settings)
         try:
             if self.temporal:
                 self._take_lease()
