@@ -273,4 +273,4 @@ def announce(settings: Settings) -> None:
     except ActivityError as exc:
         log.warning("python_code steps will fail here: %s; %s", exc.details["reason"], INSTALL_HINT)
     else:
-        log.info("python_code runs tenant code in a bubblewrap sandbox")
+        log.debug("python_code runs tenant code in a bubblewrap sandbox")
