@@ -220,13 +220,13 @@ def test_a_worker_that_cannot_build_the_sandbox_says_so_at_start(
     assert "bubblewrap could not create the sandbox" in record.message
 
 
-def test_a_worker_that_can_build_the_sandbox_says_so_quietly(
+def test_a_worker_that_can_build_the_sandbox_says_so_only_when_debugging(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.INFO, logger=sandbox.__name__):
+    with caplog.at_level(logging.DEBUG, logger=sandbox.__name__):
         sandbox.announce(get_settings())
     [record] = caplog.records
-    assert record.levelno == logging.INFO
+    assert record.levelno == logging.DEBUG
     assert "in a bubblewrap sandbox" in record.message
 
 
