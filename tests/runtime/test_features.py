@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from tests.runtime.conftest import Api, chain, edge, transform, trigger, waits_for_signal
 from tests.support import unique
+from workflow_builder.config import get_settings
 from workflow_builder.db import system_session
 
 
@@ -240,11 +241,30 @@ def _admission(execution_id: str) -> tuple[bool, bool]:
             text("select admitted_at is not null from workflow_executions where id = :e"),
             {"e": execution_id},
         ).scalar_one()
+    return bool(admitted), _handed_to_engine(execution_id)
+
+
+def _handed_to_engine(execution_id: str) -> bool:
+    """Whether the engine holds a workflow for the run (DBOS: a status row; Temporal: a
+    workflow execution of that id)."""
+    if get_settings().engine == "temporal":
+        from temporalio.service import RPCError
+
+        from workflow_builder.runtime.engines.temporal.client import call
+
+        try:
+            call(lambda client: client.get_workflow_handle(execution_id).describe())
+        except RPCError as error:
+            if error.status.name == "NOT_FOUND":
+                return False
+            raise
+        return True
+    with system_session() as session:
         enqueued = session.execute(
             text("select count(*) from dbos.workflow_status where workflow_uuid = :w"),
             {"w": execution_id},
         ).scalar_one()
-    return bool(admitted), bool(enqueued)
+    return bool(enqueued)
 
 
 def test_a_run_with_room_is_admitted_by_its_start_and_waits_behind_earlier_ones(

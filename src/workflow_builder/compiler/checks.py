@@ -106,10 +106,11 @@ def _claim(problems: Problems, taken: dict[str, str], name: str, where: str, kin
 
 
 def _check_cron(problems: Problems, cron: str, where: str, node_id: str | None) -> None:
-    if not croniter.is_valid(cron):
+    if not croniter.is_valid(cron, second_at_beginning=True):
         problems.error(
             "invalid_cron",
-            f"{cron!r} is not a cron expression; expected five fields, e.g. '0 9 * * MON-FRI'.",
+            f"{cron!r} is not a cron expression; expected five fields (or six, seconds first), "
+            "e.g. '0 9 * * MON-FRI'.",
             where,
             node_id=node_id,
         )

@@ -274,9 +274,15 @@ class Worker:
     def maintain(self) -> None:
         """One heartbeat's work besides the lease: declare silent workers dead (once this
         worker has been connected long enough to judge), resume orphaned runs, admit waiting
-        runs, close runs the engine ended. (On Temporal, which owns who runs what: serve new
-        projects' task queues, admit waiting runs, start the admitted runs whose start did not
-        go through.)"""
+        runs, close runs the engine ended. (On Temporal, which owns who runs what: declare silent
+        workers dead in the registry, serve new projects' task queues, admit waiting runs, start
+        the admitted runs whose start did not go through.)"""
+        after = self.settings.worker_dead_after_seconds
+        connected = self._connected_since
+        # The registry says which workers went silent on either engine (on Temporal their runs
+        # move on by Temporal's own timeouts; only the rows are ours to mark).
+        if connected is not None and time.monotonic() - connected >= after:
+            self.declare_dead()
         if self.temporal:
             from workflow_builder.runtime.engines.temporal.client import start_unstarted
 
@@ -284,10 +290,6 @@ class Worker:
             admission.admit_everything_waiting()
             start_unstarted()
             return
-        after = self.settings.worker_dead_after_seconds
-        connected = self._connected_since
-        if connected is not None and time.monotonic() - connected >= after:
-            self.declare_dead()
         resume_orphans(exclude=self.worker_id)
         admission.admit_everything_waiting()
         reconcile()

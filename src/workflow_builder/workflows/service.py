@@ -704,7 +704,7 @@ def delete_work_queue(*, db_session: Session, workflow_id: UUID, work_queue_id: 
 
 def _check_schedule(db_session: Session, workflow_id: UUID, values: dict[str, Any]) -> None:
     if values.get("cron_expression") is not None and not croniter.is_valid(
-        values["cron_expression"]
+        values["cron_expression"], second_at_beginning=True
     ):
         raise invalid(
             "cron_expression", f"not a valid cron expression: {values['cron_expression']!r}"

@@ -136,6 +136,15 @@ async def _client() -> Client:
     return client
 
 
+def temporal_cron(cron: str) -> str:
+    """The product's cron (five fields, or six with seconds first, as DBOS reads them) in
+    Temporal's spelling, where six fields end with a year and seconds come first only in seven."""
+    fields = cron.split()
+    if len(fields) == 6:
+        return " ".join([*fields, "*"])
+    return cron
+
+
 def after_commit(session: Session, action: Callable[[], object]) -> None:
     """Run `action` once `session`'s transaction has committed (never if it rolls back)."""
 
@@ -246,7 +255,7 @@ class TemporalEngine:
                 task_queue=queue,
                 run_timeout=timedelta(minutes=10),
             ),
-            spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone),
+            spec=ScheduleSpec(cron_expressions=[temporal_cron(cron)], time_zone_name=timezone),
             state=ScheduleState(
                 limited_actions=remaining is not None, remaining_actions=remaining or 0
             ),
