@@ -341,6 +341,12 @@ def _in_engine(session: Session, row: Any, *, lock: bool = False) -> bool:
     the run's row is locked first, so an admission cannot slip in between."""
     if not engine().holds_run_state:
         return False
+    started = "select admitted_at is not null and completed_at is null from workflow_executions"
+    # An admitted run stays admitted: no lock is needed to know that, and none may be held
+    # while the engine is asked (an update waits for the run's workflow, whose first step
+    # writes this row).
+    if lock and session.execute(text(f"{started} where id = :e"), {"e": row["id"]}).scalar():
+        return True
     if lock:
         return bool(
             session.execute(
