@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="CIDRs of the reverse proxies whose X-Forwarded-For / Forwarded headers "
         "name the client (comma-separated). Empty: the headers are ignored.",
     )
+    egress_allow: str = Field(
+        default="",
+        description="What tenant workflows may connect to beyond public addresses "
+        "(comma-separated CIDRs and HOST:PORT entries). Empty: loopback, private, link-local "
+        "and other non-public addresses are refused.",
+    )
     worker_id: str | None = Field(
         default=None, description="This worker's engine executor id (default: host-pid-random)."
     )
@@ -109,6 +115,14 @@ class Settings(BaseSettings):
         from workflow_builder.api.proxies import parse_networks
 
         parse_networks(value)  # raises ValueError naming the entry that is not a CIDR
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_entries(cls, value: str) -> str:
+        from workflow_builder.egress import parse_allow_list
+
+        parse_allow_list(value)  # raises ValueError naming the entry that is not one
         return value
 
     @property
