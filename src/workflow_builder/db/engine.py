@@ -101,6 +101,13 @@ def database_url(settings: Settings | None = None) -> str:
     return start_embedded(settings.embedded_db_dir)
 
 
+def current_database_url() -> str | None:
+    """Return the URL of this process's database, if it has one yet (never starts anything)."""
+    if _database is not None:
+        return _database.url
+    return get_settings().database_url
+
+
 def get_database() -> Database:
     """Return the process-wide database, connecting on first use."""
     global _database
