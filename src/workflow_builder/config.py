@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "WFB_DATABASE_URL"),
         description="PostgreSQL URL. Unset: an embedded PostgreSQL is started in data_dir.",
     )
+    owner_database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WFB_OWNER_DATABASE_URL"),
+        description="PostgreSQL URL of the schema's owner, used only to migrate (`wfb db`, "
+        "start-up). Unset: DATABASE_URL. Lets DATABASE_URL name the unprivileged wfb_app role.",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
