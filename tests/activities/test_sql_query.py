@@ -258,3 +258,21 @@ def test_a_unix_socket_and_libpq_detours_are_refused(call: Call, product_databas
 
 def test_another_database_on_an_allowed_server_is_reachable(db_call: Call, db: Database) -> None:
     assert _count(db_call) == 3
+
+
+def test_a_product_database_on_a_unix_socket_is_recognised_over_tcp(
+    call: Call, product_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded server is reached by socket: a TCP connection to this machine on the same
+    port and database is the same database."""
+    from types import SimpleNamespace
+
+    from workflow_builder.db import engine
+
+    parsed = make_url(product_database)
+    socket_url = f"postgresql://postgres@/{parsed.database}?host=/tmp&port={parsed.port or 5432}"
+    monkeypatch.setattr(engine, "_database", SimpleNamespace(url=socket_url))
+    call.secrets.connections["mine"] = {"url": product_database}
+    with pytest.raises(ActivityError) as caught:
+        run({"connection": "mine", "sql": "select 1"}, {}, call.context)
+    assert "the product's own database" in caught.value.message
