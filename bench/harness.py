@@ -217,6 +217,8 @@ def product_env(database_url: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "WFB_SECRET_KEY": SECRET,
         "WFB_LOG_LEVEL": "warning",
+        # Benchmark workflows call peers on loopback, which the egress policy refuses by default.
+        "WFB_EGRESS_ALLOW": os.environ.get("WFB_EGRESS_ALLOW", "127.0.0.0/8"),
         # The workers import the benchmark components from this checkout.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         **extra,

@@ -25,6 +25,11 @@ from workflow_builder.db import Database, set_database
 from workflow_builder.db.migrate import upgrade
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# Tests serve every peer a workflow calls (HTTP, SMTP, model and database servers) on loopback,
+# which the egress policy refuses unless the administrator allows it: this installation does.
+# Processes the tests start inherit it; tests of the policy itself set their own list.
+os.environ.setdefault("WFB_EGRESS_ALLOW", "127.0.0.0/8")
 _embedded: list[Any] = []
 
 

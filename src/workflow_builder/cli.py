@@ -31,7 +31,7 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
     `pool` overrides the general pool's sizes (`pool_size`, `max_overflow`) of `Database`.
     """
     from workflow_builder.db import Database, set_database
-    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.engine import database_url, owner_database_url
     from workflow_builder.db.migrate import upgrade
 
     settings = get_settings()
@@ -44,7 +44,7 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
         url = database_url(settings)
     if migrate:
         with console.status("Migrating the schema"):
-            upgrade(url)
+            upgrade(owner_database_url(settings))
     set_database(Database(url, **pool))
     if migrate:
         from workflow_builder.activities.registry import sync_components
@@ -244,10 +244,10 @@ def api(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
-    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.engine import owner_database_url
     from workflow_builder.db.migrate import current_revision, upgrade
 
-    url = database_url()
+    url = owner_database_url()
     upgrade(url, revision)
     console.print(f"Database at revision [bold]{current_revision(url)}[/bold]")
 
@@ -257,10 +257,10 @@ def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; 'base' empties it.")] = "-1",
 ) -> None:
     """Revert migrations down to REVISION (default: one step)."""
-    from workflow_builder.db.engine import database_url
+    from workflow_builder.db.engine import owner_database_url
     from workflow_builder.db.migrate import current_revision, downgrade
 
-    url = database_url()
+    url = owner_database_url()
     downgrade(url, revision)
     console.print(f"Database at revision [bold]{current_revision(url) or 'base (empty)'}[/bold]")
 

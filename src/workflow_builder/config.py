@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "WFB_DATABASE_URL"),
         description="PostgreSQL URL. Unset: an embedded PostgreSQL is started in data_dir.",
     )
+    owner_database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WFB_OWNER_DATABASE_URL"),
+        description="PostgreSQL URL of the schema's owner, used only to migrate (`wfb db`, "
+        "start-up). Unset: DATABASE_URL. Lets DATABASE_URL name the unprivileged wfb_app role.",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -38,6 +44,12 @@ class Settings(BaseSettings):
         default="",
         description="CIDRs of the reverse proxies whose X-Forwarded-For / Forwarded headers "
         "name the client (comma-separated). Empty: the headers are ignored.",
+    )
+    egress_allow: str = Field(
+        default="",
+        description="What tenant workflows may connect to beyond public addresses "
+        "(comma-separated CIDRs and HOST:PORT entries). Empty: loopback, private, link-local "
+        "and other non-public addresses are refused.",
     )
     worker_id: str | None = Field(
         default=None, description="This worker's engine executor id (default: host-pid-random)."
@@ -122,6 +134,14 @@ class Settings(BaseSettings):
         from workflow_builder.api.proxies import parse_networks
 
         parse_networks(value)  # raises ValueError naming the entry that is not a CIDR
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_entries(cls, value: str) -> str:
+        from workflow_builder.egress import parse_allow_list
+
+        parse_allow_list(value)  # raises ValueError naming the entry that is not one
         return value
 
     @property

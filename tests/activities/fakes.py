@@ -99,7 +99,8 @@ def serving(server: _Server) -> Iterator[Any]:
 
 class EchoServer(_Server):
     """GET/POST anything: answers JSON describing the request. Special paths:
-    /status/<code>, /text, /big/<bytes>, /sleep/<seconds>, /invalid-json."""
+    /status/<code>, /text, /big/<bytes>, /sleep/<seconds>, /invalid-json, /redirect?to=<url>
+    (a 302 to that URL)."""
 
     def respond(self, request: Received) -> Response:
         parts = urlsplit(request.path)
@@ -112,6 +113,8 @@ class EchoServer(_Server):
             return 200, {"Content-Type": "text/plain"}, b"x" * int(segments[1])
         if segments[0] == "sleep":
             time.sleep(float(segments[1]))
+        if segments[0] == "redirect":
+            return 302, {"Location": parse_qs(parts.query)["to"][0]}, b""
         if segments[0] == "invalid-json":
             return 200, {"Content-Type": "application/json"}, b"{not json"
         return _json(

@@ -124,7 +124,11 @@ class HttpApi:
 class Stack:
     """A migrated database on a private server, an API process, and worker processes."""
 
-    def __init__(self, server: PrivateServer, **worker_env: str) -> None:
+    def __init__(
+        self, server: PrivateServer, *, database_user: str | None = None, **worker_env: str
+    ) -> None:
+        """`database_user`: a login role created `IN ROLE wfb_app` that the API and workers
+        connect as (migrations stay with the owner, through WFB_OWNER_DATABASE_URL)."""
         from workflow_builder.activities.registry import sync_components
         from workflow_builder.db import Database, system_session
         from workflow_builder.db.migrate import upgrade
@@ -138,9 +142,18 @@ class Stack:
         with system_session(db=database) as session:
             sync_components(session)
         database.dispose()
+        process_url = self.url
+        if database_user is not None:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                if not conn.execute(
+                    "select 1 from pg_roles where rolname = %s", (database_user,)
+                ).fetchone():
+                    conn.execute(f"create role {database_user} login in role wfb_app")
+            process_url = self.url.replace("postgres@", f"{database_user}@", 1)
         self.env = {
             **os.environ,
-            "DATABASE_URL": self.url,
+            "DATABASE_URL": process_url,
+            "WFB_OWNER_DATABASE_URL": self.url,
             "WFB_SECRET_KEY": SECRET,
             "WFB_LOG_LEVEL": "warning",
             "WFB_HEARTBEAT_SECONDS": "0.5",

@@ -2,7 +2,8 @@
 
 Config holds what is fixed for the node (method, URL, headers with `$secret` references,
 limits); input holds what changes per run (path parameters, query, headers, body). Where both
-set the same header or query parameter, the input wins.
+set the same header or query parameter, the input wins. Every connection, each redirect's
+included, goes through the egress policy (`workflow_builder.egress`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from workflow_builder.activities.contract import ActivityContext, ActivityError, ComponentSpec
+from workflow_builder.egress import EgressRefused, http_client
 from workflow_builder.secrets.references import resolve_secret_refs, string_or_secret
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -173,7 +175,7 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
     expected = resolved.get("expected_statuses")
     try:
         with (
-            httpx.Client(
+            http_client(
                 timeout=resolved.get("timeout_seconds", 30),
                 follow_redirects=resolved.get("follow_redirects", True),
             ) as client,
@@ -187,6 +189,8 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
             ) as response,
         ):
             content = _read_capped(response, limit)
+    except EgressRefused as refused:
+        raise refused.activity_error("http_request") from None
     except httpx.TimeoutException as exc:
         raise ActivityError(f"{method} {url} timed out: {exc}", error_type="HttpTimeout") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:

@@ -3,7 +3,8 @@
 `openai` is any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, LiteLLM:
 set `base_url`); `anthropic` is the Anthropic messages API. Both are reduced to one shape, a
 `Conversation` that is asked for the next `Reply` and told the tool results, so the agent's
-loop does not care which protocol is underneath.
+loop does not care which protocol is underneath. Both SDKs connect through the egress policy
+(`workflow_builder.egress`), whatever `base_url` names.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import anthropic
 import openai
 
 from workflow_builder.activities.contract import ActivityError
+from workflow_builder.egress import EgressRefused, egress_refusal, http_client2
 
 _RETRYABLE_STATUSES = {408, 409, 429}
 
@@ -96,6 +98,9 @@ class Conversation(Protocol):
 
 
 def _provider_error(exc: Exception, provider: str) -> ActivityError:
+    refused = egress_refusal(exc)
+    if refused is not None:
+        return refused.activity_error("llm_agent")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return ActivityError(
@@ -136,6 +141,7 @@ class OpenAIConversation:
             base_url=request.base_url,
             max_retries=0,
             timeout=request.timeout_seconds,
+            http_client=http_client2(),
         )
         self.messages: list[dict[str, Any]] = []
         if request.system:
@@ -178,7 +184,7 @@ class OpenAIConversation:
                 messages=self.messages,  # type: ignore[arg-type]
                 **options,
             )
-        except openai.APIError as exc:
+        except (openai.APIError, EgressRefused) as exc:
             raise _provider_error(exc, "openai") from None
         if not completion.choices:
             raise ActivityError("The model returned no choices", error_type="LlmProviderError")
@@ -232,6 +238,7 @@ class AnthropicConversation:
             base_url=request.base_url,
             max_retries=0,
             timeout=request.timeout_seconds,
+            http_client=http_client2(),
         )
         self.messages: list[dict[str, Any]] = [{"role": "user", "content": request.prompt}]
 
@@ -258,7 +265,7 @@ class AnthropicConversation:
                 messages=self.messages,  # type: ignore[arg-type]
                 **options,
             )
-        except anthropic.APIError as exc:
+        except (anthropic.APIError, EgressRefused) as exc:
             raise _provider_error(exc, "anthropic") from None
         texts = [block.text for block in message.content if block.type == "text"]
         calls = [

@@ -4,12 +4,14 @@ The connection (kind 'connection') holds the server settings: `host`, `port`, `u
 `password` (a string or a `$secret` reference), `security` ('starttls', the default, 'ssl' or
 'none') and optionally a default `from`. Every message field may be fixed in config or given
 per run in input; input wins. Sending is not idempotent: if a worker dies after the server
-accepted the message but before the step was recorded, the retried step sends it again.
+accepted the message but before the step was recorded, the retried step sends it again. The
+SMTP server's address must pass the egress policy (`workflow_builder.egress`).
 """
 
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -17,6 +19,7 @@ from email.utils import make_msgid, parseaddr
 from typing import Any
 
 from workflow_builder.activities.contract import ActivityContext, ActivityError, ComponentSpec
+from workflow_builder.egress import EgressRefused, create_connection
 from workflow_builder.secrets.references import require_resolver
 
 _DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -101,6 +104,17 @@ def _message(fields: Mapping[str, Any], sender: str) -> EmailMessage:
     return message
 
 
+class _CheckedSMTP(smtplib.SMTP):
+    """SMTP connecting to an address the egress policy checked (the name stays for TLS)."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return create_connection(host, port, timeout, self.source_address)
+
+
+class _CheckedSMTPSSL(smtplib.SMTP_SSL, _CheckedSMTP):
+    """SMTP over TLS, connecting like _CheckedSMTP (SMTP_SSL wraps the checked socket)."""
+
+
 def _connect(settings: Mapping[str, Any], timeout: float) -> smtplib.SMTP:
     security = settings.get("security", "starttls")
     if security not in _DEFAULT_PORTS:
@@ -108,9 +122,9 @@ def _connect(settings: Mapping[str, Any], timeout: float) -> smtplib.SMTP:
     host, port = settings["host"], int(settings.get("port", _DEFAULT_PORTS[security]))
     tls = ssl.create_default_context()
     client = (
-        smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls)
+        _CheckedSMTPSSL(host, port, timeout=timeout, context=tls)
         if security == "ssl"
-        else smtplib.SMTP(host, port, timeout=timeout)
+        else _CheckedSMTP(host, port, timeout=timeout)
     )
     try:
         if security == "starttls":
@@ -165,6 +179,8 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
     try:
         with _connect(settings, config.get("timeout_seconds", 30)) as client:
             refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+    except EgressRefused as refusal:
+        raise refusal.activity_error("send_email") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise _smtp_error(exc) from None
     accepted = [address for address in recipients if address not in refused]

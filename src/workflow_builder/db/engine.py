@@ -101,6 +101,19 @@ def database_url(settings: Settings | None = None) -> str:
     return start_embedded(settings.embedded_db_dir)
 
 
+def owner_database_url(settings: Settings | None = None) -> str:
+    """Return the URL migrations run with: WFB_OWNER_DATABASE_URL, else the database's own."""
+    settings = settings or get_settings()
+    return settings.owner_database_url or database_url(settings)
+
+
+def current_database_url() -> str | None:
+    """Return the URL of this process's database, if it has one yet (never starts anything)."""
+    if _database is not None:
+        return _database.url
+    return get_settings().database_url
+
+
 def get_database() -> Database:
     """Return the process-wide database, connecting on first use."""
     global _database
