@@ -60,6 +60,21 @@ def _postgres_running(data_dir: Path) -> bool:
     return found.returncode == 0
 
 
+def _database_users(data_dir: Path) -> set[str]:
+    """The roles connected to the product's database on the embedded server in `data_dir`."""
+    import psycopg
+
+    from pgserver import postgres_server
+
+    server = postgres_server.get_server(data_dir / "pgdata", cleanup_mode=None)
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        rows = conn.execute(
+            "select distinct usename::text from pg_stat_activity "
+            "where datname = 'workflow_builder' and backend_type = 'client backend'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGINT)
     try:
@@ -75,8 +90,11 @@ def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Pa
     process, port = _run_up(tmp_path)
     try:
         body = _wait_for_health(port, process, timeout=60)
+        users = _database_users(tmp_path)
     finally:
         _stop(process)
+    # The API and the worker connect as the unprivileged login role, never as the superuser.
+    assert users == {"wfb_runtime"}, users
     output = process.stdout.read().decode() if process.stdout else ""
     assert time.monotonic() - started < 60
     assert body["status"] == "ok"

@@ -40,11 +40,11 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
             f"[dim]No DATABASE_URL: using the embedded PostgreSQL in "
             f"{settings.embedded_db_dir}[/dim]"
         )
-    with console.status("Connecting to the database"):
-        url = database_url(settings)
     if migrate:
         with console.status("Migrating the schema"):
             upgrade(owner_database_url(settings))
+    with console.status("Connecting to the database"):
+        url = database_url(settings)
     set_database(Database(url, **pool))
     if migrate:
         from workflow_builder.activities.registry import sync_components

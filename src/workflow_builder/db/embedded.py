@@ -44,6 +44,27 @@ def ensure_database(admin_url: str, database: str) -> None:
             conn.execute(f'create database "{database}"')
 
 
+# API and worker processes on the embedded server connect as this login role, a member of the
+# unprivileged `wfb_app` (migration 0035); migrations keep the server's owner.
+APPLICATION_LOGIN = "wfb_runtime"
+
+
+def application_url(owner_url: str) -> str:
+    """Return `owner_url` with the embedded server's unprivileged login role in place of the
+    owner, creating the role once `wfb_app` exists; before the schema has been migrated (no
+    `wfb_app` yet), the owner's URL itself."""
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_roles where rolname = 'wfb_app'").fetchone():
+            return owner_url
+        if not conn.execute(
+            "select 1 from pg_roles where rolname = %s", (APPLICATION_LOGIN,)
+        ).fetchone():
+            conn.execute(f"create role {APPLICATION_LOGIN} login in role wfb_app")
+    return make_url(owner_url).set(username=APPLICATION_LOGIN).render_as_string(hide_password=False)
+
+
 def stop_embedded() -> None:
     """Stop the embedded servers this process started (unless another process still uses one)."""
     while _servers:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from workflow_builder.config import Settings, get_settings
-from workflow_builder.db.embedded import start_embedded
+from workflow_builder.db.embedded import application_url, start_embedded
 
 DbRole = Literal["authenticated", "anon", "service_role"]
 
@@ -98,13 +98,17 @@ def database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
-    return start_embedded(settings.embedded_db_dir)
+    # The embedded server: its unprivileged login role, never its superuser.
+    return application_url(start_embedded(settings.embedded_db_dir))
 
 
 def owner_database_url(settings: Settings | None = None) -> str:
-    """Return the URL migrations run with: WFB_OWNER_DATABASE_URL, else the database's own."""
+    """Return the URL migrations run with: WFB_OWNER_DATABASE_URL, else the database's own
+    (on the embedded server, its owner)."""
     settings = settings or get_settings()
-    return settings.owner_database_url or database_url(settings)
+    if settings.owner_database_url:
+        return settings.owner_database_url
+    return settings.database_url or start_embedded(settings.embedded_db_dir)
 
 
 def current_database_url() -> str | None:
