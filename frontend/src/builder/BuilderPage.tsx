@@ -33,6 +33,7 @@ import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge
 import { useHistory, type Snapshot } from "./history";
 import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
+import type { ProjectSecret } from "../forms/SchemaForm";
 import { RunDialog } from "./RunDialog";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
@@ -114,6 +115,23 @@ export function BuilderPage({ workflowId }: { workflowId: string }) {
   );
 }
 
+/** The names and kinds of the project's secrets and connections, for the forms' secret
+ * pickers; null when the workflow is in no project (or they cannot be read). */
+function useProjectSecrets(projectId: string | null): ProjectSecret[] | null {
+  const [secrets, setSecrets] = useState<ProjectSecret[] | null>(null);
+  useEffect(() => {
+    if (!projectId) return;
+    let current = true;
+    api<ProjectSecret[]>(`/projects/${projectId}/secrets`)
+      .then((list) => current && setSecrets(list.map(({ name, kind }) => ({ name, kind }))))
+      .catch(() => current && setSecrets(null));
+    return () => {
+      current = false;
+    };
+  }, [projectId]);
+  return secrets;
+}
+
 function isEditingText(target: EventTarget | null): boolean {
   const element = target as HTMLElement | null;
   if (!element) return false;
@@ -150,6 +168,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   state.current = { nodes, edges, declarations };
 
   const components = useMemo(() => indexComponents(catalog.components), [catalog.components]);
+  const secrets = useProjectSecrets(workflow.project_id);
   const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
   const itemsByKey = useMemo(() => new Map(groups.flatMap((g) => g.items).map((i) => [i.key, i])), [groups]);
 
@@ -498,6 +517,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return () => window.removeEventListener("keydown", onKey, true);
   }, [history, copy, paste, recordEdit]);
 
+  const variables = useMemo(() => {
+    const declared = declarations.variables;
+    return declared && typeof declared === "object" ? Object.keys(declared as object) : [];
+  }, [declarations]);
+
   const selected = nodes.filter((n) => n.selected);
   const selectedNode = selected.length === 1 ? selected[0] : undefined;
   const errorCount = problems.filter((p) => p.severity !== "warning").length;
@@ -689,6 +713,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               nodes={nodes}
               edges={edges}
               components={components}
+              variables={variables}
+              secrets={secrets}
               problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
               serverProblems={report ? problems : []}
               onChange={updateNode}
