@@ -353,7 +353,13 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         position: { x: Math.round(at.x), y: Math.round(at.y) },
         config: structuredClone(NODE_KINDS[item.type].initialConfig ?? {}),
       };
-      if (item.component) def.component = { name: item.component.name, version: item.component.version };
+      if (item.component) {
+        def.component = { name: item.component.name, version: item.component.version };
+        // A component that takes no input gets an empty mapping, not the previous node's output.
+        const input = item.component.input_schema;
+        if (input && input.additionalProperties === false && !Object.keys(input.properties ?? {}).length)
+          def.input = {};
+      }
       setNodes((current) => [
         ...current.map((n) => (n.selected ? { ...n, selected: false } : n)),
         { id, type: "workflow", position: def.position, data: { def }, selected: true },

@@ -4,21 +4,14 @@ import { useMemo, useState } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { CodeEditor } from "../editors/CodeEditor";
 import { checkExpression, expressionCompletions, type ExpressionScope } from "../editors/expressions";
-import { SchemaForm, type FieldHints, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
+import { SchemaForm, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
 import { humanize, validateForm, withoutMeta } from "../forms/schemaText";
 import { Icon } from "../ui/Icon";
 import { BACK, kindOf, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
 import { componentOf } from "./canvasContext";
 import { RunInputEditor } from "./RunInputEditor";
+import { COMPONENT_FORMS, ordered } from "./componentForms";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
-
-/** Fields whose schema alone does not say how to edit them, by component. */
-const COMPONENT_HINTS: Record<string, FieldHints> = {
-  python_code: { "/code": "python" },
-  sql_query: { "/sql": "sql", "/connection": "connection" },
-  send_email: { "/connection": "connection", "/text": "text", "/html": "text" },
-  llm_agent: { "/system": "template", "/prompt/prompt_content": "template" },
-};
 
 const EXECUTION_SCHEMA: JsonSchema = {
   type: "object",
@@ -168,7 +161,7 @@ export function Inspector({
     [schema, config, serverProblems, index],
   );
   const inputErrors = useMemo(() => serverErrors(serverProblems, `/nodes/${index}/input`), [serverProblems, index]);
-  const hints = (def.component && COMPONENT_HINTS[def.component.name]) || {};
+  const layout = (def.component && COMPONENT_FORMS[def.component.name]) || {};
   const update = (patch: Partial<DefinitionNode>) => {
     const next: DefinitionNode = { ...def, ...patch };
     for (const key of Object.keys(patch) as (keyof DefinitionNode)[]) {
@@ -241,7 +234,8 @@ export function Inspector({
             value={config}
             context={context}
             errors={configErrors}
-            hints={hints}
+            hints={layout.hints}
+            order={layout.config}
             onChange={(next) => update({ config: next })}
           />
         ) : (
@@ -266,6 +260,7 @@ export function Inspector({
         <InputMapping
           nodeId={def.id}
           schema={component.input_schema}
+          order={layout.input}
           value={def.input ?? {}}
           context={context}
           errors={inputErrors}
@@ -334,6 +329,7 @@ export function Inspector({
 interface InputMappingProps {
   nodeId: string;
   schema: JsonSchema | null;
+  order?: string[];
   value: Record<string, string>;
   context: FormContext;
   errors: Map<string, string[]>;
@@ -342,10 +338,11 @@ interface InputMappingProps {
 
 /** The node's input: one expression per property of the component's input schema, or named
  * entries when the component takes any object (a transform, Python code, an agent's variables). */
-function InputMapping({ nodeId, schema, value, context, errors, onChange }: InputMappingProps) {
+function InputMapping({ nodeId, schema, order, value, context, errors, onChange }: InputMappingProps) {
   const properties = (schema?.properties ?? {}) as Record<string, JsonSchema>;
-  const named = Object.keys(properties);
-  const required = new Set((schema?.required as string[] | undefined) ?? []);
+  const requiredNames = (schema?.required as string[] | undefined) ?? [];
+  const named = ordered(Object.keys(properties), order, requiredNames);
+  const required = new Set(requiredNames);
   const open = named.length === 0 && schema?.additionalProperties !== false;
   const [extra, setExtra] = useState<{ key: string; expression: string }[]>(() =>
     open ? Object.entries(value).map(([key, expression]) => ({ key, expression })) : [],

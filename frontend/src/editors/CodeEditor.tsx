@@ -13,7 +13,13 @@ import { json } from "@codemirror/lang-json";
 import { jinja } from "@codemirror/lang-jinja";
 import { python } from "@codemirror/lang-python";
 import { PostgreSQL, sql } from "@codemirror/lang-sql";
-import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
+import {
+  bracketMatching,
+  defaultHighlightStyle,
+  indentOnInput,
+  indentUnit,
+  syntaxHighlighting,
+} from "@codemirror/language";
 import { EditorState, type Extension } from "@codemirror/state";
 import { EditorView, keymap, placeholder as placeholderText } from "@codemirror/view";
 import { useEffect, useRef } from "react";
@@ -39,7 +45,7 @@ export interface CodeEditorProps {
 function languageOf(language: EditorLanguage): Extension[] {
   switch (language) {
     case "python":
-      return [python(), indentOnInput()];
+      return [python(), indentOnInput(), indentUnit.of("    ")];
     case "sql":
       return [sql({ dialect: PostgreSQL })];
     case "json":

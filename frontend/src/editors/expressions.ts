@@ -34,6 +34,29 @@ const SAME_CONTEXT = new Set([
 ]);
 const LEFT_ONLY = new Set(["Projection", "ValueProjection", "FilterProjection", "Flatten", "IndexExpression", "Pipe"]);
 
+/** Whether the tree has a hole (the parser of the browser accepts "input." as incomplete). */
+function hasHole(node: unknown): boolean {
+  if (node === null || node === undefined) return true;
+  if (typeof node !== "object") return false;
+  const { children, value, type } = node as AstNode;
+  if (type === "KeyValuePair" && hasHole(value)) return true;
+  return Array.isArray(children) && children.some(hasHole);
+}
+
+/** The quote left open, if any: 'raw text', `literal` or "identifier". */
+function openQuote(source: string): string | null {
+  let quote: string | null = null;
+  let escaped = false;
+  for (const char of source) {
+    if (quote) {
+      if (escaped) escaped = false;
+      else if (char === "\\") escaped = true;
+      else if (char === quote) quote = null;
+    } else if (char === "'" || char === "`" || char === '"') quote = char;
+  }
+  return quote;
+}
+
 /** The field chains an expression reads from the root, e.g. ["nodes", "fetch", "output"]. */
 function rootChains(node: AstNode | undefined, out: string[][]): void {
   if (!node || typeof node !== "object") return;
@@ -50,7 +73,7 @@ function rootChains(node: AstNode | undefined, out: string[][]): void {
     if (current?.type === "Field" && current.name) {
       chain.push(current.name);
       for (const part of parts) {
-        if (part.type !== "Field" || !part.name) break;
+        if (part?.type !== "Field" || !part.name) break;
         chain.push(part.name);
       }
       out.push(chain);
@@ -78,12 +101,15 @@ function plainParseError(error: unknown, source: string): string {
 /** A message in plain words when the text is not a valid expression for this node, else null. */
 export function checkExpression(source: string, scope?: ExpressionScope): string | null {
   if (!source.trim()) return null;
+  const quote = openQuote(source);
+  if (quote) return `A ${quote} is not closed.`;
   let ast: AstNode;
   try {
     ast = compile(source);
   } catch (error) {
     return plainParseError(error, source);
   }
+  if (hasHole(ast)) return "The expression ends too early.";
   const chains: string[][] = [];
   rootChains(ast, chains);
   for (const chain of chains) {

@@ -7,7 +7,7 @@ import { useEffect, useId, useMemo, useState, type ReactNode } from "react";
 import type { JsonSchema } from "../api/types";
 import { CodeEditor, type EditorLanguage } from "../editors/CodeEditor";
 import { checkExpression, type ExpressionScope } from "../editors/expressions";
-import { labelOf } from "./schemaText";
+import { humanize, labelOf } from "./schemaText";
 
 export interface ProjectSecret {
   name: string;
@@ -99,6 +99,16 @@ export function kindOf(schema: JsonSchema): Kind {
   }
 }
 
+/** Property names in `order`; the others follow, required ones first. */
+export function sortNames(names: string[], order: string[] | undefined, required: string[]): string[] {
+  const rank = (name: string) => {
+    const at = order?.indexOf(name) ?? -1;
+    if (at >= 0) return at;
+    return (order?.length ?? 0) + (required.includes(name) ? 0 : 1000) + names.indexOf(name);
+  };
+  return [...names].sort((a, b) => rank(a) - rank(b));
+}
+
 /** An object's value with `key` set, or removed when `next` is undefined. */
 function withKey(value: Record<string, unknown>, key: string, next: Value): Record<string, unknown> {
   const copy = { ...value };
@@ -162,15 +172,17 @@ function FieldFrame({
 }) {
   return (
     <div className={`form-field ${className}`} data-field={id}>
-      <label id={`${id}-label`} htmlFor={labelFor ? id : undefined} className="form-label">
-        {label}
+      <span className="form-label-row">
+        <label id={`${id}-label`} htmlFor={labelFor ? id : undefined} className="form-label">
+          {label}
+        </label>
         {required && (
-          <span className="required-mark" aria-hidden="true">
+          <span className="required-mark" title="Required">
             {" "}
             *
           </span>
         )}
-      </label>
+      </span>
       {children}
       {typeof description === "string" && description && (
         <p className="field-description" id={`${id}-hint`}>
@@ -548,6 +560,7 @@ function ObjectProperties({
   errors,
   hints,
   idPrefix,
+  order,
 }: {
   schema: JsonSchema;
   path: string;
@@ -557,9 +570,12 @@ function ObjectProperties({
   errors: Map<string, string[]>;
   hints: FieldHints;
   idPrefix: string;
+  order?: string[];
 }) {
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
-  const required = new Set((schema.required as string[] | undefined) ?? []);
+  const requiredNames = (schema.required as string[] | undefined) ?? [];
+  const required = new Set(requiredNames);
+  const names = sortNames(Object.keys(properties), order, requiredNames);
   const change = (key: string, next: Value) => {
     let updated = withKey(value, key, next);
     // Settings that a change hides (another trigger kind's) are dropped with it.
@@ -570,7 +586,8 @@ function ObjectProperties({
   };
   return (
     <>
-      {Object.entries(properties)
+      {names
+        .map((name) => [name, properties[name]] as const)
         .filter(([, property]) => isObject(property) && !property.readOnly && visible(property, value, schema))
         .map(([name, property]) => (
           <SchemaField
@@ -579,7 +596,9 @@ function ObjectProperties({
             path={`${path}/${name}`}
             value={value[name]}
             onChange={(next) => change(name, next)}
-            label={labelOf(property, name)}
+            label={
+              isSecretRef(property) && property.title === "Secret reference" ? humanize(name) : labelOf(property, name)
+            }
             required={required.has(name)}
             context={context}
             errors={errors}
@@ -858,12 +877,24 @@ interface SchemaFormProps {
   /** Errors by JSON pointer of the field, in plain words; "" for the form as a whole. */
   errors: Map<string, string[]>;
   hints?: FieldHints;
+  /** The order of the top-level fields (unlisted ones follow, required first). */
+  order?: string[];
   /** What the form is about, for screen readers. */
   label: string;
 }
 
 /** The fields of an object schema (the top level has no group box). */
-export function SchemaForm({ idPrefix, schema, value, onChange, context, errors, hints = {}, label }: SchemaFormProps) {
+export function SchemaForm({
+  idPrefix,
+  schema,
+  value,
+  onChange,
+  context,
+  errors,
+  hints = {},
+  order,
+  label,
+}: SchemaFormProps) {
   const formId = useId();
   const general = errors.get("") ?? [];
   const properties = useMemo(() => Object.keys((schema.properties ?? {}) as object), [schema]);
@@ -886,6 +917,7 @@ export function SchemaForm({ idPrefix, schema, value, onChange, context, errors,
           errors={errors}
           hints={hints}
           idPrefix={idPrefix}
+          order={order}
         />
       )}
     </div>
