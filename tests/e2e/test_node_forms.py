@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import api, connect, drop, node, sign_up
+from tests.e2e.helpers import api, connect, drop, node, screenshot, sign_up
 from workflow_builder.activities.registry import builtin_components, sync_components
 from workflow_builder.db import Database, system_session
 
@@ -420,6 +420,10 @@ def test_fill_a_built_in_component_through_its_form(
     expect(page.get_by_test_id("problems-summary")).to_have_text(
         "0 errors, 0 warnings", timeout=10_000
     )
+    if component in ("http_request", "python_code"):
+        if component == "python_code":
+            panel.get_by_role("heading", name="Configuration").scroll_into_view_if_needed()
+        screenshot(page, f"node-form-{component.split('_')[0]}")
     definition = client.get(f"/workflows/{workflow_id}").json()["definition"]
     saved = next(n for n in definition["nodes"] if n["id"] == node_id)
     assert saved["component"]["name"] == component

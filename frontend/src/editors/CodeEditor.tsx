@@ -94,6 +94,8 @@ export function CodeEditor(props: CodeEditorProps) {
       keymap.of([
         ...closeBracketsKeymap,
         ...completionKeymap,
+        // One line: Enter (when no completion is open to accept) does nothing.
+        ...(oneLine ? [{ key: "Enter", run: () => true }] : []),
         ...defaultKeymap,
         ...historyKeymap,
         ...(oneLine ? [] : [indentWithTab]),

@@ -362,18 +362,22 @@ function EnumField({ schema, path, value, onChange, label, required, errors, id 
   const titles = (schema["x-enum-titles"] ?? {}) as Record<string, string>;
   const current = value ?? schema.default;
   const index = options.findIndex((o) => o === current);
+  const keyOf = (i: number) => (typeof options[i] === "string" ? (options[i] as string) : `#${i}`);
   return (
     <FieldFrame id={id} label={label} required={required} description={schema.description} errors={own}>
       <select
         id={id}
-        value={index < 0 ? "" : String(index)}
+        value={index < 0 ? "" : keyOf(index)}
         aria-invalid={own.length ? true : undefined}
         aria-describedby={describedBy(id)}
-        onChange={(event) => onChange(event.target.value === "" ? undefined : options[Number(event.target.value)])}
+        onChange={(event) => {
+          const chosen = options.findIndex((_, i) => keyOf(i) === event.target.value);
+          onChange(chosen < 0 ? undefined : options[chosen]);
+        }}
       >
         {(index < 0 || (!required && schema.default === undefined)) && <option value="">Choose…</option>}
         {options.map((option, i) => (
-          <option key={i} value={String(i)}>
+          <option key={i} value={keyOf(i)}>
             {titles[String(option)] ?? String(option)}
           </option>
         ))}
