@@ -9,7 +9,7 @@ import uuid
 from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import api, connect, drop, node, sign_up
-from tests.e2e.test_node_forms import editor, open_workflow, region, setup_project
+from tests.e2e.test_node_forms import editor, open_workflow, region, setup_project, wait_for_run
 from workflow_builder.activities.registry import sync_components
 from workflow_builder.db import Database, system_session
 
@@ -157,3 +157,77 @@ def test_expression_errors_show_as_you_type(live_server: str, page: Page, db: Da
     option.click()
     page.keyboard.press("Enter")
     expect(expression).to_have_text("nodes.trigger_1")
+
+
+def test_built_in_node_kinds_are_filled_through_their_forms_and_run(
+    live_server: str, page: Page, db: Database, worker: str
+) -> None:
+    workflow_id, client = start(page, live_server, db)
+    drop(page, "palette-trigger", 300, 40)
+    node(page, "trigger_1").click()
+    trigger = page.get_by_role("complementary", name="Settings of trigger_1")
+    trigger.get_by_role("button", name="+ Add input field").click()
+    trigger.get_by_label("Field name").fill("amount")
+    trigger.get_by_label("Type").select_option(label="Number")
+    drop(page, "palette-switch", 300, 200)
+    drop(page, "palette-delay", 150, 360)
+    drop(page, "palette-end", 300, 520)
+    connect(page, "trigger_1", "next", "switch_1")
+
+    node(page, "switch_1").click()
+    panel = page.get_by_role("complementary", name="Settings of switch_1")
+    cases = region(panel, "Configuration").get_by_role("group", name="Cases", exact=True)
+    first = cases.get_by_role("group", name="Cases 1")
+    first.get_by_label("Name").fill("big")
+    editor(first, "Expression").click()
+    page.keyboard.type("input.")
+    page.locator(".cm-tooltip-autocomplete [role=option]").filter(has_text="amount").click()
+    page.keyboard.type(" > `100`")
+    cases.get_by_role("button", name="Add to Cases").click()
+    second = cases.get_by_role("group", name="Cases 2")
+    second.get_by_label("Name").fill("small")
+    editor(second, "Expression").fill("input.amount <= `100`")
+    connections = region(panel, "Connections")
+    connections.get_by_label("On big").select_option("delay_1")
+    connections.get_by_label("On small").select_option("end_1")
+    connections.get_by_label("On default").select_option("end_1")
+
+    node(page, "delay_1").click()
+    panel = page.get_by_role("complementary", name="Settings of delay_1")
+    region(panel, "Configuration").get_by_label("Seconds").fill("0.2")
+    region(panel, "Connections").get_by_label("Then").select_option("end_1")
+
+    node(page, "end_1").click()
+    panel = page.get_by_role("complementary", name="Settings of end_1")
+    config = region(panel, "Configuration")
+    config.get_by_label("Status").select_option("completed")
+    editor(config, "Output").click()
+    page.keyboard.type("nodes.")
+    page.locator(".cm-tooltip-autocomplete [role=option]").filter(has_text="trigger_1").click()
+    page.keyboard.type(".output")
+
+    expect(page.get_by_test_id("save-state")).to_have_text("All changes saved", timeout=10_000)
+    expect(page.get_by_test_id("problems-summary")).to_have_text(
+        "0 errors, 0 warnings", timeout=10_000
+    )
+    definition = client.get(f"/workflows/{workflow_id}").json()["definition"]  # type: ignore[attr-defined]
+    by_id = {n["id"]: n for n in definition["nodes"]}
+    assert by_id["switch_1"]["config"] == {
+        "cases": [
+            {"name": "big", "expression": "input.amount > `100`"},
+            {"name": "small", "expression": "input.amount <= `100`"},
+        ]
+    }
+    assert by_id["delay_1"]["config"] == {"seconds": 0.2}
+    assert by_id["end_1"]["config"] == {"status": "completed", "output": "nodes.trigger_1.output"}
+
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_test_id("deploy-message")).to_have_text("Deployed.")
+    started = client.post(  # type: ignore[attr-defined]
+        f"/workflows/{workflow_id}/executions", json={"inputs": {"amount": 250}}
+    )
+    assert started.status_code == 201, started.text
+    run = wait_for_run(client, started.json()["id"])  # type: ignore[arg-type]
+    assert run["status"] == "completed", run.get("error")
+    ran = {step["node_id"] for step in run["steps"] if step["status"] == "completed"}
+    assert {"switch_1", "delay_1", "end_1"} <= ran
