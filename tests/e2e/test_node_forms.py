@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.activities.fakes import Mailbox
 from tests.e2e.helpers import api, connect, drop, node, screenshot, sign_up
 from workflow_builder.activities.registry import builtin_components, sync_components
 from workflow_builder.db import Database, system_session
@@ -42,7 +44,25 @@ class EchoServer:
                     "body": json.loads(body) if body else None,
                 }
                 received.append(seen)
-                payload = json.dumps(seen).encode()
+                answer: Any = seen
+                if self.path.endswith("/chat/completions"):
+                    # An OpenAI-compatible model that answers with the prompt it was sent.
+                    prompt = seen["body"]["messages"][-1]["content"]
+                    answer = {
+                        "id": "chatcmpl-1",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": seen["body"]["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": f"echo: {prompt}"},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+                    }
+                payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -63,11 +83,20 @@ class EchoServer:
         self.server.server_close()
 
 
+@dataclass
+class Loopback:
+    """The servers a test's nodes call, all on loopback."""
+
+    echo: EchoServer
+    mailbox: Mailbox
+
+
 @pytest.fixture
-def echo() -> Iterator[EchoServer]:
-    server = EchoServer()
-    yield server
-    server.close()
+def servers() -> Iterator[Loopback]:
+    echo = EchoServer()
+    with Mailbox("robot", "mail-" + uuid.uuid4().hex[:8]).serving() as mailbox:
+        yield Loopback(echo, mailbox)
+    echo.close()
 
 
 def editor(scope: Locator, label: str) -> Locator:
@@ -144,10 +173,10 @@ def add_trigger_with_amount(page: Page) -> None:
     panel.get_by_label("Required").check()
 
 
-def fill_http_request(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_http_request(page: Page, panel: Locator, servers: Loopback) -> None:
     config = region(panel, "Configuration")
     config.get_by_label("Method").select_option("POST")
-    config.get_by_label("URL", exact=True).fill(echo.url + "/orders/{order}")
+    config.get_by_label("URL", exact=True).fill(servers.echo.url + "/orders/{order}")
     headers = config.get_by_role("group", name="Headers", exact=True)
     headers.get_by_role("button", name="Add to Headers").click()
     headers.get_by_label("Name").fill("X-Token")
@@ -168,10 +197,10 @@ def fill_http_request(page: Page, panel: Locator, echo: EchoServer) -> None:
     type_into(page, editor(inputs, "Path parameters"), "{order: 'A-17'}")
 
 
-def check_http_request(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_http_request(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {
         "method": "POST",
-        "url": echo.url + "/orders/{order}",
+        "url": servers.echo.url + "/orders/{order}",
         "headers": {"X-Token": {"$secret": "API_TOKEN"}},
         "query": {"source": "builder"},
         "timeout_seconds": 5,
@@ -181,14 +210,14 @@ def check_http_request(saved: dict[str, Any], run: dict[str, Any], echo: EchoSer
     }
     assert saved["input"] == {"json": "input", "path_params": "{order: 'A-17'}"}
     assert run["status"] == "completed", run.get("error")
-    request = echo.received[-1]
+    request = servers.echo.received[-1]
     assert request["method"] == "POST"
     assert request["path"] == "/orders/A-17?source=builder"
     assert request["headers"]["x-token"] == SECRET_VALUE
     assert request["body"] == {"amount": 250}
 
 
-def fill_transform(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_transform(page: Page, panel: Locator, servers: Loopback) -> None:
     # Transform's output is free JSON: left empty it returns the evaluated input map.
     inputs = region(panel, "Input")
     inputs.get_by_role("button", name="+ Add input").click()
@@ -197,13 +226,13 @@ def fill_transform(page: Page, panel: Locator, echo: EchoServer) -> None:
     page.keyboard.type(" > `100`")
 
 
-def check_transform(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_transform(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["input"] == {"doubled": "input.amount > `100`"}
     assert run["status"] == "completed", run.get("error")
     assert run["outputs"] == {"doubled": True} or run["steps"][-2]["outputs"] == {"doubled": True}
 
 
-def fill_python_code(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_python_code(page: Page, panel: Locator, servers: Loopback) -> None:
     config = region(panel, "Configuration")
     code = editor(config, "Code")
     code.click()
@@ -221,7 +250,7 @@ def fill_python_code(page: Page, panel: Locator, echo: EchoServer) -> None:
     complete(page, editor(inputs, "Expression"), "input.a", "amount")
 
 
-def check_python_code(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_python_code(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"]["code"] == (
         "def main(inputs):\n    return {'twice': inputs['amount'] * 2}"
     )
@@ -237,7 +266,7 @@ def check_python_code(saved: dict[str, Any], run: dict[str, Any], echo: EchoServ
     assert step["outputs"]["result"] == {"twice": 500}
 
 
-def fill_sql_query(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_sql_query(page: Page, panel: Locator, servers: Loopback) -> None:
     config = region(panel, "Configuration")
     config.get_by_label("Connection").select_option("warehouse")
     type_into(page, editor(config, "SQL"), "select %(amount)s::int * 2 as twice")
@@ -248,7 +277,7 @@ def fill_sql_query(page: Page, panel: Locator, echo: EchoServer) -> None:
     complete(page, editor(inputs, "Parameters"), "inp", "input")
 
 
-def check_sql_query(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_sql_query(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {
         "connection": "warehouse",
         "sql": "select %(amount)s::int * 2 as twice",
@@ -262,7 +291,7 @@ def check_sql_query(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer
     assert step["outputs"]["rows"] == [{"twice": 500}]
 
 
-def fill_send_email(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_send_email(page: Page, panel: Locator, servers: Loopback) -> None:
     config = region(panel, "Configuration")
     config.get_by_label("Connection").select_option("mailer")
     config.get_by_label("From").fill("shop@example.com")
@@ -281,7 +310,7 @@ def fill_send_email(page: Page, panel: Locator, echo: EchoServer) -> None:
     pick(page, "input.", "amount")
 
 
-def check_send_email(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_send_email(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {
         "connection": "mailer",
         "from": "shop@example.com",
@@ -293,13 +322,22 @@ def check_send_email(saved: dict[str, Any], run: dict[str, Any], echo: EchoServe
         "text": "Hello,\nyour order is on its way.",
     }
     assert saved["input"] == {"subject": "to_string(input.amount)"}
+    assert run["status"] == "completed", run.get("error")
+    sent = servers.mailbox.message()
+    assert (sent["Subject"], sent["From"], sent["To"], sent["Cc"]) == (
+        "250",
+        "shop@example.com",
+        "ada@example.com",
+        "bo@example.com",
+    )
+    assert sent.get_payload().replace("\r\n", "\n").strip() == "Hello,\nyour order is on its way."
 
 
-def fill_llm_agent(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_llm_agent(page: Page, panel: Locator, servers: Loopback) -> None:
     config = region(panel, "Configuration")
     config.get_by_label("Model provider").select_option("openai")
     config.get_by_label("Model", exact=True).fill("small-model")
-    config.get_by_label("Base URL").fill(echo.url + "/v1")
+    config.get_by_label("Base URL").fill(servers.echo.url + "/v1")
     config.get_by_label("API key").select_option("OPENAI_KEY")
     prompt = config.get_by_role("group", name="Prompt", exact=True)
     type_into(page, editor(prompt, "Prompt content"), "Summarize the order of {{ amount }}.")
@@ -312,11 +350,11 @@ def fill_llm_agent(page: Page, panel: Locator, echo: EchoServer) -> None:
     complete(page, editor(inputs, "Expression"), "input.", "amount")
 
 
-def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {
         "model_provider": "openai",
         "model": "small-model",
-        "base_url": echo.url + "/v1",
+        "base_url": servers.echo.url + "/v1",
         "api_key": {"$secret": "OPENAI_KEY"},
         "prompt": {"prompt_content": "Summarize the order of {{ amount }}."},
         "system": "You are terse.",
@@ -324,39 +362,46 @@ def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer
         "temperature": 0.2,
     }
     assert saved["input"] == {"amount": "input.amount"}
+    assert run["status"] == "completed", run.get("error")
+    step = next(s for s in run["steps"] if s["node_id"] == "agent_1")
+    assert step["outputs"] == {"text": "echo: Summarize the order of 250."}
+    request = servers.echo.received[-1]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["authorization"] == "Bearer sk-test"
+    assert request["body"]["messages"][0] == {"role": "system", "content": "You are terse."}
 
 
-def fill_signal_parent(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_signal_parent(page: Page, panel: Locator, servers: Loopback) -> None:
     region(panel, "Configuration").get_by_label("Signal").fill("child_done")
     complete(page, editor(region(panel, "Input"), "Payload"), "nodes.", "trigger_1")
     page.keyboard.type(".output")
 
 
-def check_signal_parent(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_signal_parent(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {"signal": "child_done"}
     assert saved["input"] == {"payload": "nodes.trigger_1.output"}
 
 
-def fill_query_parent(page: Page, panel: Locator, echo: EchoServer) -> None:
+def fill_query_parent(page: Page, panel: Locator, servers: Loopback) -> None:
     region(panel, "Configuration").get_by_label("Query").fill("progress")
     # Its input schema takes nothing: no input section.
     expect(region(panel, "Input")).to_have_count(0)
 
 
-def check_query_parent(saved: dict[str, Any], run: dict[str, Any], echo: EchoServer) -> None:
+def check_query_parent(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {"query": "progress"}
     assert saved["input"] == {}
 
 
-Fill = Callable[[Page, Locator, EchoServer], None]
-Check = Callable[[dict[str, Any], dict[str, Any], EchoServer], None]
+Fill = Callable[[Page, Locator, Loopback], None]
+Check = Callable[[dict[str, Any], dict[str, Any], Loopback], None]
 CASES: dict[str, tuple[Fill, Check, bool]] = {
     "http_request": (fill_http_request, check_http_request, True),
     "transform": (fill_transform, check_transform, True),
     "python_code": (fill_python_code, check_python_code, True),
     "sql_query": (fill_sql_query, check_sql_query, True),
-    "send_email": (fill_send_email, check_send_email, False),
-    "llm_agent": (fill_llm_agent, check_llm_agent, False),
+    "send_email": (fill_send_email, check_send_email, True),
+    "llm_agent": (fill_llm_agent, check_llm_agent, True),
     "signal_parent": (fill_signal_parent, check_signal_parent, False),
     "query_parent": (fill_query_parent, check_query_parent, False),
 }
@@ -382,7 +427,7 @@ def test_fill_a_built_in_component_through_its_form(
     live_server: str,
     page: Page,
     db: Database,
-    echo: EchoServer,
+    servers: Loopback,
     request: pytest.FixtureRequest,
 ) -> None:
     fill, check, runs = CASES[component]
@@ -391,6 +436,14 @@ def test_fill_a_built_in_component_through_its_form(
     token = sign_up(page, live_server, name="Forms")
     client = api(live_server, token)
     project_id = setup_project(client, db)
+    mailer = {
+        "kind": "connection",
+        "value": servers.mailbox.connection({"$secret": "SMTP_PASSWORD"}),
+    }
+    password = {"kind": "secret", "value": servers.mailbox.password}
+    for name, body in (("mailer", mailer), ("SMTP_PASSWORD", password)):
+        stored = client.put(f"/projects/{project_id}/secrets/{name}", json=body)
+        assert stored.status_code in (200, 201), stored.text
     workflow_id = open_workflow(page, live_server, client, project_id)
 
     add_trigger_with_amount(page)
@@ -402,7 +455,7 @@ def test_fill_a_built_in_component_through_its_form(
     node(page, node_id).click()
     panel = page.get_by_role("complementary", name=f"Settings of {node_id}")
 
-    fill(page, panel, echo)
+    fill(page, panel, servers)
 
     # No raw schema words anywhere in the panel, and nothing wider than the panel.
     expect(panel).not_to_contain_text("is not of type")
@@ -438,4 +491,4 @@ def test_fill_a_built_in_component_through_its_form(
         )
         assert started.status_code == 201, started.text
         run = wait_for_run(client, started.json()["id"])
-    check(saved, run, echo)
+    check(saved, run, servers)
