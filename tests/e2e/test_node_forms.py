@@ -342,6 +342,10 @@ def fill_llm_agent(page: Page, panel: Locator, servers: Loopback) -> None:
     prompt = config.get_by_role("group", name="Prompt", exact=True)
     type_into(page, editor(prompt, "Prompt content"), "Summarize the order of {{ amount }}.")
     type_into(page, editor(config, "System"), "You are terse.")
+    tools = config.get_by_role("group", name="Tools", exact=True)
+    tools.get_by_role("button", name="Add to Tools").click()
+    tools.get_by_label("Tools 1", exact=True).select_option("transform")
+    config.get_by_label("Maximum tool rounds").fill("2")
     config.get_by_label("Maximum tokens").fill("200")
     config.get_by_label("Temperature").fill("0.2")
     inputs = region(panel, "Input")
@@ -358,6 +362,8 @@ def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], servers: Loopbac
         "api_key": {"$secret": "OPENAI_KEY"},
         "prompt": {"prompt_content": "Summarize the order of {{ amount }}."},
         "system": "You are terse.",
+        "tools": ["transform"],
+        "max_tool_rounds": 2,
         "max_tokens": 200,
         "temperature": 0.2,
     }
@@ -369,6 +375,7 @@ def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], servers: Loopbac
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["authorization"] == "Bearer sk-test"
     assert request["body"]["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert [t["function"]["name"] for t in request["body"]["tools"]] == ["transform"]
 
 
 def fill_signal_parent(page: Page, panel: Locator, servers: Loopback) -> None:

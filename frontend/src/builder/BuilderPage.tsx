@@ -19,7 +19,15 @@ import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { api, ApiError, errorMessage, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import type { Component, ComponentType, JsonSchema, Problem, ValidationReport, WorkflowStatus } from "../api/types";
+import type {
+  AgentPrompt,
+  Component,
+  ComponentType,
+  JsonSchema,
+  Problem,
+  ValidationReport,
+  WorkflowStatus,
+} from "../api/types";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
@@ -33,7 +41,7 @@ import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge
 import { useHistory, type Snapshot } from "./history";
 import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
-import type { ProjectSecret } from "../forms/SchemaForm";
+import type { Choice, ProjectSecret } from "../forms/SchemaForm";
 import { RunDialog } from "./RunDialog";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
@@ -132,6 +140,25 @@ function useProjectSecrets(projectId: string | null): ProjectSecret[] | null {
   return secrets;
 }
 
+/** The agent prompts the user can see, for an agent node's prompt choice. */
+function useAgentPrompts(): Choice[] | undefined {
+  const [prompts, setPrompts] = useState<Choice[]>();
+  useEffect(() => {
+    let current = true;
+    api<Page<AgentPrompt>>("/agent-prompts", { query: { limit: 200 } })
+      .then(
+        (page) =>
+          current &&
+          setPrompts(page.items.map((p) => ({ value: p.id, label: `${p.display_name || p.name} (${p.version})` }))),
+      )
+      .catch(() => current && setPrompts(undefined));
+    return () => {
+      current = false;
+    };
+  }, []);
+  return prompts;
+}
+
 function isEditingText(target: EventTarget | null): boolean {
   const element = target as HTMLElement | null;
   if (!element) return false;
@@ -169,6 +196,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
 
   const components = useMemo(() => indexComponents(catalog.components), [catalog.components]);
   const secrets = useProjectSecrets(workflow.project_id);
+  const agentPrompts = useAgentPrompts();
   const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
   const itemsByKey = useMemo(() => new Map(groups.flatMap((g) => g.items).map((i) => [i.key, i])), [groups]);
 
@@ -721,6 +749,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               components={components}
               variables={variables}
               secrets={secrets}
+              agentPrompts={agentPrompts}
               problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
               serverProblems={report ? problems : []}
               onChange={updateNode}

@@ -4,7 +4,7 @@ import { useMemo, useState } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { CodeEditor } from "../editors/CodeEditor";
 import { checkExpression, expressionCompletions, type ExpressionScope } from "../editors/expressions";
-import { SchemaForm, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
+import { SchemaForm, type Choice, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
 import { humanize, validateForm, withoutMeta } from "../forms/schemaText";
 import { Icon } from "../ui/Icon";
 import { BACK, kindOf, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
@@ -83,6 +83,8 @@ interface InspectorProps {
   variables: string[];
   /** The project's secrets and connections (names and kinds); null outside a project. */
   secrets: ProjectSecret[] | null;
+  /** Agent prompts an agent node may use. */
+  agentPrompts?: Choice[];
   /** This node's problems. */
   problems: Problem[];
   /** Every problem the compiler reported (the forms show those under their fields). */
@@ -128,6 +130,7 @@ export function Inspector({
   components,
   variables,
   secrets,
+  agentPrompts,
   problems,
   serverProblems,
   onChange,
@@ -151,9 +154,18 @@ export function Inspector({
   );
   const scopeRef = useMemo(() => ({ current: scope }), []);
   scopeRef.current = scope;
+  const componentChoices = useMemo(() => {
+    const names = [...new Set([...components.values()].map((c) => c.name))].sort();
+    return names.map((name) => ({ value: name, label: components.get(name)?.display_name ?? name }));
+  }, [components]);
   const context: FormContext = useMemo(
-    () => ({ secrets, scope, completions: expressionCompletions(() => scopeRef.current) }),
-    [secrets, scope, scopeRef],
+    () => ({
+      secrets,
+      scope,
+      completions: expressionCompletions(() => scopeRef.current),
+      choices: { "agent-prompt": agentPrompts, component: componentChoices },
+    }),
+    [secrets, scope, scopeRef, agentPrompts, componentChoices],
   );
   const configErrors = useMemo(
     () =>

@@ -41,7 +41,12 @@ export const COMPONENT_FORMS: Record<string, ComponentForm> = {
     config: ["connection", "sql", "parameters", "read_only", "max_rows", "timeout_seconds"],
   },
   llm_agent: {
-    hints: { "/system": "template", "/prompt/prompt_content": "template" },
+    hints: {
+      "/system": "template",
+      "/prompt/prompt_content": "template",
+      "/agent_prompt_id": "agent-prompt",
+      "/tools/*": "component",
+    },
     config: [
       "model_provider",
       "model",

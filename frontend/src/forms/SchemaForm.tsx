@@ -20,11 +20,19 @@ export interface FormContext {
   secrets: ProjectSecret[] | null;
   scope: ExpressionScope;
   completions: CompletionSource;
+  /** Values a field may take, by hint: "agent-prompt" (prompt ids), "component" (names). */
+  choices?: Partial<Record<ChoiceHint, Choice[]>>;
 }
+
+export interface Choice {
+  value: string;
+  label: string;
+}
+export type ChoiceHint = "agent-prompt" | "component";
 
 /** How to edit a field the schema alone does not say: a code language, an expression, a
  * project secret's or connection's name. Keyed by JSON pointer of the field ("/code"). */
-export type FieldHint = EditorLanguage | "secret-name" | "connection";
+export type FieldHint = EditorLanguage | "secret-name" | "connection" | ChoiceHint;
 export type FieldHints = Record<string, FieldHint>;
 
 type Value = unknown;
@@ -198,9 +206,13 @@ function FieldFrame({
 
 export function SchemaField(props: FieldProps) {
   const { schema, path, hints } = props;
-  const hint = hints[path] ?? (schema["x-editor"] as FieldHint | undefined);
+  // A hint for "/tools/*" applies to every item of the tools list.
+  const hint =
+    hints[path] ?? hints[path.replace(/\/\d+(?=\/|$)/g, "/*")] ?? (schema["x-editor"] as FieldHint | undefined);
   const kind = kindOf(schema);
   if (hint === "secret-name" || hint === "connection") return <SecretNameField {...props} kind={hint} />;
+  if ((hint === "agent-prompt" || hint === "component") && props.context.choices?.[hint]?.length)
+    return <ChoiceField {...props} choices={props.context.choices[hint]!} />;
   if (kind === "string" && hint) return <EditorField {...props} language={hint as EditorLanguage} />;
   switch (kind) {
     case "string":
@@ -226,6 +238,41 @@ export function SchemaField(props: FieldProps) {
     default:
       return <JsonValueField {...props} />;
   }
+}
+
+/** Text chosen from a list the form is given (agent prompts, component names). */
+function ChoiceField({
+  schema,
+  path,
+  value,
+  onChange,
+  label,
+  required,
+  errors,
+  id,
+  choices,
+}: FieldProps & { choices: Choice[] }) {
+  const own = errorsUnder(errors, path, false);
+  const current = typeof value === "string" ? value : "";
+  return (
+    <FieldFrame id={id} label={label} required={required} description={schema.description} errors={own}>
+      <select
+        id={id}
+        value={current}
+        aria-invalid={own.length ? true : undefined}
+        aria-describedby={describedBy(id)}
+        onChange={(event) => onChange(event.target.value || undefined)}
+      >
+        <option value="">Choose…</option>
+        {current && !choices.some((c) => c.value === current) && <option value={current}>{current} (not found)</option>}
+        {choices.map((choice) => (
+          <option key={choice.value} value={choice.value}>
+            {choice.label}
+          </option>
+        ))}
+      </select>
+    </FieldFrame>
+  );
 }
 
 function describedBy(id: string): string {
