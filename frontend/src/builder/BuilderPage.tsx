@@ -19,7 +19,15 @@ import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { api, ApiError, errorMessage, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import type { Component, ComponentType, JsonSchema, Problem, ValidationReport, WorkflowStatus } from "../api/types";
+import type {
+  AgentPrompt,
+  Component,
+  ComponentType,
+  JsonSchema,
+  Problem,
+  ValidationReport,
+  WorkflowStatus,
+} from "../api/types";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
@@ -33,6 +41,7 @@ import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge
 import { useHistory, type Snapshot } from "./history";
 import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
+import type { Choice, ProjectSecret } from "../forms/SchemaForm";
 import { RunDialog } from "./RunDialog";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
@@ -114,6 +123,42 @@ export function BuilderPage({ workflowId }: { workflowId: string }) {
   );
 }
 
+/** The names and kinds of the project's secrets and connections, for the forms' secret
+ * pickers; null when the workflow is in no project (or they cannot be read). */
+function useProjectSecrets(projectId: string | null): ProjectSecret[] | null {
+  const [secrets, setSecrets] = useState<ProjectSecret[] | null>(null);
+  useEffect(() => {
+    if (!projectId) return;
+    let current = true;
+    api<ProjectSecret[]>(`/projects/${projectId}/secrets`)
+      .then((list) => current && setSecrets(list.map(({ name, kind }) => ({ name, kind }))))
+      .catch(() => current && setSecrets(null));
+    return () => {
+      current = false;
+    };
+  }, [projectId]);
+  return secrets;
+}
+
+/** The agent prompts the user can see, for an agent node's prompt choice. */
+function useAgentPrompts(): Choice[] | undefined {
+  const [prompts, setPrompts] = useState<Choice[]>();
+  useEffect(() => {
+    let current = true;
+    api<Page<AgentPrompt>>("/agent-prompts", { query: { limit: 200 } })
+      .then(
+        (page) =>
+          current &&
+          setPrompts(page.items.map((p) => ({ value: p.id, label: `${p.display_name || p.name} (${p.version})` }))),
+      )
+      .catch(() => current && setPrompts(undefined));
+    return () => {
+      current = false;
+    };
+  }, []);
+  return prompts;
+}
+
 function isEditingText(target: EventTarget | null): boolean {
   const element = target as HTMLElement | null;
   if (!element) return false;
@@ -150,6 +195,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   state.current = { nodes, edges, declarations };
 
   const components = useMemo(() => indexComponents(catalog.components), [catalog.components]);
+  const secrets = useProjectSecrets(workflow.project_id);
+  const agentPrompts = useAgentPrompts();
   const groups = useMemo(() => paletteGroups(catalog.components, catalog.types), [catalog]);
   const itemsByKey = useMemo(() => new Map(groups.flatMap((g) => g.items).map((i) => [i.key, i])), [groups]);
 
@@ -334,7 +381,13 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         position: { x: Math.round(at.x), y: Math.round(at.y) },
         config: structuredClone(NODE_KINDS[item.type].initialConfig ?? {}),
       };
-      if (item.component) def.component = { name: item.component.name, version: item.component.version };
+      if (item.component) {
+        def.component = { name: item.component.name, version: item.component.version };
+        // A component that takes no input gets an empty mapping, not the previous node's output.
+        const input = item.component.input_schema;
+        if (input && input.additionalProperties === false && !Object.keys(input.properties ?? {}).length)
+          def.input = {};
+      }
       setNodes((current) => [
         ...current.map((n) => (n.selected ? { ...n, selected: false } : n)),
         { id, type: "workflow", position: def.position, data: { def }, selected: true },
@@ -497,6 +550,11 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     window.addEventListener("keydown", onKey, true);
     return () => window.removeEventListener("keydown", onKey, true);
   }, [history, copy, paste, recordEdit]);
+
+  const variables = useMemo(() => {
+    const declared = declarations.variables;
+    return declared && typeof declared === "object" ? Object.keys(declared as object) : [];
+  }, [declarations]);
 
   const selected = nodes.filter((n) => n.selected);
   const selectedNode = selected.length === 1 ? selected[0] : undefined;
@@ -689,6 +747,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               nodes={nodes}
               edges={edges}
               components={components}
+              variables={variables}
+              secrets={secrets}
+              agentPrompts={agentPrompts}
               problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
               serverProblems={report ? problems : []}
               onChange={updateNode}

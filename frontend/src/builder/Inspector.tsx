@@ -1,38 +1,19 @@
 /** The side panel: the selected node's settings as forms generated from JSON Schema, its outgoing
  * connections (a keyboard way to wire outcomes), and its problems. */
-import Form from "@rjsf/core";
-import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
-import { JsonObjectField } from "./JsonObjectField";
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
+import { CodeEditor } from "../editors/CodeEditor";
+import { checkExpression, expressionCompletions, type ExpressionScope } from "../editors/expressions";
+import { SchemaForm, type Choice, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
+import { humanize, validateForm, withoutMeta } from "../forms/schemaText";
 import { Icon } from "../ui/Icon";
-import { JsonField, mustBeObject } from "../ui/JsonField";
 import { BACK, kindOf, nodeOutcomes, type DefinitionNode, type RetryPolicy } from "./definition";
 import { componentOf } from "./canvasContext";
-import { FORM_TEMPLATES } from "./formTemplates";
-import { formValidator } from "./formValidator";
+import { RunInputEditor } from "./RunInputEditor";
+import { COMPONENT_FORMS, ordered } from "./componentForms";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
-const HIDE_SUBMIT: UiSchema = { "ui:submitButtonOptions": { norender: true } };
-const FIELDS = { json: JsonObjectField };
-
-/** The form layout of a config: free-form objects (a JSON Schema, say) as JSON text areas. */
-function configUi(schema: RJSFSchema): UiSchema {
-  const ui: UiSchema = { ...HIDE_SUBMIT };
-  for (const [name, property] of Object.entries(schema.properties ?? {})) {
-    if (
-      typeof property === "object" &&
-      property.type === "object" &&
-      !property.properties &&
-      !property.additionalProperties
-    ) {
-      ui[name] = { "ui:field": "json" };
-    }
-  }
-  return ui;
-}
-
-const EXECUTION_SCHEMA: RJSFSchema = {
+const EXECUTION_SCHEMA: JsonSchema = {
   type: "object",
   properties: {
     timeout_seconds: {
@@ -54,51 +35,24 @@ const EXECUTION_SCHEMA: RJSFSchema = {
   },
 };
 
-function withoutMeta(schema: JsonSchema): RJSFSchema {
-  const { $schema: _schema, $id: _id, ...rest } = schema as Record<string, unknown>;
-  return rest as RJSFSchema;
-}
-
-/** The input mapping form: one expression per property of the component's input schema. */
-function inputSchema(component: Component | undefined): RJSFSchema | null {
-  const properties = (component?.input_schema?.properties ?? null) as Record<
-    string,
-    { title?: string; description?: string }
-  > | null;
-  if (!properties || Object.keys(properties).length === 0) return null;
-  const required = (component?.input_schema?.required as string[] | undefined) ?? [];
-  return {
-    type: "object",
-    required,
-    properties: Object.fromEntries(
-      Object.entries(properties).map(([name, property]) => [
-        name,
-        {
-          type: "string",
-          title: property.title ?? name,
-          description: property.description
-            ? `${property.description} (an expression)`
-            : "An expression, e.g. input.email",
-        },
-      ]),
-    ),
-  };
-}
-
-const MISSING_PROPERTY = /'([^']+)' is a required property/;
-
-/** Compiler problems about this node's config, as rjsf's extra errors under their field: those
- * located at `/nodes/<index>/config/<field>`, and missing required properties of the config. */
-function configErrors(problems: Problem[], index: number): ErrorSchema {
-  const config = `/nodes/${index}/config`;
-  const errors: Record<string, { __errors: string[] }> = {};
+/** Problems the compiler located under `prefix` (a node's config or input), by field pointer
+ * relative to it. Schema mismatches are left out: the form finds those itself as you type. */
+function serverErrors(problems: Problem[], prefix: string): Map<string, string[]> {
+  const errors = new Map<string, string[]>();
   for (const problem of problems) {
-    let field: string | undefined;
-    if (problem.pointer.startsWith(`${config}/`)) field = problem.pointer.slice(config.length + 1).split("/")[0];
-    else if (problem.pointer === config) field = MISSING_PROPERTY.exec(problem.message)?.[1];
-    if (field) (errors[field] ??= { __errors: [] }).__errors.push(problem.message);
+    if (problem.code === "invalid_config") continue;
+    if (problem.pointer !== prefix && !problem.pointer.startsWith(`${prefix}/`)) continue;
+    const path = problem.pointer.slice(prefix.length);
+    errors.set(path, [...(errors.get(path) ?? []), problem.message]);
   }
-  return errors as ErrorSchema;
+  return errors;
+}
+
+function merge(...maps: Map<string, string[]>[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const map of maps)
+    for (const [path, messages] of map) out.set(path, [...new Set([...(out.get(path) ?? []), ...messages])]);
+  return out;
 }
 
 /** The nodes that can have run before `nodeId`: every node with a path to it (back edges aside). */
@@ -125,13 +79,47 @@ interface InspectorProps {
   nodes: WorkflowNode[];
   edges: WorkflowEdge[];
   components: Map<string, Component>;
+  /** The workflow's declared variables. */
+  variables: string[];
+  /** The project's secrets and connections (names and kinds); null outside a project. */
+  secrets: ProjectSecret[] | null;
+  /** Agent prompts an agent node may use. */
+  agentPrompts?: Choice[];
   /** This node's problems. */
   problems: Problem[];
-  /** Every problem the compiler reported (the config form shows those under its fields). */
+  /** Every problem the compiler reported (the forms show those under their fields). */
   serverProblems: Problem[];
   onChange: (def: DefinitionNode) => void;
   onConnect: (source: string, outcome: string, target: string | null) => void;
   onDelete: () => void;
+}
+
+/** What a node's expressions can read: the run's input, variables and upstream outputs. */
+function scopeOf(
+  nodeId: string,
+  nodes: WorkflowNode[],
+  upstream: string[],
+  components: Map<string, Component>,
+  variables: string[],
+): ExpressionScope {
+  const byId = new Map(nodes.map((n) => [n.id, n.data.def]));
+  const trigger = nodes.find((n) => n.data.def.type === "trigger")?.data.def;
+  const triggerInput = trigger?.config?.input_schema as JsonSchema | undefined;
+  return {
+    input: triggerInput,
+    variables,
+    allNodeIds: new Set(nodes.map((n) => n.id).filter((id) => id !== nodeId)),
+    inLoop: nodes.some((n) => n.data.def.type === "for_each" || n.data.def.type === "loop"),
+    nodes: upstream.map((id) => {
+      const def = byId.get(id)!;
+      const component = componentOf(components, def.component);
+      return {
+        id,
+        title: def.label || component?.display_name || kindOf(def.type).title,
+        output: def.type === "trigger" ? triggerInput : (component?.output_schema ?? null),
+      };
+    }),
+  };
 }
 
 export function Inspector({
@@ -140,6 +128,9 @@ export function Inspector({
   nodes,
   edges,
   components,
+  variables,
+  secrets,
+  agentPrompts,
   problems,
   serverProblems,
   onChange,
@@ -151,11 +142,38 @@ export function Inspector({
   const component = componentOf(components, def.component);
   const nameOf = (n: WorkflowNode) =>
     n.data.def.label || componentOf(components, n.data.def.component)?.display_name || kindOf(n.data.def.type).title;
-  const schema = def.type === "activity" || def.type === "agent" ? component?.config_schema : kind.configSchema;
-  const input = useMemo(() => inputSchema(component), [component]);
-  const extraErrors = useMemo(() => configErrors(serverProblems, index), [serverProblems, index]);
+  const isCall = def.type === "activity" || def.type === "agent";
+  const rawSchema = isCall ? component?.config_schema : kind.configSchema;
+  const schema = useMemo(() => (rawSchema ? withoutMeta(rawSchema) : undefined), [rawSchema]);
+  const config = def.config ?? {};
   const outcomes = nodeOutcomes(def);
   const upstream = useMemo(() => ancestors(def.id, edges), [def.id, edges]);
+  const scope = useMemo(
+    () => scopeOf(def.id, nodes, upstream, components, variables),
+    [def.id, nodes, upstream, components, variables],
+  );
+  const scopeRef = useMemo(() => ({ current: scope }), []);
+  scopeRef.current = scope;
+  const componentChoices = useMemo(() => {
+    const names = [...new Set([...components.values()].map((c) => c.name))].sort();
+    return names.map((name) => ({ value: name, label: components.get(name)?.display_name ?? name }));
+  }, [components]);
+  const context: FormContext = useMemo(
+    () => ({
+      secrets,
+      scope,
+      completions: expressionCompletions(() => scopeRef.current),
+      choices: { "agent-prompt": agentPrompts, component: componentChoices },
+    }),
+    [secrets, scope, scopeRef, agentPrompts, componentChoices],
+  );
+  const configErrors = useMemo(
+    () =>
+      merge(schema ? validateForm(schema, config) : new Map(), serverErrors(serverProblems, `/nodes/${index}/config`)),
+    [schema, config, serverProblems, index],
+  );
+  const inputErrors = useMemo(() => serverErrors(serverProblems, `/nodes/${index}/input`), [serverProblems, index]);
+  const layout = (def.component && COMPONENT_FORMS[def.component.name]) || {};
   const update = (patch: Partial<DefinitionNode>) => {
     const next: DefinitionNode = { ...def, ...patch };
     for (const key of Object.keys(patch) as (keyof DefinitionNode)[]) {
@@ -184,8 +202,8 @@ export function Inspector({
       {problems.length > 0 && (
         <ul className="problem-list" aria-label="Problems of this node">
           {problems.map((p, i) => (
-            <li key={i} className={p.severity === "warning" ? "warning" : "error"}>
-              <strong>{p.code}</strong> {p.message}
+            <li key={i} className={p.severity === "warning" ? "warning" : "error"} title={`${p.code} at ${p.pointer}`}>
+              {p.message}
             </li>
           ))}
         </ul>
@@ -214,91 +232,72 @@ export function Inspector({
               ))}
             </>
           )}
-          .
+          . Type to get suggestions.
         </p>
       )}
       <section className="inspector-section" aria-labelledby="config-title">
         <h3 id="config-title">Configuration</h3>
         {schema ? (
-          <Form
+          <SchemaForm
             key={`config-${def.id}`}
             idPrefix={`config-${def.id}`}
-            schema={withoutMeta(schema)}
-            uiSchema={configUi(withoutMeta(schema))}
-            fields={FIELDS}
-            formData={def.config ?? {}}
-            validator={formValidator}
-            liveValidate="onChange"
-            showErrorList={false}
-            extraErrors={extraErrors}
-            noHtml5Validate
-            templates={FORM_TEMPLATES}
-            onChange={(event) => update({ config: (event.formData ?? {}) as Record<string, unknown> })}
+            label="Configuration"
+            schema={schema}
+            value={config}
+            context={context}
+            errors={configErrors}
+            hints={layout.hints}
+            order={layout.config}
+            onChange={(next) => update({ config: next })}
           />
         ) : (
           <p className="muted">
-            {def.type === "activity" || def.type === "agent"
-              ? `The component "${def.component?.name}" is not in the catalog.`
-              : "Nothing to configure."}
+            {isCall ? `The component "${def.component?.name}" is not in the catalog.` : "Nothing to configure."}
           </p>
         )}
       </section>
       {def.type === "trigger" && (
-        <JsonField
-          key={`input-schema-${def.id}`}
-          label="Input schema (JSON Schema)"
-          hint='What a run takes as input, e.g. {"type": "object", "properties": {"amount": {"type": "number"}}}. Applied when you leave the field.'
-          value={(def.config ?? {}).input_schema}
-          check={mustBeObject}
-          onChange={(schema) => {
-            const config = { ...(def.config ?? {}) };
-            if (Object.keys(schema as object).length) config.input_schema = schema;
-            else delete config.input_schema;
-            update({ config });
+        <RunInputEditor
+          key={`run-input-${def.id}`}
+          value={config.input_schema as JsonSchema | undefined}
+          onChange={(inputSchema) => {
+            const next = { ...config };
+            if (inputSchema && Object.keys(inputSchema).length) next.input_schema = inputSchema;
+            else delete next.input_schema;
+            update({ config: next });
           }}
         />
       )}
-      {input && (
-        <section className="inspector-section" aria-labelledby="input-title">
-          <h3 id="input-title">Input</h3>
-          <Form
-            key={`input-${def.id}`}
-            idPrefix={`input-${def.id}`}
-            schema={input}
-            uiSchema={HIDE_SUBMIT}
-            formData={def.input ?? {}}
-            validator={formValidator}
-            liveValidate="onChange"
-            showErrorList={false}
-            noHtml5Validate
-            templates={FORM_TEMPLATES}
-            onChange={(event) => {
-              const data = (event.formData ?? {}) as Record<string, string>;
-              update({ input: Object.keys(data).length ? data : undefined });
-            }}
-          />
-        </section>
+      {isCall && component && (
+        <InputMapping
+          nodeId={def.id}
+          schema={component.input_schema}
+          order={layout.input}
+          value={def.input ?? {}}
+          context={context}
+          errors={inputErrors}
+          onChange={(input) => update({ input: Object.keys(input).length ? input : undefined })}
+        />
       )}
       {def.type !== "trigger" && def.type !== "end" && (
         <section className="inspector-section" aria-labelledby="execution-title">
           <h3 id="execution-title">Timeout and retries</h3>
-          <Form
+          <SchemaForm
             key={`execution-${def.id}`}
             idPrefix={`execution-${def.id}`}
+            label="Timeout and retries"
             schema={EXECUTION_SCHEMA}
-            uiSchema={HIDE_SUBMIT}
-            formData={{ timeout_seconds: def.timeout_seconds, retry: def.retry ?? {} }}
-            validator={formValidator}
-            liveValidate="onChange"
-            showErrorList={false}
-            noHtml5Validate
-            templates={FORM_TEMPLATES}
-            onChange={(event) => {
-              const data = (event.formData ?? {}) as { timeout_seconds?: number; retry?: RetryPolicy };
-              const retry = Object.fromEntries(Object.entries(data.retry ?? {}).filter(([, v]) => v !== undefined));
+            value={{ timeout_seconds: def.timeout_seconds, retry: def.retry }}
+            context={context}
+            errors={validateForm(EXECUTION_SCHEMA, {
+              ...(def.timeout_seconds !== undefined ? { timeout_seconds: def.timeout_seconds } : {}),
+              ...(def.retry ? { retry: def.retry } : {}),
+            })}
+            onChange={(data) => {
+              const retry = (data.retry ?? {}) as RetryPolicy;
               update({
-                timeout_seconds: data.timeout_seconds,
-                retry: Object.keys(retry).length ? (retry as RetryPolicy) : undefined,
+                timeout_seconds: data.timeout_seconds as number | undefined,
+                retry: Object.keys(retry).length ? retry : undefined,
               });
             }}
           />
@@ -336,5 +335,159 @@ export function Inspector({
         <Icon name="trash" /> Delete node
       </button>
     </aside>
+  );
+}
+
+interface InputMappingProps {
+  nodeId: string;
+  schema: JsonSchema | null;
+  order?: string[];
+  value: Record<string, string>;
+  context: FormContext;
+  errors: Map<string, string[]>;
+  onChange: (input: Record<string, string>) => void;
+}
+
+/** The node's input: one expression per property of the component's input schema, or named
+ * entries when the component takes any object (a transform, Python code, an agent's variables). */
+function InputMapping({ nodeId, schema, order, value, context, errors, onChange }: InputMappingProps) {
+  const properties = (schema?.properties ?? {}) as Record<string, JsonSchema>;
+  const requiredNames = (schema?.required as string[] | undefined) ?? [];
+  const named = ordered(Object.keys(properties), order, requiredNames);
+  const required = new Set(requiredNames);
+  const open = named.length === 0 && schema?.additionalProperties !== false;
+  const [extra, setExtra] = useState<{ key: string; expression: string }[]>(() =>
+    open ? Object.entries(value).map(([key, expression]) => ({ key, expression })) : [],
+  );
+  const set = (key: string, expression: string | undefined) => {
+    const next = { ...value };
+    if (expression === undefined || expression === "") delete next[key];
+    else next[key] = expression;
+    onChange(next);
+  };
+  const updateExtra = (rows: { key: string; expression: string }[]) => {
+    setExtra(rows);
+    onChange(
+      Object.fromEntries(rows.filter((r) => r.key.trim() && r.expression).map((r) => [r.key.trim(), r.expression])),
+    );
+  };
+  if (!open && named.length === 0) return null;
+  return (
+    <section className="inspector-section" aria-labelledby="input-title">
+      <h3 id="input-title">Input</h3>
+      <p className="hint">
+        {open
+          ? "Name each value the component receives and give an expression for it."
+          : "An expression for each input, e.g. nodes.fetch.output.body or input.email."}
+      </p>
+      {named.map((name) => (
+        <ExpressionField
+          key={name}
+          id={`input-${nodeId}-${name}`}
+          label={typeof properties[name]?.title === "string" ? (properties[name].title as string) : humanize(name)}
+          required={required.has(name)}
+          description={properties[name]?.description as string | undefined}
+          value={value[name] ?? ""}
+          context={context}
+          errors={errors.get(`/${name}`) ?? []}
+          onChange={(expression) => set(name, expression)}
+        />
+      ))}
+      {open && (
+        <div className="form-list" role="group" aria-label="Inputs">
+          {extra.map((row, i) => (
+            <div className="map-row" key={i} role="group" aria-label={`Input ${i + 1}`}>
+              <div className="form-field">
+                <label htmlFor={`input-${nodeId}-${i}-name`} className="form-label">
+                  Name
+                </label>
+                <input
+                  id={`input-${nodeId}-${i}-name`}
+                  value={row.key}
+                  onChange={(event) =>
+                    updateExtra(extra.map((r, j) => (j === i ? { ...r, key: event.target.value } : r)))
+                  }
+                />
+              </div>
+              <ExpressionField
+                id={`input-${nodeId}-${i}-expression`}
+                label="Expression"
+                required={false}
+                value={row.expression}
+                context={context}
+                errors={errors.get(`/${row.key}`) ?? []}
+                onChange={(expression) =>
+                  updateExtra(extra.map((r, j) => (j === i ? { ...r, expression: expression ?? "" } : r)))
+                }
+              />
+              <button
+                type="button"
+                className="form-array-button danger"
+                onClick={() => updateExtra(extra.filter((_, j) => j !== i))}
+              >
+                Remove
+              </button>
+            </div>
+          ))}
+          <button
+            type="button"
+            className="form-array-button"
+            onClick={() => setExtra([...extra, { key: "", expression: "" }])}
+          >
+            + Add input
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function ExpressionField({
+  id,
+  label,
+  required,
+  description,
+  value,
+  context,
+  errors,
+  onChange,
+}: {
+  id: string;
+  label: string;
+  required: boolean;
+  description?: string;
+  value: string;
+  context: FormContext;
+  errors: string[];
+  onChange: (expression: string | undefined) => void;
+}) {
+  const typed = checkExpression(value, context.scope);
+  const shown = [...(typed ? [typed] : []), ...errors];
+  return (
+    <div className="form-field" data-field={id}>
+      <label id={`${id}-label`} className="form-label">
+        {label}
+        {required && <span aria-hidden="true"> *</span>}
+      </label>
+      <CodeEditor
+        id={id}
+        language="expression"
+        value={value}
+        labelledBy={`${id}-label`}
+        describedBy={`${id}-hint ${id}-error`}
+        invalid={shown.length > 0}
+        completions={context.completions}
+        placeholder="an expression, e.g. input.name"
+        onChange={(next) => onChange(next || undefined)}
+      />
+      {description && (
+        <p className="field-description" id={`${id}-hint`}>
+          {description}
+        </p>
+      )}
+      <p className="field-error" id={`${id}-error`} role={shown.length ? "alert" : undefined}>
+        {shown.join(" ")}
+      </p>
+    </div>
   );
 }

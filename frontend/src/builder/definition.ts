@@ -70,6 +70,13 @@ const expression = (title: string, description = "A JMESPath expression, e.g. in
   title,
   minLength: 1,
   description,
+  "x-editor": "expression",
+});
+const optionalExpression = (title: string, description: string) => ({
+  type: "string",
+  title,
+  description,
+  "x-editor": "expression",
 });
 const NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$";
 
@@ -92,33 +99,65 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
     configSchema: {
       type: "object",
       properties: {
-        kind: { type: "string", title: "Starts", enum: ["manual", "webhook", "schedule", "signal"], default: "manual" },
-        cron: { type: "string", title: "Cron (schedule)", description: "e.g. 0 9 * * 1-5" },
-        timezone: { type: "string", title: "Time zone", default: "UTC" },
-        signal: { type: "string", title: "Signal (signal trigger)", pattern: NAME_PATTERN },
+        kind: {
+          type: "string",
+          title: "Starts",
+          enum: ["manual", "webhook", "schedule", "signal"],
+          "x-enum-titles": {
+            manual: "Manually (Run button or API)",
+            webhook: "By webhook (HTTP POST)",
+            schedule: "On a schedule (cron)",
+            signal: "On a signal",
+          },
+          default: "manual",
+        },
+        cron: {
+          type: "string",
+          title: "Cron",
+          description: "Minute, hour, day of month, month, day of week; e.g. 0 9 * * 1-5 (9:00 on weekdays).",
+          "x-show-when": { kind: ["schedule"] },
+        },
+        timezone: { type: "string", title: "Time zone", default: "UTC", "x-show-when": { kind: ["schedule"] } },
+        signal: {
+          type: "string",
+          title: "Signal",
+          description: "The signal that starts a run.",
+          pattern: NAME_PATTERN,
+          "x-show-when": { kind: ["signal"] },
+        },
         path: {
           type: "string",
-          title: "Webhook path (webhook)",
+          title: "Webhook path",
           description: "Served at /hooks/<path>; leave empty for the workflow's kebab name.",
           maxLength: 255,
           pattern: "^[a-z0-9][a-z0-9_-]*(/[a-z0-9_-]+)*$",
+          "x-show-when": { kind: ["webhook"] },
         },
         auth: {
           type: "string",
-          title: "Webhook authentication (webhook)",
-          description: "api_key (the default): X-API-Key or Bearer; hmac: a signature made with a project secret.",
+          title: "Callers authenticate with",
           enum: ["api_key", "hmac"],
+          "x-enum-titles": {
+            api_key: "An API key (X-API-Key or Bearer)",
+            hmac: "An HMAC signature (a project secret)",
+          },
+          default: "api_key",
+          "x-show-when": { kind: ["webhook"] },
         },
         secret: {
           type: "string",
-          title: "Signing secret (hmac webhook)",
-          description: "The name of a project secret.",
+          title: "Signing secret",
+          description: "The project secret the signature is made with.",
+          "x-editor": "secret-name",
+          "x-show-when": { kind: ["webhook"], auth: ["hmac"] },
         },
         rate_limit_per_second: {
           type: "integer",
-          title: "Webhook rate limit per second (webhook)",
+          title: "Rate limit (runs per second)",
           minimum: 1,
           maximum: 1000000,
+          default: 100,
+          "x-show-when": { kind: ["webhook"] },
         },
       },
     },
@@ -175,7 +214,7 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
       properties: {
         items: expression("Items", "An expression giving the list, e.g. input.orders."),
         concurrency: { type: "integer", title: "Concurrency", minimum: 1, maximum: 1000, default: 1 },
-        result: { type: "string", title: "Result expression" },
+        result: optionalExpression("Result", "An expression giving the node's result (optional)."),
       },
     },
   },
@@ -190,7 +229,7 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
       properties: {
         until: expression("Until"),
         max_iterations: { type: "integer", title: "Max iterations", minimum: 1 },
-        result: { type: "string", title: "Result expression" },
+        result: optionalExpression("Result", "An expression giving the node's result (optional)."),
       },
     },
   },
@@ -203,7 +242,7 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
       type: "object",
       properties: {
         seconds: { type: "number", title: "Seconds", minimum: 0 },
-        until: { type: "string", title: "Until (expression giving an ISO 8601 time)" },
+        until: optionalExpression("Until", "An expression giving an ISO 8601 time, e.g. input.remind_at."),
       },
     },
   },
@@ -279,7 +318,7 @@ export const NODE_KINDS: Record<NodeType, NodeKind> = {
       type: "object",
       properties: {
         status: { type: "string", title: "Status", enum: ["completed", "failed"], default: "completed" },
-        output: { type: "string", title: "Output expression" },
+        output: optionalExpression("Output", "An expression for the run's output, e.g. nodes.fetch.output.body."),
       },
     },
   },

@@ -32,7 +32,7 @@ from workflow_builder.compiler.definition import (
     work_queue_query_name,
     work_queue_signal_name,
 )
-from workflow_builder.compiler.problems import Problems, pointer, shorten
+from workflow_builder.compiler.problems import Problems, plain_config_error, pointer, shorten
 from workflow_builder.compiler.schemas import (
     schema_issues,
     schema_problem,
@@ -412,7 +412,7 @@ def _check_component(
         path = "".join(pointer(p) for p in error.absolute_path)
         problems.error(
             "invalid_config",
-            f"Config of {node.id!r} does not match {spec.ref}'s config_schema: {error.message}.",
+            f"{node.id}: {plain_config_error(error)}.",
             f"{where}/config{path}",
             node_id=node.id,
         )

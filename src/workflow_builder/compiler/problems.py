@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from jsonschema.exceptions import ValidationError
 
 Severity = Literal["error", "warning"]
 
@@ -172,3 +175,68 @@ class CompilationError(Exception):
 def shorten(text: str, limit: int = 80) -> str:
     """Return `text` cut to `limit` characters (with an ellipsis), for quoting in messages."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+    "null": "nothing",
+}
+_MISSING = re.compile(r"^'([^']+)' is a required property")
+_UNEXPECTED = re.compile(r"\('([^']+)' (?:was|were) unexpected\)")
+
+
+def _type_words(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    return " or ".join(_TYPE_WORDS.get(str(name), str(name)) for name in names)
+
+
+def plain_config_error(error: ValidationError) -> str:
+    """Return a node config's schema violation in plain words, naming the setting (not the
+    schema or the validator): "the setting memory_mb must be a whole number, not empty"."""
+    setting = ".".join(str(part) for part in error.absolute_path)
+    subject = f"the setting {setting}" if setting else "the settings"
+    keyword, expected = error.validator, error.validator_value
+    if keyword == "required":
+        found = _MISSING.match(error.message)
+        name = f"{setting}.{found.group(1)}" if found and setting else (found and found.group(1))
+        return f"the setting {name} is required" if name else f"{subject} miss a required value"
+    if keyword == "type":
+        got = "empty" if error.instance is None else f"got {shorten(repr(error.instance))}"
+        return f"{subject} must be {_type_words(expected)} ({got})"
+    if keyword in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "more than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }[str(keyword)]
+        return f"{subject} must be {words} {expected}"
+    if keyword == "minLength" and expected == 1:
+        return f"{subject} must not be empty"
+    if keyword == "enum":
+        return f"{subject} must be one of {', '.join(map(str, expected))}"
+    if keyword == "additionalProperties":
+        found = _UNEXPECTED.search(error.message)
+        extra = found.group(1) if found else "a setting"
+        return f"{extra!r} is not a setting here" + (f" (in {setting})" if setting else "")
+    if keyword in ("anyOf", "oneOf") and all(
+        isinstance(option, dict) and set(option) == {"required"} for option in expected
+    ):
+        names = [name for option in expected for name in option["required"]]
+        return f"the settings need {' or '.join(names)}"
+    if keyword in ("anyOf", "oneOf"):
+        return f"{subject} is none of the kinds of value it takes"
+    if keyword in ("minLength", "maxLength", "minItems", "maxItems"):
+        unit = "characters" if keyword.endswith("Length") else "items"
+        bound = "at least" if keyword.startswith("min") else "at most"
+        return f"{subject} must have {bound} {expected} {unit}"
+    if keyword == "not" and isinstance(expected, dict) and set(expected) == {"required"}:
+        return f"give only one of {', '.join(expected['required'])}"
+    if keyword == "pattern":
+        return f"{subject} does not have the expected form ({expected})"
+    return f"{subject}: {error.message}"

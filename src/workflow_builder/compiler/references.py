@@ -294,7 +294,7 @@ def _check_input_mapping(
     if missing:
         problems.error(
             "missing_required_input",
-            f"{spec.ref} requires input {', '.join(map(repr, missing))}; add it to input.",
+            f"{spec.name} requires the input {', '.join(map(repr, missing))}; map it.",
             analysis.node_pointer(node.id, "input"),
             node_id=node.id,
         )
@@ -304,7 +304,7 @@ def _check_input_mapping(
         if wanted == MISSING:
             problems.error(
                 "unknown_input_property",
-                f"{spec.ref} does not accept input {name!r}.",
+                f"{spec.name} does not take an input {name!r}.",
                 where,
                 node_id=node.id,
             )
@@ -332,7 +332,7 @@ def _check_default_input(
             analysis.problems.error(
                 "incompatible_schemas",
                 f"{node.id!r} takes the output of {source!r} as input, but {reason} "
-                f"by {spec.ref}'s input schema; map its input explicitly.",
+                f"by the input of {spec.name}; map its input explicitly.",
                 analysis.node_pointer(node.id),
                 node_id=node.id,
             )
@@ -342,7 +342,7 @@ def _check_default_input(
     if required:
         analysis.problems.error(
             "missing_required_input",
-            f"{spec.ref} requires input {', '.join(map(repr, required))}, and {node.id!r} "
+            f"{spec.name} requires the input {', '.join(map(repr, required))}, and {node.id!r} "
             "has no input mapping nor a single data predecessor to take it from.",
             analysis.node_pointer(node.id, "input"),
             node_id=node.id,
