@@ -34,6 +34,8 @@ import { useHistory, type Snapshot } from "./history";
 import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
 import { RunDialog } from "./RunDialog";
+import { VersionsPanel } from "./VersionsPanel";
+import { readDeploymentState, type DeploymentState } from "../api/deployments";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
 import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
@@ -138,6 +140,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   });
   const [canDeploy, setCanDeploy] = useState(false);
   const [running, setRunning] = useState(false);
+  const [showVersions, setShowVersions] = useState(false);
+  const [deployState, setDeployState] = useState<DeploymentState | null>(null);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
   const etag = useRef(initial.etag);
@@ -201,9 +205,18 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     }
   }, [workflow.id]);
 
+  const refreshDeployState = useCallback(async () => {
+    try {
+      setDeployState(await readDeploymentState(workflow.id));
+    } catch {
+      setDeployState(null);
+    }
+  }, [workflow.id]);
+
   useEffect(() => {
     void validate();
-  }, [validate]);
+    void refreshDeployState();
+  }, [validate, refreshDeployState]);
 
   const currentDefinition = () => toDefinition(state.current.declarations, state.current.nodes, state.current.edges);
 
@@ -224,6 +237,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       setSaveState(now === json ? "saved" : "dirty");
       setSaveError(null);
       void validate();
+      void refreshDeployState();
     } catch (reason) {
       if (isConflict(reason)) setSaveState("conflict");
       else {
@@ -234,7 +248,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     } finally {
       saving.current = false;
     }
-  }, [workflow.id, validate]);
+  }, [workflow.id, validate, refreshDeployState]);
 
   useEffect(() => {
     // A save in flight re-arms this when it ends; a conflict waits for the user; a failed
@@ -457,7 +471,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         const fresh = await readWorkflow(workflow.id);
         etag.current = fresh.etag;
         setStatus(fresh.workflow.status);
-        setDeployment({ busy: false, message: action === "deploy" ? "Deployed." : "Back to draft." });
+        const redeploy = action === "deploy" && status === "active";
+        setDeployment({
+          busy: false,
+          message: action === "deploy" ? (redeploy ? "Changes deployed." : "Deployed.") : "Back to draft.",
+        });
+        void refreshDeployState();
       } catch (reason) {
         const count = reason instanceof ApiError ? (reason.problem.errors?.length ?? 0) : 0;
         setDeployment({
@@ -470,7 +489,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       }
     },
     // currentDefinition reads refs only.
-    [save, workflow.id],
+    [save, workflow.id, status, refreshDeployState],
   );
 
   useEffect(() => {
@@ -498,6 +517,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return () => window.removeEventListener("keydown", onKey, true);
   }, [history, copy, paste, recordEdit]);
 
+  const deployed = status === "active";
+  // Only trust a verdict about the draft that is saved: unsaved edits differ too.
+  const draftChanged = deployed && (Boolean(deployState?.changed) || saveState !== "saved");
   const selected = nodes.filter((n) => n.selected);
   const selectedNode = selected.length === 1 ? selected[0] : undefined;
   const errorCount = problems.filter((p) => p.severity !== "warning").length;
@@ -569,19 +591,52 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         >
           {errorCount} error{errorCount === 1 ? "" : "s"}, {warningCount} warning{warningCount === 1 ? "" : "s"}
         </button>
+        {canDeploy && deployed && (
+          <span
+            className={`deploy-state ${draftChanged ? "deploy-state-changed" : ""}`}
+            role="status"
+            data-testid="deploy-state"
+            title={
+              draftChanged
+                ? "Runs use the deployed version until you deploy the changes."
+                : "The draft is the deployed version."
+            }
+          >
+            {draftChanged
+              ? deployState?.draft_compiles
+                ? "Changed since deploy"
+                : "Changed since deploy (does not compile)"
+              : "Deployed version is current"}
+          </span>
+        )}
+        {canDeploy && deployed && draftChanged && (
+          <button
+            type="button"
+            className="primary"
+            disabled={deployment.busy || saveState === "conflict"}
+            onClick={() => void changeDeployment("deploy")}
+          >
+            Deploy changes
+          </button>
+        )}
         {canDeploy && (
           <button
             type="button"
-            className={status === "active" ? "" : "primary"}
+            className={deployed ? "" : "primary"}
             disabled={deployment.busy || saveState === "conflict"}
-            onClick={() => void changeDeployment(status === "active" ? "undeploy" : "deploy")}
+            onClick={() => void changeDeployment(deployed ? "undeploy" : "deploy")}
           >
-            {status === "active" ? "Undeploy" : "Deploy"}
+            {deployed ? "Undeploy" : "Deploy"}
           </button>
         )}
-        {canDeploy && status === "active" && (
-          <button type="button" className="primary" onClick={() => setRunning(true)}>
-            Run
+        {canDeploy && (
+          <button type="button" onClick={() => setShowVersions(true)}>
+            Versions
+          </button>
+        )}
+        {canDeploy && deployed && (
+          <button type="button" className={draftChanged ? "" : "primary"} onClick={() => setRunning(true)}>
+            {draftChanged ? "Run deployed version" : "Run"}
           </button>
         )}
         <span className="deploy-message" role="status" data-testid="deploy-message">
@@ -618,6 +673,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           The server cannot validate workflows yet; showing the checks the browser can make.
         </p>
       )}
+      <VersionsPanel
+        open={showVersions}
+        workflowId={workflow.id}
+        onClose={() => setShowVersions(false)}
+        onActivated={() => void refreshDeployState()}
+      />
       <RunDialog
         open={running}
         workflowId={workflow.id}

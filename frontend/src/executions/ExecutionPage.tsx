@@ -6,6 +6,7 @@ import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, type Page } from "../api/client";
 import type { Component, ComponentType, ExecutionDetail, ExecutionStep, VersionDetail, Workflow } from "../api/types";
+import { readDeploymentState } from "../api/deployments";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
 import { CanvasContext, indexComponents, type CanvasInfo } from "../builder/canvasContext";
@@ -193,6 +194,13 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     () => (detail ? api<Workflow>(`/workflows/${detail.workflow_id}`) : Promise.resolve(undefined)),
     detail?.workflow_id ?? "",
   );
+  const deployedState = useAsync(
+    () =>
+      detail?.status === "failed" ? readDeploymentState(detail.workflow_id) : Promise.resolve(undefined),
+    `${detail?.workflow_id ?? ""}:${detail?.status ?? ""}`,
+  );
+  const deployedVersion = deployedState.data?.deployed_version;
+  const newerDeployed = Boolean(deployedVersion && detail && deployedVersion.id !== detail.compiled_code_id);
   const components = useAsync(() => api<Page<Component>>("/components", { query: { limit: 200 } }), "components");
   const types = useAsync(() => api<ComponentType[]>("/component-types"), "types");
   const declared = useDeclarations(detail, workflow.data);
@@ -218,11 +226,11 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     [components.data, types.data],
   );
 
-  const act = async (action: "cancel" | "retry") => {
+  const act = async (action: "cancel" | "retry", version?: "deployed") => {
     setActionError(null);
     setBusy(true);
     try {
-      await api(`/executions/${executionId}/${action}`, { method: "POST" });
+      await api(`/executions/${executionId}/${action}`, { method: "POST", query: { version } });
       reload();
     } catch (reason) {
       setActionError(reason);
@@ -257,6 +265,16 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
           {detail?.status === "failed" && (
             <button type="button" disabled={busy} onClick={() => void act("retry")}>
               Retry from the failed node
+            </button>
+          )}
+          {detail?.status === "failed" && newerDeployed && (
+            <button
+              type="button"
+              disabled={busy}
+              onClick={() => void act("retry", "deployed")}
+              title="Continue on the version deployed since this run started; steps both versions share keep their results."
+            >
+              Retry with the deployed version
             </button>
           )}
         </div>

@@ -58,3 +58,20 @@ class DeployResult(BaseModel):
     webhook_path: str | None = Field(
         default=None, description="With a webhook trigger: it answers on POST /hooks/<path>."
     )
+
+
+class DeploymentState(BaseModel):
+    """Whether the saved draft is what runs: the deployed version against the draft's hash."""
+
+    workflow_id: UUID
+    status: str
+    deployed_version: VersionRead | None = Field(
+        description="The active compiled version: the one new runs use."
+    )
+    draft_hash: str | None = Field(
+        description="The content hash the saved draft compiles to; null when it does not compile."
+    )
+    draft_compiles: bool
+    changed: bool = Field(
+        description="True when the draft differs from the deployed version (or does not compile)."
+    )

@@ -30,7 +30,12 @@ from workflow_builder.compiler import (
     work_queue_query_name,
     work_queue_signal_name,
 )
-from workflow_builder.deployments.models import DeployResult, VersionDetail, VersionRead
+from workflow_builder.deployments.models import (
+    DeploymentState,
+    DeployResult,
+    VersionDetail,
+    VersionRead,
+)
 from workflow_builder.runtime import service as runtime
 from workflow_builder.runtime.schedules import register_schedules, unregister_schedules
 from workflow_builder.runtime.service import RUN_WORKFLOW
@@ -124,6 +129,40 @@ def compile_workflow(
         },
     ).one()
     return _version(row), True, warnings
+
+
+def draft_hash(*, db_session: Session, workflow: Workflow, user_id: UUID) -> str | None:
+    """Return the content hash the saved definition compiles to, or None when it does not."""
+    known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
+    catalog = RegistryCatalog(db_session, user_id)
+    context = ValidationContext(known_workflows=known)
+    if not validate(workflow.definition, catalog, context).ok:
+        return None
+    return compile_definition(workflow.definition, catalog, context).content_hash
+
+
+def deployment_state(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeploymentState:
+    """Return the deployed version and whether the saved draft differs from it."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    draft = draft_hash(db_session=db_session, workflow=workflow, user_id=user_id)
+    deployed = None
+    if workflow.status in ("active", "paused"):
+        row = db_session.execute(
+            text(
+                f"select {_VERSION_COLUMNS} from workflow_compiled_code "
+                "where workflow_id = :w and is_active"
+            ),
+            {"w": workflow_id},
+        ).first()
+        deployed = _version(row) if row is not None else None
+    return DeploymentState(
+        workflow_id=workflow_id,
+        status=workflow.status,
+        deployed_version=deployed,
+        draft_hash=draft,
+        draft_compiles=draft is not None,
+        changed=deployed is not None and deployed.content_hash != draft,
+    )
 
 
 def list_versions(*, db_session: Session, workflow_id: UUID) -> list[VersionRead]:

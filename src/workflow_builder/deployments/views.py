@@ -12,6 +12,7 @@ from workflow_builder.compiler import definition_json_schema
 from workflow_builder.deployments import service
 from workflow_builder.deployments.models import (
     CompileResult,
+    DeploymentState,
     DeployResult,
     VersionDetail,
     VersionRead,
@@ -31,6 +32,12 @@ def compile_workflow(workflow_id: UUID, db_session: DbSession, user: Writer) -> 
         db_session=db_session, workflow_id=workflow_id, user_id=user.id
     )
     return CompileResult(version=version, created=created, warnings=warnings)
+
+
+@router.get("/deployment")
+def deployment_state(workflow_id: UUID, db_session: DbSession, user: Reader) -> DeploymentState:
+    """Say which version is deployed and whether the saved draft differs from it."""
+    return service.deployment_state(db_session=db_session, workflow_id=workflow_id, user_id=user.id)
 
 
 @router.get("/versions")

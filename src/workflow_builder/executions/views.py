@@ -219,10 +219,21 @@ def cancel_execution(execution_id: UUID, db_session: DbSession, user: Runner) ->
 
 
 @router.post("/executions/{execution_id}/retry")
-def retry_execution(execution_id: UUID, db_session: DbSession, user: Runner) -> ExecutionRead:
+def retry_execution(
+    execution_id: UUID,
+    db_session: DbSession,
+    user: Runner,
+    version: Annotated[
+        Literal["original", "deployed"],
+        Query(
+            description="original: the version the run started with; deployed: the workflow's "
+            "active version (nodes both share keep their results)."
+        ),
+    ] = "original",
+) -> ExecutionRead:
     """Re-run a failed run from its failed node, reusing every step completed before it."""
     with _runtime_errors():
-        runtime.retry(db_session, execution_id=execution_id)
+        runtime.retry(db_session, execution_id=execution_id, version=version)
     return _read(db_session, execution_id)
 
 
