@@ -35,6 +35,7 @@ import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
 import { RunDialog } from "./RunDialog";
 import { VersionsPanel } from "./VersionsPanel";
+import { NodeTrialPanel, type PinnedData } from "./NodeTrialPanel";
 import { readDeploymentState, type DeploymentState } from "../api/deployments";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
@@ -517,6 +518,15 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return () => window.removeEventListener("keydown", onKey, true);
   }, [history, copy, paste, recordEdit]);
 
+  const pinnedData = (declarations.pinned_data as PinnedData | undefined) ?? {};
+  const pin = (next: PinnedData) => {
+    const { pinned_data: _old, ...rest } = state.current.declarations;
+    updateDeclarations(Object.keys(next).length ? { ...rest, pinned_data: next } : rest);
+  };
+  const saveNow = async (): Promise<boolean> => {
+    await save();
+    return JSON.stringify(currentDefinition()) === savedJson.current;
+  };
   const deployed = status === "active";
   // Only trust a verdict about the draft that is saved: unsaved edits differ too.
   const draftChanged = deployed && (Boolean(deployState?.changed) || saveState !== "saved");
@@ -743,19 +753,32 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               }}
             />
           ) : (
-            <Inspector
-              key={selectedNode.id}
-              node={selectedNode}
-              index={nodes.findIndex((n) => n.id === selectedNode.id)}
-              nodes={nodes}
-              edges={edges}
-              components={components}
-              problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
-              serverProblems={report ? problems : []}
-              onChange={updateNode}
-              onConnect={connectFromPanel}
-              onDelete={() => deleteNodes(new Set([selectedNode.id]))}
-            />
+            <>
+              <Inspector
+                key={selectedNode.id}
+                node={selectedNode}
+                index={nodes.findIndex((n) => n.id === selectedNode.id)}
+                nodes={nodes}
+                edges={edges}
+                components={components}
+                problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
+                serverProblems={report ? problems : []}
+                onChange={updateNode}
+                onConnect={connectFromPanel}
+                onDelete={() => deleteNodes(new Set([selectedNode.id]))}
+              />
+              {(selectedNode.data.def.type === "activity" || selectedNode.data.def.type === "agent") && (
+                <NodeTrialPanel
+                  key={`trial-${selectedNode.id}`}
+                  workflowId={workflow.id}
+                  nodeId={selectedNode.id}
+                  triggerId={nodes.find((n) => n.data.def.type === "trigger")?.id}
+                  pinned={pinnedData}
+                  saveFirst={saveNow}
+                  onPin={pin}
+                />
+              )}
+            </>
           )}
         </div>
       </div>

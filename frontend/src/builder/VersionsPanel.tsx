@@ -53,9 +53,7 @@ export function VersionsPanel({
   }, [open, workflowId]);
 
   const toggle = (id: string) =>
-    setPicked((current) =>
-      current.includes(id) ? current.filter((p) => p !== id) : [...current, id].slice(-2),
-    );
+    setPicked((current) => (current.includes(id) ? current.filter((p) => p !== id) : [...current, id].slice(-2)));
 
   const compare = async () => {
     if (!versions || picked.length !== 2) return;

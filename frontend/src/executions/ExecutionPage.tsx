@@ -195,8 +195,7 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     detail?.workflow_id ?? "",
   );
   const deployedState = useAsync(
-    () =>
-      detail?.status === "failed" ? readDeploymentState(detail.workflow_id) : Promise.resolve(undefined),
+    () => (detail?.status === "failed" ? readDeploymentState(detail.workflow_id) : Promise.resolve(undefined)),
     `${detail?.workflow_id ?? ""}:${detail?.status ?? ""}`,
   );
   const deployedVersion = deployedState.data?.deployed_version;

@@ -75,3 +75,32 @@ class DeploymentState(BaseModel):
     changed: bool = Field(
         description="True when the draft differs from the deployed version (or does not compile)."
     )
+
+
+class NodeTrialRequest(BaseModel):
+    """Sample data for trying one node; what is left out comes from the pinned data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] | None = Field(
+        default=None, description="The run input (default: the trigger's pinned data, or {})."
+    )
+    nodes: dict[str, Any] | None = Field(
+        default=None,
+        description="Outputs of earlier nodes by node id, as `nodes.<id>.output` reads them "
+        "(default: their pinned data).",
+    )
+    vars: dict[str, Any] | None = Field(
+        default=None, description="Workflow variables (default: their initial values)."
+    )
+
+
+class NodeTrialResult(BaseModel):
+    """One call of a draft node's component: the inputs its mapping gave, and its outcome."""
+
+    node_id: str
+    inputs: Any
+    ok: bool
+    output: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: int
