@@ -123,3 +123,68 @@ def test_refusals_name_the_node_and_field(api: Api) -> None:
         422,
     ).json()
     assert problem["type"].endswith("/compilation")
+
+
+def _labelled(label: str) -> dict[str, Any]:
+    return {
+        "nodes": [
+            trigger({"type": "object", "required": ["who"]}),
+            transform("t", {"label": f"'{label}'", "who": "input.who"}),
+            {"id": "done", "type": "end", "config": {"output": "nodes.t.output"}},
+        ],
+        "edges": chain("start", "t", "done"),
+    }
+
+
+def test_a_draft_is_test_run_without_deploying_and_marked_as_a_test(api: Api) -> None:
+    workflow_id = api.create_workflow(_labelled("draft"))
+    started = api.call(
+        "POST", f"/workflows/{workflow_id}/test-runs", 201, json={"inputs": {"who": "Ada"}}
+    ).json()
+    assert started["is_test"] is True
+    finished = api.wait(started["id"])
+    assert finished["status"] == "completed", finished["error"]
+    assert finished["outputs"] == {"label": "draft", "who": "Ada"}
+    assert api.call("GET", f"/workflows/{workflow_id}", 200).json()["status"] == "draft"
+    [version] = api.call("GET", f"/workflows/{workflow_id}/versions", 200).json()
+    assert version["is_active"] is False and version["id"] == finished["compiled_code_id"]
+
+    def listed(**params: Any) -> list[str]:
+        page = api.call("GET", "/executions", 200, params={"workflow_id": workflow_id, **params})
+        return [run["id"] for run in page.json()["items"]]
+
+    assert listed(is_test="true") == [started["id"]] == listed()
+    assert listed(is_test="false") == []
+    runs = api.call("GET", "/statistics/runs", 200, params={"workflow_id": workflow_id}).json()
+    assert runs["totals"]["total"] == 1 and runs["totals"]["test_runs"] == 1
+    [row] = api.call(
+        "GET", "/statistics/workflows", 200, params={"workflow_id": workflow_id}
+    ).json()["items"]
+    assert row["runs"] == 1 and row["test_runs"] == 1
+
+
+def test_a_test_run_of_a_deployed_workflow_runs_the_draft_and_deploys_nothing(api: Api) -> None:
+    workflow_id = api.deploy(_labelled("deployed"))
+    api.call("PATCH", f"/workflows/{workflow_id}", 200, json={"definition": _labelled("edited")})
+    test_run = api.call(
+        "POST", f"/workflows/{workflow_id}/test-runs", 201, json={"inputs": {"who": "Ada"}}
+    ).json()
+    assert api.wait(test_run["id"])["outputs"]["label"] == "edited"
+    assert api.wait(api.start(workflow_id, {"who": "Bob"}))["outputs"]["label"] == "deployed"
+    state = api.call("GET", f"/workflows/{workflow_id}/deployment", 200).json()
+    assert state["changed"] is True
+    assert state["deployed_version"]["id"] != api.execution(test_run["id"])["compiled_code_id"]
+
+
+def test_a_test_run_checks_its_inputs_and_the_draft(api: Api) -> None:
+    workflow_id = api.create_workflow(_labelled("x"))
+    [error] = api.call(
+        "POST", f"/workflows/{workflow_id}/test-runs", 422, json={"inputs": {}}
+    ).json()["errors"]
+    assert "who" in error["message"]
+    broken = _labelled("x")
+    broken["nodes"][1]["input"] = {"label": "nodes.ghost.output"}
+    problem = api.call(
+        "POST", f"/workflows/{api.create_workflow(broken)}/test-runs", 422, json={"inputs": {}}
+    ).json()
+    assert problem["type"].endswith("/compilation")

@@ -80,10 +80,11 @@ def compile_problem(error: CompilationError) -> ProblemError:
 
 
 def compile_workflow(
-    *, db_session: Session, workflow_id: UUID, user_id: UUID
+    *, db_session: Session, workflow_id: UUID, user_id: UUID, activate: bool = True
 ) -> tuple[VersionRead, bool, list[dict[str, Any]]]:
     """Compile the workflow's definition; return its version (the existing one when nothing
-    changed), whether it is new, and the warnings. A new version becomes the active one."""
+    changed), whether it is new, and the warnings. A new version becomes the active one unless
+    `activate` is false (a version for a test run of the draft)."""
     workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
     # One compile of a workflow at a time: two at once would both insert the same version.
     db_session.execute(
@@ -107,17 +108,18 @@ def compile_workflow(
     if existing is not None:
         return _version(existing), False, warnings
     code = plan.compiled_code()
-    db_session.execute(
-        text("update workflow_compiled_code set is_active = false where workflow_id = :w"),
-        {"w": workflow_id},
-    )
+    if activate:
+        db_session.execute(
+            text("update workflow_compiled_code set is_active = false where workflow_id = :w"),
+            {"w": workflow_id},
+        )
     row = db_session.execute(
         text(
             f"""insert into workflow_compiled_code (workflow_id, version, workflow_code,
                   activities_code, worker_code, requirements, runtime_config, compiled_by,
                   is_active, content_hash)
                 values (:w, :version, :workflow_code, :activities_code, :worker_code,
-                  :requirements, cast(:runtime_config as jsonb), :user, true, :h)
+                  :requirements, cast(:runtime_config as jsonb), :user, :active, :h)
                 returning {_VERSION_COLUMNS}"""
         ),
         {
@@ -129,6 +131,7 @@ def compile_workflow(
             "requirements": code["requirements"],
             "runtime_config": json.dumps(code["runtime_config"]),
             "user": user_id,
+            "active": activate,
             "h": plan.content_hash,
         },
     ).one()
