@@ -113,3 +113,65 @@ def test_a_failing_node_shows_its_error_in_plain_words(
     result = trial.get_by_test_id("trial-result")
     expect(result).to_contain_text("Failed", timeout=15_000)
     expect(result).to_contain_text("no greeting today")
+
+
+WAITS_FOR_GO: dict[str, Any] = {
+    "signals": [{"name": "go"}],
+    "nodes": [
+        {
+            "id": "start",
+            "type": "trigger",
+            "config": {"kind": "manual"},
+            "position": {"x": 0, "y": 0},
+        },
+        {
+            "id": "hold",
+            "type": "wait_for_signal",
+            "config": {"signal": "go", "timeout_seconds": 600},
+            "position": {"x": 0, "y": 130},
+        },
+        {"id": "done", "type": "end", "position": {"x": -140, "y": 260}},
+        {"id": "late", "type": "end", "position": {"x": 140, "y": 260}},
+    ],
+    "edges": [
+        {"id": "e1", "source": "start", "target": "hold"},
+        {"id": "e2", "source": "hold", "source_handle": "received", "target": "done"},
+        {"id": "e3", "source": "hold", "source_handle": "timed_out", "target": "late"},
+    ],
+}
+
+
+def test_a_test_run_of_the_draft_draws_its_live_status_on_the_builder(
+    live_server: str, page: Page, worker: str
+) -> None:
+    client = api(live_server, sign_up(page, live_server))
+    workflow_id = client.post(
+        "/workflows", json={"kebab_name": f"hold-{time.monotonic_ns()}", "definition": WAITS_FOR_GO}
+    ).json()["id"]
+    page.goto(f"{live_server}/workflows/{workflow_id}")
+    page.get_by_role("button", name="Test draft").click()
+    dialog = page.get_by_role("dialog", name="Test run of the draft")
+    dialog.get_by_role("button", name="Start test run").click()
+    banner = page.get_by_test_id("test-run-banner")
+    expect(banner).to_contain_text("running", timeout=10_000)
+    status = node(page, "hold").locator("[data-run-status]")
+    expect(status).to_have_attribute("data-run-status", "waiting", timeout=15_000)
+    expect(node(page, "start").locator("[data-run-status]")).to_have_attribute(
+        "data-run-status", "completed"
+    )
+
+    [run] = client.get("/executions", params={"workflow_id": workflow_id}).json()["items"]
+    assert run["is_test"] is True
+    sent = client.post(f"/executions/{run['id']}/signals/go", json={})
+    assert sent.status_code == 202, sent.text
+    expect(status).to_have_attribute("data-run-status", "completed", timeout=15_000)
+    expect(node(page, "done").locator("[data-run-status]")).to_have_attribute(
+        "data-run-status", "completed"
+    )
+    expect(banner).to_contain_text("completed")
+    assert client.get(f"/workflows/{workflow_id}").json()["status"] == "draft"
+
+    banner.get_by_role("link", name="Open the run").click()
+    expect(page.get_by_text("test run of a draft")).to_be_visible()
+    page.goto(f"{live_server}/executions")
+    expect(page.get_by_role("row").filter(has_text=run["id"])).to_contain_text("test")

@@ -19,11 +19,22 @@ import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { api, ApiError, errorMessage, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
-import type { Component, ComponentType, JsonSchema, Problem, ValidationReport, WorkflowStatus } from "../api/types";
+import type {
+  Component,
+  ComponentType,
+  Execution,
+  ExecutionDetail,
+  JsonSchema,
+  Problem,
+  ValidationReport,
+  WorkflowStatus,
+} from "../api/types";
+import { nodeStatuses } from "../executions/runStatus";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
 import { StatusChip } from "../pages/WorkflowsPage";
+import { StatusChipOf } from "../pages/ExecutionsPage";
 import { Icon } from "../ui/Icon";
 import { freshEdgeId, freshNodeId, NODE_KINDS, type Definition, type DefinitionNode } from "./definition";
 import { CanvasContext, indexComponents, problemsOf, type CanvasInfo } from "./canvasContext";
@@ -51,6 +62,7 @@ function addTo(map: Map<string, Problem[]>, key: string, problem: Problem): void
 const FLOW_EDGE_TYPES = { workflow: FlowEdge };
 const DEFAULT_EDGE_OPTIONS = { type: "workflow", markerEnd: { type: MarkerType.ArrowClosed } };
 const AUTOSAVE_DELAY_MS = 700;
+const TEST_RUN_POLL_MS = 700;
 
 /** Copied nodes outlive one workflow's canvas, so they can be pasted into another. */
 const clipboard: { current: { nodes: WorkflowNode[]; edges: WorkflowEdge[] } | null } = { current: null };
@@ -142,6 +154,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const [canDeploy, setCanDeploy] = useState(false);
   const [running, setRunning] = useState(false);
   const [showVersions, setShowVersions] = useState(false);
+  const [testing, setTesting] = useState(false);
+  const [testRun, setTestRun] = useState<ExecutionDetail | null>(null);
   const [deployState, setDeployState] = useState<DeploymentState | null>(null);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
@@ -194,8 +208,30 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     const typeIcons = new Map<string, string>();
     for (const type of catalog.types)
       if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
-    return { nodeProblems, edgeProblems, components, typeIcons };
-  }, [problems, components, catalog.types]);
+    const runStatus = testRun ? nodeStatuses(testRun.steps ?? []) : undefined;
+    return { nodeProblems, edgeProblems, components, typeIcons, runStatus };
+  }, [problems, components, catalog.types, testRun]);
+
+  // A test run's live status is drawn on this canvas until it ends.
+  const testRunId = testRun?.id;
+  const testRunLive = testRun?.status === "pending" || testRun?.status === "running";
+  useEffect(() => {
+    if (!testRunId || !testRunLive) return;
+    let current = true;
+    const timer = window.setInterval(() => {
+      api<ExecutionDetail>(`/executions/${testRunId}`)
+        .then((detail) => current && setTestRun(detail))
+        .catch(() => undefined);
+    }, TEST_RUN_POLL_MS);
+    return () => {
+      current = false;
+      window.clearInterval(timer);
+    };
+  }, [testRunId, testRunLive]);
+
+  const startedTestRun = useCallback((execution: Execution) => {
+    void api<ExecutionDetail>(`/executions/${execution.id}`).then(setTestRun);
+  }, []);
 
   // -- autosave with optimistic concurrency --
   const validate = useCallback(async () => {
@@ -644,6 +680,19 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             Versions
           </button>
         )}
+        {canDeploy && (
+          <button
+            type="button"
+            disabled={saveState === "conflict"}
+            title="Run the saved draft without deploying it; its progress shows on this canvas"
+            onClick={() => {
+              void save();
+              setTesting(true);
+            }}
+          >
+            Test draft
+          </button>
+        )}
         {canDeploy && deployed && (
           <button type="button" className={draftChanged ? "" : "primary"} onClick={() => setRunning(true)}>
             {draftChanged ? "Run deployed version" : "Run"}
@@ -689,6 +738,30 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         onClose={() => setShowVersions(false)}
         onActivated={() => void refreshDeployState()}
       />
+      {testRun && (
+        <div className="notice test-run-banner" role="status" data-testid="test-run-banner">
+          <span>
+            Test run of the draft: <StatusChipOf status={testRun.status} />
+            {testRun.error && <span className="field-error multiline"> {testRun.error}</span>}
+          </span>
+          <Link to={`/executions/${testRun.id}`}>Open the run</Link>
+          <button type="button" className="link-button" onClick={() => setTestRun(null)}>
+            Clear
+          </button>
+        </div>
+      )}
+      {testing && (
+        <RunDialog
+          open
+          workflowId={workflow.id}
+          inputSchema={triggerInputSchema(definition)}
+          onClose={() => setTesting(false)}
+          test={{
+            initialInputs: pinnedData[nodes.find((n) => n.data.def.type === "trigger")?.id ?? ""] ?? {},
+            onStarted: startedTestRun,
+          }}
+        />
+      )}
       <RunDialog
         open={running}
         workflowId={workflow.id}

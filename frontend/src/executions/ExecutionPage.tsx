@@ -306,7 +306,10 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
               )}
             </dd>
             <dt>Trigger</dt>
-            <dd>{detail.trigger_kind}</dd>
+            <dd>
+              {detail.trigger_kind}
+              {detail.is_test && <span className="chip chip-test">test run of a draft</span>}
+            </dd>
             <dt>Started</dt>
             <dd>{formatDate(detail.started_at)}</dd>
             <dt>Duration</dt>

@@ -124,7 +124,14 @@ export function ExecutionsPage() {
               <td>
                 <StatusChipOf status={run.status} />
               </td>
-              <td>{run.trigger_kind}</td>
+              <td>
+                {run.trigger_kind}
+                {run.is_test && (
+                  <span className="chip chip-test" title="A test run of the draft, started from the builder">
+                    test
+                  </span>
+                )}
+              </td>
               <td>{formatDate(run.started_at)}</td>
               <td>{duration(run.duration_ms)}</td>
               <td className="muted">{run.error ?? ""}</td>
