@@ -7,6 +7,8 @@ import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { PromptEditorPage } from "./pages/PromptEditorPage";
+import { ProjectPage, ProjectsPage } from "./pages/ProjectsPage";
+import { SettingsPage } from "./pages/SettingsPage";
 import { StatisticsPage } from "./pages/StatisticsPage";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
 import { lazy, Suspense, useEffect } from "react";
@@ -28,6 +30,14 @@ function SignedInRoutes() {
   const builder = matchPath("/workflows/:id", pathname);
   const execution = matchPath("/executions/:id", pathname);
   const prompt = matchPath("/agent-prompts/:id", pathname);
+  const project = matchPath("/projects/:id", pathname);
+  if (project) {
+    return (
+      <Shell>
+        <ProjectPage projectId={project.id} />
+      </Shell>
+    );
+  }
   if (prompt) {
     return (
       <Shell>
@@ -61,6 +71,8 @@ function SignedInRoutes() {
     "/executions": () => <ExecutionsPage />,
     "/statistics": () => <StatisticsPage />,
     "/api-keys": () => <ApiKeysPage />,
+    "/projects": () => <ProjectsPage />,
+    "/settings": () => <SettingsPage />,
   };
   const page = pages[pathname.replace(/\/$/, "")];
   if (!page) return <Redirect to="/workflows" />;

@@ -563,6 +563,20 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     await save();
     return JSON.stringify(currentDefinition()) === savedJson.current;
   };
+  const exportToFile = async () => {
+    await save();
+    try {
+      const document = await api<unknown>(`/workflows/${workflow.id}/export`);
+      const blob = new Blob([JSON.stringify(document, null, 2)], { type: "application/json" });
+      const link = window.document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = `${workflow.kebab_name}.workflow.json`;
+      link.click();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    } catch (reason) {
+      setDeployment({ busy: false, message: `Cannot export: ${errorMessage(reason)}` });
+    }
+  };
   const deployed = status === "active";
   // Only trust a verdict about the draft that is saved: unsaved edits differ too.
   const draftChanged = deployed && (Boolean(deployState?.changed) || saveState !== "saved");
@@ -680,6 +694,13 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
             Versions
           </button>
         )}
+        <button
+          type="button"
+          onClick={() => void exportToFile()}
+          title="Download this workflow (definition and declarations) as a file that Import reads"
+        >
+          Export
+        </button>
         {canDeploy && (
           <button
             type="button"

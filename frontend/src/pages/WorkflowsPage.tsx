@@ -1,5 +1,5 @@
 /** Workflows of the current project: status chips, search and status filter, create dialog. */
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { hasRoute } from "../api/capabilities";
 import type { Workflow, WorkflowStatus } from "../api/types";
@@ -9,6 +9,7 @@ import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
 import { ConfirmDialog, Dialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
+import { ProblemAlert } from "../ui/ProblemAlert";
 import { ComingSoon } from "./ComingSoon";
 
 /** A kebab-case name suggested from a display name ("Order Intake" → "order-intake"). */
@@ -27,6 +28,58 @@ export function kebabProblem(value: string): string | null {
   if (!/^[a-z]/.test(value)) return "Start with a lowercase letter.";
   if (/--/.test(value) || value.endsWith("-")) return "Hyphens go between words, one at a time.";
   return "Use lowercase letters, digits and single hyphens (e.g. order-intake).";
+}
+
+/** Create a draft from an exported workflow file, then open it in the builder. */
+function ImportButton({ projectId }: { projectId: string | null }) {
+  const input = useRef<HTMLInputElement>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const importFile = async (file: File) => {
+    setError(null);
+    setBusy(true);
+    try {
+      let document: unknown;
+      try {
+        document = JSON.parse(await file.text());
+      } catch (reason) {
+        throw new Error(`${file.name} is not a workflow file (not JSON: ${errorMessage(reason)})`);
+      }
+      const body = { ...(document as object), ...(projectId ? { project_id: projectId } : {}) };
+      const created = await api<Workflow>("/workflows/import", { method: "POST", body });
+      navigate(`/workflows/${created.id}`);
+    } catch (reason) {
+      setError(reason);
+    } finally {
+      setBusy(false);
+      if (input.current) input.current.value = "";
+    }
+  };
+
+  return (
+    <>
+      <input
+        ref={input}
+        type="file"
+        accept="application/json,.json"
+        hidden
+        aria-label="Workflow file to import"
+        onChange={(event) => {
+          const file = event.target.files?.[0];
+          if (file) void importFile(file);
+        }}
+      />
+      <button type="button" disabled={busy} onClick={() => input.current?.click()}>
+        Import from file
+      </button>
+      {error !== null && (
+        <div className="import-error">
+          <ProblemAlert error={error} />
+        </div>
+      )}
+    </>
+  );
 }
 
 export function StatusChip({ name, statuses }: { name: string; statuses: WorkflowStatus[] | undefined }) {
@@ -208,9 +261,12 @@ export function WorkflowsPage() {
     <section aria-labelledby="workflows-title">
       <div className="page-header">
         <h1 id="workflows-title">Workflows</h1>
-        <button type="button" className="primary" onClick={() => setCreating(true)}>
-          New workflow
-        </button>
+        <div className="actions-row">
+          <ImportButton projectId={projectId} />
+          <button type="button" className="primary" onClick={() => setCreating(true)}>
+            New workflow
+          </button>
+        </div>
       </div>
       {project && <p className="lead">In project {project.name}.</p>}
       <div className="filters" role="search">
