@@ -153,7 +153,6 @@ def test_build_with_a_condition_deploy_run_and_watch_every_node_turn_done(
 ) -> None:
     sign_up(page, live_server)
     open_new_workflow(page, live_server, "Refund check")
-    drop(page, "palette-trigger", 300, 60)
     drop(page, "palette-transform", 300, 200)
     drop(page, "palette-condition", 300, 340)
     drop(page, "palette-end", 300, 480)

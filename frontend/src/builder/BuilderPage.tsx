@@ -8,6 +8,7 @@ import {
   Controls,
   MarkerType,
   MiniMap,
+  Panel,
   ReactFlow,
   ReactFlowProvider,
   useReactFlow,
@@ -67,6 +68,8 @@ const TEST_RUN_POLL_MS = 700;
 /** Copied nodes outlive one workflow's canvas, so they can be pasted into another. */
 const clipboard: { current: { nodes: WorkflowNode[]; edges: WorkflowEdge[] } | null } = { current: null };
 const DELETE_KEYS = ["Delete", "Backspace"];
+/** What a new workflow's first step most often is (palette names: components, then node types). */
+const FIRST_STEPS = ["http_request", "transform", "python_code", "condition", "wait_for_signal", "llm_agent"];
 
 type SaveState = "saved" | "dirty" | "saving" | "error" | "conflict";
 
@@ -577,6 +580,26 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       setDeployment({ busy: false, message: `Cannot export: ${errorMessage(reason)}` });
     }
   };
+  const trigger = nodes.find((n) => n.data.def.type === "trigger");
+  const firstStep = nodes.length === 1 && trigger !== undefined;
+  const addFirstStep = (item: PaletteItem) => {
+    if (!trigger) return;
+    const id = freshNodeId(item.type, new Set(state.current.nodes.map((n) => n.id)));
+    addNode(item, { x: trigger.position.x, y: trigger.position.y + 130 });
+    const edgeId = freshEdgeId(trigger.id, "next", id, new Set(state.current.edges.map((e) => e.id)));
+    setEdges((current) => [
+      ...current,
+      {
+        id: edgeId,
+        type: "workflow",
+        source: trigger.id,
+        target: id,
+        sourceHandle: "next",
+        targetHandle: "in",
+        data: {},
+      },
+    ]);
+  };
   const deployed = status === "active";
   // Only trust a verdict about the draft that is saved: unsaved edits differ too.
   const draftChanged = deployed && (Boolean(deployState?.changed) || saveState !== "saved");
@@ -818,12 +841,32 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               }}
               onNodeDragStart={() => record()}
               deleteKeyCode={DELETE_KEYS}
-              fitView={start.nodes.length > 0}
+              fitView={start.nodes.length > 1}
               fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
               minZoom={0.2}
               proOptions={{ hideAttribution: true }}
             >
               <Background gap={16} />
+              {firstStep && (
+                <Panel position="bottom-center" className="first-step" data-testid="first-step">
+                  <p>
+                    <strong>Add the first step</strong> after the trigger:
+                  </p>
+                  <div className="first-step-choices">
+                    {FIRST_STEPS.map((key) => {
+                      const item = groups.flatMap((g) => g.items).find((i) => (i.component?.name ?? i.type) === key);
+                      return (
+                        item && (
+                          <button key={key} type="button" onClick={() => addFirstStep(item)}>
+                            {item.title}
+                          </button>
+                        )
+                      );
+                    })}
+                  </div>
+                  <p className="hint">or drag any step from the palette on the left and connect it.</p>
+                </Panel>
+              )}
               <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
               <Controls showInteractive={false} />
             </ReactFlow>

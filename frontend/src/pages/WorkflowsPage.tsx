@@ -10,6 +10,7 @@ import { useWorkspace } from "../app/workspace";
 import { ConfirmDialog, Dialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
 import { ProblemAlert } from "../ui/ProblemAlert";
+import { BLANK, TEMPLATES } from "../builder/templates";
 import { ComingSoon } from "./ComingSoon";
 
 /** A kebab-case name suggested from a display name ("Order Intake" → "order-intake"). */
@@ -82,6 +83,26 @@ function ImportButton({ projectId }: { projectId: string | null }) {
   );
 }
 
+function TemplatePicker({ value, onChange }: { value: string; onChange: (key: string) => void }) {
+  const chosen = TEMPLATES.find((t) => t.key === value) ?? BLANK;
+  return (
+    <div className="field">
+      <label htmlFor="workflow-template">Start from</label>
+      <select id="workflow-template" value={value} onChange={(event) => onChange(event.target.value)}>
+        {TEMPLATES.map((template) => (
+          <option key={template.key} value={template.key}>
+            {template.key === BLANK.key ? "Blank workflow" : `Template: ${template.title}`}
+          </option>
+        ))}
+      </select>
+      <p className="hint" data-testid="template-description">
+        {chosen.description}
+        {chosen.needs && <> Needs: {chosen.needs}</>}
+      </p>
+    </div>
+  );
+}
+
 export function StatusChip({ name, statuses }: { name: string; statuses: WorkflowStatus[] | undefined }) {
   const color = statuses?.find((s) => s.name === name)?.color ?? "#6b7280";
   return (
@@ -97,6 +118,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
   const [kebab, setKebab] = useState("");
   const [kebabTouched, setKebabTouched] = useState(false);
   const [description, setDescription] = useState("");
+  const [templateKey, setTemplateKey] = useState(BLANK.key);
   const [serverKebabError, setServerKebabError] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -108,6 +130,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
     setKebab("");
     setKebabTouched(false);
     setDescription("");
+    setTemplateKey(BLANK.key);
     setServerKebabError(null);
     setError(null);
   };
@@ -125,6 +148,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
         display_name: displayName.trim(),
         description: description.trim() || undefined,
         project_id: projectId,
+        definition: structuredClone((TEMPLATES.find((t) => t.key === templateKey) ?? BLANK).definition),
         ...(organizationId ? { visibility: "organization" as const, organization_id: organizationId } : {}),
       });
       reset();
@@ -202,6 +226,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
             onChange={(e) => setDescription(e.target.value)}
           />
         </div>
+        <TemplatePicker value={templateKey} onChange={setTemplateKey} />
         {error && (
           <p role="alert" className="form-error">
             {error}
