@@ -109,3 +109,20 @@ def test_every_template_deploys_and_the_self_contained_ones_run_to_completion(
     assert added.status_code == 201, added.text
     assert wait_until_finished(client, run) == "completed"
     assert client.get(f"/executions/{run}").json()["outputs"] == {"order": "A-1", "handled": True}
+
+
+def test_a_list_says_it_is_loading_until_its_rows_arrive(live_server: str, page: Page) -> None:
+    sign_up(page, live_server)
+    held: list[Any] = []
+    page.route("**/api/v1/executions?*", lambda route: held.append(route))
+    page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Executions", exact=True
+    ).click()
+    loading = page.get_by_role("status").filter(has_text="Loading runs…")
+    expect(loading).to_be_visible()
+    expect(page.get_by_text("No runs yet.")).to_have_count(0)
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/executions?*")
+    expect(loading).to_have_count(0)
+    expect(page.get_by_text("No runs yet.", exact=False)).to_be_visible()

@@ -8,6 +8,7 @@ import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
 import { formatDate } from "../ui/format";
 import { ComingSoon } from "./ComingSoon";
+import { LoadingRow } from "../ui/LoadingRow";
 
 const STATUS_COLORS: Record<string, string> = {
   pending: "#6B7280",
@@ -137,6 +138,7 @@ export function ExecutionsPage() {
               <td className="muted">{run.error ?? ""}</td>
             </tr>
           ))}
+          {executions.loading && !executions.data && <LoadingRow colSpan={6} what="runs" />}
           {executions.data && executions.data.items.length === 0 && (
             <tr>
               <td colSpan={6} className="empty">

@@ -12,6 +12,7 @@ import { formatDate } from "../ui/format";
 import { ProblemAlert } from "../ui/ProblemAlert";
 import { BLANK, TEMPLATES } from "../builder/templates";
 import { ComingSoon } from "./ComingSoon";
+import { LoadingRow } from "../ui/LoadingRow";
 
 /** A kebab-case name suggested from a display name ("Order Intake" → "order-intake"). */
 export function kebabFrom(text: string): string {
@@ -366,6 +367,7 @@ export function WorkflowsPage() {
               </td>
             </tr>
           ))}
+          {workflows.loading && !workflows.data && <LoadingRow colSpan={6} what="workflows" />}
           {workflows.data && workflows.data.items.length === 0 && (
             <tr>
               <td colSpan={6} className="empty">
