@@ -497,6 +497,14 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     void hasRoute("/api/v1/workflows/{workflow_id}/deploy").then(setCanDeploy);
   }, []);
 
+  // A link from elsewhere (a failed run's node) opens the builder on that node: ?node=<id>.
+  useEffect(() => {
+    const wanted = new URLSearchParams(window.location.search).get("node");
+    if (!wanted || !state.current.nodes.some((n) => n.id === wanted)) return;
+    setNodes((current) => current.map((n) => ({ ...n, selected: n.id === wanted })));
+    window.setTimeout(() => void fitView({ nodes: [{ id: wanted }], duration: 200, maxZoom: 1.2 }), 100);
+  }, [fitView]);
+
   /** Save what is on the canvas, then deploy it; the workflow's new ETag comes back with it. */
   const changeDeployment = useCallback(
     async (action: "deploy" | "undeploy") => {

@@ -148,6 +148,18 @@ def list_executions(
     is_test: Annotated[
         bool | None, Query(description="true: only test runs of drafts; false: none of them.")
     ] = None,
+    trigger_kind: Annotated[
+        str | None,
+        Query(max_length=50, description="How the runs started: manual, webhook, schedule..."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            pattern=r"^[0-9a-fA-F-]+$",
+            description="A run id, or the beginning of one.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ExecutionPage:
@@ -163,6 +175,8 @@ def list_executions(
         "started_at >= :started_after": started_after,
         "started_at < :started_before": started_before,
         "is_test = :is_test": is_test,
+        "trigger_kind = :trigger_kind": trigger_kind,
+        "cast(id as text) like :id_prefix": q,
     }
     # Row-level security keeps only the runs of visible workflows, but as a filter the planner
     # cannot use; naming the visible workflows again lets it use the workflow_id indexes.
@@ -176,6 +190,8 @@ def list_executions(
         "started_after": started_after,
         "started_before": started_before,
         "is_test": is_test,
+        "trigger_kind": trigger_kind,
+        "id_prefix": f"{q.lower()}%" if q else None,
         "limit": limit,
         "offset": offset,
         "cap": offset + limit + COUNT_BEYOND_PAGE,
