@@ -2,6 +2,7 @@ import { AuthProvider, useAuth } from "./app/auth";
 import { matchPath, navigate, usePathname } from "./app/router";
 import { Shell } from "./app/Shell";
 import { WorkspaceProvider } from "./app/workspace";
+import { useDocumentTitle } from "./app/useDocumentTitle";
 import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
@@ -22,6 +23,27 @@ const ExecutionPage = lazy(() =>
 
 function Redirect({ to }: { to: string }) {
   useEffect(() => navigate(to, { replace: true }), [to]);
+  return null;
+}
+
+const PAGE_TITLES: Record<string, string> = {
+  "/workflows": "Workflows",
+  "/components": "Components",
+  "/agent-prompts": "Agent prompts",
+  "/task-queues": "Task queues & workers",
+  "/executions": "Executions",
+  "/statistics": "Statistics",
+  "/api-keys": "API keys",
+  "/projects": "Projects",
+  "/settings": "Settings",
+  "/signin": "Sign in",
+  "/signup": "Sign up",
+};
+
+/** Pages with a title of their own (a workflow's, a run's, a project's) set it themselves. */
+function StaticTitle() {
+  const pathname = usePathname().replace(/\/$/, "");
+  useDocumentTitle(PAGE_TITLES[pathname] ?? null);
   return null;
 }
 
@@ -99,6 +121,7 @@ function Routes() {
 export function App() {
   return (
     <AuthProvider>
+      <StaticTitle />
       <Routes />
     </AuthProvider>
   );

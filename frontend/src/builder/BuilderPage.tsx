@@ -34,6 +34,7 @@ import { nodeStatuses } from "../executions/runStatus";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
+import { useDocumentTitle } from "../app/useDocumentTitle";
 import { StatusChip } from "../pages/WorkflowsPage";
 import { StatusChipOf } from "../pages/ExecutionsPage";
 import { Icon } from "../ui/Icon";
@@ -140,6 +141,7 @@ function isEditingText(target: EventTarget | null): boolean {
 
 function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: Catalog; onReload: () => void }) {
   const workflow = initial.workflow;
+  useDocumentTitle(`${workflow.display_name || workflow.name} · Builder`);
   const base = useMemo(() => readDefinition(workflow.definition), [workflow.definition]);
   const start = useMemo(() => toFlow(base), [base]);
   const [nodes, setNodes] = useState<WorkflowNode[]>(start.nodes);
@@ -853,6 +855,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
               minZoom={0.2}
               proOptions={{ hideAttribution: true }}
+              colorMode="system"
             >
               <Background gap={16} />
               {firstStep && (

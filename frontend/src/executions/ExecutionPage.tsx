@@ -10,6 +10,7 @@ import { readDeploymentState } from "../api/deployments";
 import { Link, navigate } from "../app/router";
 import { RunTimeline } from "./RunTimeline";
 import { useAsync } from "../app/useAsync";
+import { useDocumentTitle } from "../app/useDocumentTitle";
 import { CanvasContext, indexComponents, type CanvasInfo } from "../builder/canvasContext";
 import { FlowEdge } from "../builder/FlowEdge";
 import { FlowNode } from "../builder/FlowNode";
@@ -184,6 +185,7 @@ function RunCanvas({
           fitView
           fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
           proOptions={{ hideAttribution: true }}
+          colorMode="system"
         >
           <Background gap={16} />
           <Controls showInteractive={false} />
@@ -258,6 +260,11 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     }
   };
 
+  useDocumentTitle(
+    detail
+      ? `Run ${detail.status} · ${workflow.data ? workflow.data.display_name || workflow.data.name : detail.id.slice(0, 8)}`
+      : "Run",
+  );
   const steps = detail?.steps ?? [];
   const failedNodes = [...new Set(steps.filter((step) => step.status === "failed").map((step) => step.node_id))];
 

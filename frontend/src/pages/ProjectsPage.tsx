@@ -5,6 +5,7 @@ import { api, errorMessage, type Page } from "../api/client";
 import type { Project, TaskQueue, Worker } from "../api/types";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
+import { useDocumentTitle } from "../app/useDocumentTitle";
 import { useWorkspace } from "../app/workspace";
 import { ConfirmDialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
@@ -123,6 +124,7 @@ export function ProjectPage({ projectId }: { projectId: string }) {
   };
 
   const data = project.data;
+  useDocumentTitle(data ? `${data.name} · Projects` : "Project");
   return (
     <section aria-labelledby="project-title" className="project-page">
       <div className="page-header">
