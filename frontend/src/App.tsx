@@ -2,11 +2,14 @@ import { AuthProvider, useAuth } from "./app/auth";
 import { matchPath, navigate, usePathname } from "./app/router";
 import { Shell } from "./app/Shell";
 import { WorkspaceProvider } from "./app/workspace";
+import { useDocumentTitle } from "./app/useDocumentTitle";
 import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { AuthPage } from "./pages/AuthPage";
 import { AgentPromptsPage, ComponentsPage, TaskQueuesPage } from "./pages/CatalogPages";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { PromptEditorPage } from "./pages/PromptEditorPage";
+import { ProjectPage, ProjectsPage } from "./pages/ProjectsPage";
+import { SettingsPage } from "./pages/SettingsPage";
 import { StatisticsPage } from "./pages/StatisticsPage";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
 import { lazy, Suspense, useEffect } from "react";
@@ -23,11 +26,40 @@ function Redirect({ to }: { to: string }) {
   return null;
 }
 
+const PAGE_TITLES: Record<string, string> = {
+  "/workflows": "Workflows",
+  "/components": "Components",
+  "/agent-prompts": "Agent prompts",
+  "/task-queues": "Task queues & workers",
+  "/executions": "Executions",
+  "/statistics": "Statistics",
+  "/api-keys": "API keys",
+  "/projects": "Projects",
+  "/settings": "Settings",
+  "/signin": "Sign in",
+  "/signup": "Sign up",
+};
+
+/** Pages with a title of their own (a workflow's, a run's, a project's) set it themselves. */
+function StaticTitle() {
+  const pathname = usePathname().replace(/\/$/, "");
+  useDocumentTitle(PAGE_TITLES[pathname] ?? null);
+  return null;
+}
+
 function SignedInRoutes() {
   const pathname = usePathname();
   const builder = matchPath("/workflows/:id", pathname);
   const execution = matchPath("/executions/:id", pathname);
   const prompt = matchPath("/agent-prompts/:id", pathname);
+  const project = matchPath("/projects/:id", pathname);
+  if (project) {
+    return (
+      <Shell>
+        <ProjectPage projectId={project.id} />
+      </Shell>
+    );
+  }
   if (prompt) {
     return (
       <Shell>
@@ -61,6 +93,8 @@ function SignedInRoutes() {
     "/executions": () => <ExecutionsPage />,
     "/statistics": () => <StatisticsPage />,
     "/api-keys": () => <ApiKeysPage />,
+    "/projects": () => <ProjectsPage />,
+    "/settings": () => <SettingsPage />,
   };
   const page = pages[pathname.replace(/\/$/, "")];
   if (!page) return <Redirect to="/workflows" />;
@@ -87,6 +121,7 @@ function Routes() {
 export function App() {
   return (
     <AuthProvider>
+      <StaticTitle />
       <Routes />
     </AuthProvider>
   );

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tests.api.conftest import ApiUser
 from tests.support import scalar, unique
@@ -93,3 +94,34 @@ def test_another_user_sees_none_of_the_runs(
         "limit": 0,
         "offset": 0,
     }
+
+
+def test_runs_are_found_by_id_prefix_trigger_and_date_range(
+    client: TestClient, alice: ApiUser
+) -> None:
+    workflow = _workflow_with_runs(alice.id, 6)
+    with system_session() as s:
+        s.execute(
+            text(
+                "update workflow_executions set trigger_kind = 'schedule' where id in "
+                "(select id from workflow_executions where workflow_id = :w "
+                "order by started_at desc limit 2)"
+            ),
+            {"w": workflow},
+        )
+    runs = _list(client, alice, workflow_id=workflow)["items"]
+    target = runs[3]["id"]
+    assert [r["id"] for r in _list(client, alice, q=target)["items"]] == [target]
+    assert target in [r["id"] for r in _list(client, alice, q=target[:8].upper())["items"]]
+    scheduled = _list(client, alice, workflow_id=workflow, trigger_kind="schedule")
+    assert [r["id"] for r in scheduled["items"]] == [r["id"] for r in runs[:2]]
+    window = _list(
+        client,
+        alice,
+        workflow_id=workflow,
+        started_after=runs[4]["started_at"],
+        started_before=runs[1]["started_at"],
+    )
+    assert [r["id"] for r in window["items"]] == [r["id"] for r in runs[2:5]]
+    bad = client.get("/api/v1/executions", params={"q": "not an id"}, headers=alice.headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "q"]

@@ -152,7 +152,6 @@ def test_build_with_a_condition_deploy_run_and_watch_every_node_turn_done(
 ) -> None:
     sign_up(page, live_server)
     open_new_workflow(page, live_server, "Refund check")
-    drop(page, "palette-trigger", 300, 60)
     drop(page, "palette-transform", 300, 200)
     drop(page, "palette-condition", 300, 340)
     drop(page, "palette-end", 300, 480)
@@ -192,7 +191,7 @@ def test_build_with_a_condition_deploy_run_and_watch_every_node_turn_done(
         expect(run_status(page, node_id)).to_have_attribute(
             "data-run-status", "completed", timeout=15_000
         )
-        expect(node(page, node_id).get_by_test_id("run-status")).to_have_text("✓ done")
+        expect(node(page, node_id).get_by_test_id("run-status")).to_have_text("✓ completed")
     expect(page.locator("h1 [data-status]")).to_have_text("completed")
 
     # A node's step: its inputs, outputs, attempts and times, opened from the canvas.

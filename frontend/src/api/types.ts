@@ -129,6 +129,7 @@ export interface Execution {
   workflow_id: string;
   project_id: string | null;
   compiled_code_id: string | null;
+  is_test?: boolean;
   status: ExecutionStatus;
   trigger_kind: string;
   error: string | null;

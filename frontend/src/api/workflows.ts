@@ -24,6 +24,7 @@ export interface WorkflowCreate {
   project_id?: string | null;
   visibility?: "private" | "organization" | "public";
   organization_id?: string | null;
+  definition?: Record<string, unknown>;
 }
 
 export function createWorkflow(data: WorkflowCreate): Promise<Workflow> {

@@ -9,12 +9,14 @@ import { useWorkspace } from "./workspace";
 
 export const NAVIGATION = [
   { to: "/workflows", label: "Workflows" },
+  { to: "/projects", label: "Projects" },
   { to: "/components", label: "Components" },
   { to: "/agent-prompts", label: "Agent prompts" },
   { to: "/task-queues", label: "Task queues & workers" },
   { to: "/executions", label: "Executions" },
   { to: "/statistics", label: "Statistics" },
   { to: "/api-keys", label: "API keys" },
+  { to: "/settings", label: "Settings" },
 ];
 
 function ProjectSwitcher() {
@@ -123,7 +125,9 @@ export function Shell({ children, compact = false }: { children: ReactNode; comp
         <OrganizationSwitcher />
         <ProjectSwitcher />
         <div className="topbar-user">
-          <span title={me?.email}>{me?.display_name || me?.email}</span>
+          <Link to="/settings" title={`${me?.email ?? ""}: settings`}>
+            {me?.display_name || me?.email}
+          </Link>
           <button type="button" onClick={() => void signOut()}>
             Sign out
           </button>

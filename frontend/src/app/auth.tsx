@@ -9,6 +9,8 @@ interface AuthState {
   signIn: (email: string, password: string) => Promise<void>;
   signUp: (email: string, password: string, displayName: string) => Promise<void>;
   signOut: () => Promise<void>;
+  /** The user as the server answered a change to the profile. */
+  replaceMe: (me: Me) => void;
 }
 
 const AuthContext = createContext<AuthState | null>(null);
@@ -76,7 +78,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     }
   }, []);
 
-  return <AuthContext.Provider value={{ me, loading, signIn, signUp, signOut }}>{children}</AuthContext.Provider>;
+  return (
+    <AuthContext.Provider value={{ me, loading, signIn, signUp, signOut, replaceMe: setMe }}>
+      {children}
+    </AuthContext.Provider>
+  );
 }
 
 export function useAuth(): AuthState {

@@ -12,6 +12,8 @@ interface Workspace {
   setProjectId: (id: string | null) => void;
   setOrganizationId: (id: string | null) => void;
   createProject: (name: string) => Promise<Project>;
+  /** Read the projects again (after a rename or a deletion elsewhere). */
+  reloadProjects: () => void;
 }
 
 const WorkspaceContext = createContext<Workspace | null>(null);
@@ -38,6 +40,9 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     setOrganizationIdState(id);
   }, []);
 
+  const [generation, setGeneration] = useState(0);
+  const reloadProjects = useCallback(() => setGeneration((g) => g + 1), []);
+
   useEffect(() => {
     let current = true;
     api<Page<Project>>("/projects", { query: { limit: 200, sort: "name" } })
@@ -57,7 +62,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     return () => {
       current = false;
     };
-  }, []);
+  }, [generation]);
 
   const createProject = useCallback(
     async (name: string) => {
@@ -71,7 +76,16 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
 
   return (
     <WorkspaceContext.Provider
-      value={{ projects, organizations, projectId, organizationId, setProjectId, setOrganizationId, createProject }}
+      value={{
+        projects,
+        organizations,
+        projectId,
+        organizationId,
+        setProjectId,
+        setOrganizationId,
+        createProject,
+        reloadProjects,
+      }}
     >
       {children}
     </WorkspaceContext.Provider>

@@ -8,6 +8,7 @@ import {
   Controls,
   MarkerType,
   MiniMap,
+  Panel,
   ReactFlow,
   ReactFlowProvider,
   useReactFlow,
@@ -23,15 +24,20 @@ import type {
   AgentPrompt,
   Component,
   ComponentType,
+  Execution,
+  ExecutionDetail,
   JsonSchema,
   Problem,
   ValidationReport,
   WorkflowStatus,
 } from "../api/types";
+import { nodeStatuses } from "../executions/runStatus";
 import { isConflict, readWorkflow, saveDefinition, validateWorkflow, type Versioned } from "../api/workflows";
 import { Link } from "../app/router";
 import { useAsync } from "../app/useAsync";
+import { useDocumentTitle } from "../app/useDocumentTitle";
 import { StatusChip } from "../pages/WorkflowsPage";
+import { StatusChipOf } from "../pages/ExecutionsPage";
 import { Icon } from "../ui/Icon";
 import { freshEdgeId, freshNodeId, NODE_KINDS, type Definition, type DefinitionNode } from "./definition";
 import { CanvasContext, indexComponents, problemsOf, type CanvasInfo } from "./canvasContext";
@@ -43,6 +49,9 @@ import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
 import { Inspector } from "./Inspector";
 import type { Choice, ProjectSecret } from "../forms/SchemaForm";
 import { RunDialog } from "./RunDialog";
+import { VersionsPanel } from "./VersionsPanel";
+import { NodeTrialPanel, type PinnedData } from "./NodeTrialPanel";
+import { readDeploymentState, type DeploymentState } from "../api/deployments";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
 import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
@@ -57,10 +66,13 @@ function addTo(map: Map<string, Problem[]>, key: string, problem: Problem): void
 const FLOW_EDGE_TYPES = { workflow: FlowEdge };
 const DEFAULT_EDGE_OPTIONS = { type: "workflow", markerEnd: { type: MarkerType.ArrowClosed } };
 const AUTOSAVE_DELAY_MS = 700;
+const TEST_RUN_POLL_MS = 700;
 
 /** Copied nodes outlive one workflow's canvas, so they can be pasted into another. */
 const clipboard: { current: { nodes: WorkflowNode[]; edges: WorkflowEdge[] } | null } = { current: null };
 const DELETE_KEYS = ["Delete", "Backspace"];
+/** What a new workflow's first step most often is (palette names: components, then node types). */
+const FIRST_STEPS = ["http_request", "transform", "python_code", "condition", "wait_for_signal", "llm_agent"];
 
 type SaveState = "saved" | "dirty" | "saving" | "error" | "conflict";
 
@@ -167,6 +179,7 @@ function isEditingText(target: EventTarget | null): boolean {
 
 function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: Catalog; onReload: () => void }) {
   const workflow = initial.workflow;
+  useDocumentTitle(`${workflow.display_name || workflow.name} · Builder`);
   const base = useMemo(() => readDefinition(workflow.definition), [workflow.definition]);
   const start = useMemo(() => toFlow(base), [base]);
   const [nodes, setNodes] = useState<WorkflowNode[]>(start.nodes);
@@ -183,6 +196,10 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   });
   const [canDeploy, setCanDeploy] = useState(false);
   const [running, setRunning] = useState(false);
+  const [showVersions, setShowVersions] = useState(false);
+  const [testing, setTesting] = useState(false);
+  const [testRun, setTestRun] = useState<ExecutionDetail | null>(null);
+  const [deployState, setDeployState] = useState<DeploymentState | null>(null);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
   const etag = useRef(initial.etag);
@@ -236,8 +253,30 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     const typeIcons = new Map<string, string>();
     for (const type of catalog.types)
       if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
-    return { nodeProblems, edgeProblems, components, typeIcons };
-  }, [problems, components, catalog.types]);
+    const runStatus = testRun ? nodeStatuses(testRun.steps ?? []) : undefined;
+    return { nodeProblems, edgeProblems, components, typeIcons, runStatus };
+  }, [problems, components, catalog.types, testRun]);
+
+  // A test run's live status is drawn on this canvas until it ends.
+  const testRunId = testRun?.id;
+  const testRunLive = testRun?.status === "pending" || testRun?.status === "running";
+  useEffect(() => {
+    if (!testRunId || !testRunLive) return;
+    let current = true;
+    const timer = window.setInterval(() => {
+      api<ExecutionDetail>(`/executions/${testRunId}`)
+        .then((detail) => current && setTestRun(detail))
+        .catch(() => undefined);
+    }, TEST_RUN_POLL_MS);
+    return () => {
+      current = false;
+      window.clearInterval(timer);
+    };
+  }, [testRunId, testRunLive]);
+
+  const startedTestRun = useCallback((execution: Execution) => {
+    void api<ExecutionDetail>(`/executions/${execution.id}`).then(setTestRun);
+  }, []);
 
   // -- autosave with optimistic concurrency --
   const validate = useCallback(async () => {
@@ -248,9 +287,18 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     }
   }, [workflow.id]);
 
+  const refreshDeployState = useCallback(async () => {
+    try {
+      setDeployState(await readDeploymentState(workflow.id));
+    } catch {
+      setDeployState(null);
+    }
+  }, [workflow.id]);
+
   useEffect(() => {
     void validate();
-  }, [validate]);
+    void refreshDeployState();
+  }, [validate, refreshDeployState]);
 
   const currentDefinition = () => toDefinition(state.current.declarations, state.current.nodes, state.current.edges);
 
@@ -271,6 +319,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       setSaveState(now === json ? "saved" : "dirty");
       setSaveError(null);
       void validate();
+      void refreshDeployState();
     } catch (reason) {
       if (isConflict(reason)) setSaveState("conflict");
       else {
@@ -281,7 +330,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     } finally {
       saving.current = false;
     }
-  }, [workflow.id, validate]);
+  }, [workflow.id, validate, refreshDeployState]);
 
   useEffect(() => {
     // A save in flight re-arms this when it ends; a conflict waits for the user; a failed
@@ -496,6 +545,14 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     void hasRoute("/api/v1/workflows/{workflow_id}/deploy").then(setCanDeploy);
   }, []);
 
+  // A link from elsewhere (a failed run's node) opens the builder on that node: ?node=<id>.
+  useEffect(() => {
+    const wanted = new URLSearchParams(window.location.search).get("node");
+    if (!wanted || !state.current.nodes.some((n) => n.id === wanted)) return;
+    setNodes((current) => current.map((n) => ({ ...n, selected: n.id === wanted })));
+    window.setTimeout(() => void fitView({ nodes: [{ id: wanted }], duration: 200, maxZoom: 1.2 }), 100);
+  }, [fitView]);
+
   /** Save what is on the canvas, then deploy it; the workflow's new ETag comes back with it. */
   const changeDeployment = useCallback(
     async (action: "deploy" | "undeploy") => {
@@ -510,7 +567,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         const fresh = await readWorkflow(workflow.id);
         etag.current = fresh.etag;
         setStatus(fresh.workflow.status);
-        setDeployment({ busy: false, message: action === "deploy" ? "Deployed." : "Back to draft." });
+        const redeploy = action === "deploy" && status === "active";
+        setDeployment({
+          busy: false,
+          message: action === "deploy" ? (redeploy ? "Changes deployed." : "Deployed.") : "Back to draft.",
+        });
+        void refreshDeployState();
       } catch (reason) {
         const count = reason instanceof ApiError ? (reason.problem.errors?.length ?? 0) : 0;
         setDeployment({
@@ -523,7 +585,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       }
     },
     // currentDefinition reads refs only.
-    [save, workflow.id],
+    [save, workflow.id, status, refreshDeployState],
   );
 
   useEffect(() => {
@@ -556,6 +618,52 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return declared && typeof declared === "object" ? Object.keys(declared as object) : [];
   }, [declarations]);
 
+  const pinnedData = (declarations.pinned_data as PinnedData | undefined) ?? {};
+  const pin = (next: PinnedData) => {
+    const { pinned_data: _old, ...rest } = state.current.declarations;
+    updateDeclarations(Object.keys(next).length ? { ...rest, pinned_data: next } : rest);
+  };
+  const saveNow = async (): Promise<boolean> => {
+    await save();
+    return JSON.stringify(currentDefinition()) === savedJson.current;
+  };
+  const exportToFile = async () => {
+    await save();
+    try {
+      const document = await api<unknown>(`/workflows/${workflow.id}/export`);
+      const blob = new Blob([JSON.stringify(document, null, 2)], { type: "application/json" });
+      const link = window.document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = `${workflow.kebab_name}.workflow.json`;
+      link.click();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    } catch (reason) {
+      setDeployment({ busy: false, message: `Cannot export: ${errorMessage(reason)}` });
+    }
+  };
+  const trigger = nodes.find((n) => n.data.def.type === "trigger");
+  const firstStep = nodes.length === 1 && trigger !== undefined;
+  const addFirstStep = (item: PaletteItem) => {
+    if (!trigger) return;
+    const id = freshNodeId(item.type, new Set(state.current.nodes.map((n) => n.id)));
+    addNode(item, { x: trigger.position.x, y: trigger.position.y + 130 });
+    const edgeId = freshEdgeId(trigger.id, "next", id, new Set(state.current.edges.map((e) => e.id)));
+    setEdges((current) => [
+      ...current,
+      {
+        id: edgeId,
+        type: "workflow",
+        source: trigger.id,
+        target: id,
+        sourceHandle: "next",
+        targetHandle: "in",
+        data: {},
+      },
+    ]);
+  };
+  const deployed = status === "active";
+  // Only trust a verdict about the draft that is saved: unsaved edits differ too.
+  const draftChanged = deployed && (Boolean(deployState?.changed) || saveState !== "saved");
   const selected = nodes.filter((n) => n.selected);
   const selectedNode = selected.length === 1 ? selected[0] : undefined;
   const errorCount = problems.filter((p) => p.severity !== "warning").length;
@@ -627,19 +735,72 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         >
           {errorCount} error{errorCount === 1 ? "" : "s"}, {warningCount} warning{warningCount === 1 ? "" : "s"}
         </button>
+        {canDeploy && deployed && (
+          <span
+            className={`deploy-state ${draftChanged ? "deploy-state-changed" : ""}`}
+            role="status"
+            data-testid="deploy-state"
+            title={
+              draftChanged
+                ? "Runs use the deployed version until you deploy the changes."
+                : "The draft is the deployed version."
+            }
+          >
+            {draftChanged
+              ? deployState?.draft_compiles
+                ? "Changed since deploy"
+                : "Changed since deploy (does not compile)"
+              : "Deployed version is current"}
+          </span>
+        )}
+        {canDeploy && deployed && draftChanged && (
+          <button
+            type="button"
+            className="primary"
+            disabled={deployment.busy || saveState === "conflict"}
+            onClick={() => void changeDeployment("deploy")}
+          >
+            Deploy changes
+          </button>
+        )}
         {canDeploy && (
           <button
             type="button"
-            className={status === "active" ? "" : "primary"}
+            className={deployed ? "" : "primary"}
             disabled={deployment.busy || saveState === "conflict"}
-            onClick={() => void changeDeployment(status === "active" ? "undeploy" : "deploy")}
+            onClick={() => void changeDeployment(deployed ? "undeploy" : "deploy")}
           >
-            {status === "active" ? "Undeploy" : "Deploy"}
+            {deployed ? "Undeploy" : "Deploy"}
           </button>
         )}
-        {canDeploy && status === "active" && (
-          <button type="button" className="primary" onClick={() => setRunning(true)}>
-            Run
+        {canDeploy && (
+          <button type="button" onClick={() => setShowVersions(true)}>
+            Versions
+          </button>
+        )}
+        <button
+          type="button"
+          onClick={() => void exportToFile()}
+          title="Download this workflow (definition and declarations) as a file that Import reads"
+        >
+          Export
+        </button>
+        {canDeploy && (
+          <button
+            type="button"
+            disabled={saveState === "conflict"}
+            title="Run the saved draft without deploying it; its progress shows on this canvas"
+            onClick={() => {
+              void save();
+              setTesting(true);
+            }}
+          >
+            Test draft
+          </button>
+        )}
+        {canDeploy && deployed && (
+          <button type="button" className={draftChanged ? "" : "primary"} onClick={() => setRunning(true)}>
+            {draftChanged ? "Run deployed version" : "Run"}
           </button>
         )}
         <span className="deploy-message" role="status" data-testid="deploy-message">
@@ -676,6 +837,36 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           The server cannot validate workflows yet; showing the checks the browser can make.
         </p>
       )}
+      <VersionsPanel
+        open={showVersions}
+        workflowId={workflow.id}
+        onClose={() => setShowVersions(false)}
+        onActivated={() => void refreshDeployState()}
+      />
+      {testRun && (
+        <div className="notice test-run-banner" role="status" data-testid="test-run-banner">
+          <span>
+            Test run of the draft: <StatusChipOf status={testRun.status} />
+            {testRun.error && <span className="field-error multiline"> {testRun.error}</span>}
+          </span>
+          <Link to={`/executions/${testRun.id}`}>Open the run</Link>
+          <button type="button" className="link-button" onClick={() => setTestRun(null)}>
+            Clear
+          </button>
+        </div>
+      )}
+      {testing && (
+        <RunDialog
+          open
+          workflowId={workflow.id}
+          inputSchema={triggerInputSchema(definition)}
+          onClose={() => setTesting(false)}
+          test={{
+            initialInputs: pinnedData[nodes.find((n) => n.data.def.type === "trigger")?.id ?? ""] ?? {},
+            onStarted: startedTestRun,
+          }}
+        />
+      )}
       <RunDialog
         open={running}
         workflowId={workflow.id}
@@ -711,12 +902,33 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               }}
               onNodeDragStart={() => record()}
               deleteKeyCode={DELETE_KEYS}
-              fitView={start.nodes.length > 0}
+              fitView={start.nodes.length > 1}
               fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
               minZoom={0.2}
               proOptions={{ hideAttribution: true }}
+              colorMode="system"
             >
               <Background gap={16} />
+              {firstStep && (
+                <Panel position="bottom-center" className="first-step" data-testid="first-step">
+                  <p>
+                    <strong>Add the first step</strong> after the trigger:
+                  </p>
+                  <div className="first-step-choices">
+                    {FIRST_STEPS.map((key) => {
+                      const item = groups.flatMap((g) => g.items).find((i) => (i.component?.name ?? i.type) === key);
+                      return (
+                        item && (
+                          <button key={key} type="button" onClick={() => addFirstStep(item)}>
+                            {item.title}
+                          </button>
+                        )
+                      );
+                    })}
+                  </div>
+                  <p className="hint">or drag any step from the palette on the left and connect it.</p>
+                </Panel>
+              )}
               <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
               <Controls showInteractive={false} />
             </ReactFlow>
@@ -740,22 +952,35 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               }}
             />
           ) : (
-            <Inspector
-              key={selectedNode.id}
-              node={selectedNode}
-              index={nodes.findIndex((n) => n.id === selectedNode.id)}
-              nodes={nodes}
-              edges={edges}
-              components={components}
-              variables={variables}
-              secrets={secrets}
-              agentPrompts={agentPrompts}
-              problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
-              serverProblems={report ? problems : []}
-              onChange={updateNode}
-              onConnect={connectFromPanel}
-              onDelete={() => deleteNodes(new Set([selectedNode.id]))}
-            />
+            <>
+              <Inspector
+                key={selectedNode.id}
+                node={selectedNode}
+                index={nodes.findIndex((n) => n.id === selectedNode.id)}
+                nodes={nodes}
+                edges={edges}
+                components={components}
+                variables={variables}
+                secrets={secrets}
+                agentPrompts={agentPrompts}
+                problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
+                serverProblems={report ? problems : []}
+                onChange={updateNode}
+                onConnect={connectFromPanel}
+                onDelete={() => deleteNodes(new Set([selectedNode.id]))}
+              />
+              {(selectedNode.data.def.type === "activity" || selectedNode.data.def.type === "agent") && (
+                <NodeTrialPanel
+                  key={`trial-${selectedNode.id}`}
+                  workflowId={workflow.id}
+                  nodeId={selectedNode.id}
+                  triggerId={nodes.find((n) => n.data.def.type === "trigger")?.id}
+                  pinned={pinnedData}
+                  saveFirst={saveNow}
+                  onPin={pin}
+                />
+              )}
+            </>
           )}
         </div>
       </div>

@@ -32,13 +32,16 @@ export function RunDialog({
   workflowId,
   inputSchema,
   onClose,
+  test,
 }: {
   open: boolean;
   workflowId: string;
   inputSchema?: JsonSchema;
   onClose: () => void;
+  /** A test run of the saved draft instead of a run of the deployed version. */
+  test?: { initialInputs: unknown; onStarted: (execution: Execution) => void };
 }) {
-  const [text, setText] = useState("{}");
+  const [text, setText] = useState(() => (test ? JSON.stringify(test.initialInputs ?? {}, null, 2) : "{}"));
   const [asJson, setAsJson] = useState(false);
   const generated = hasProperties(inputSchema) && !asJson;
   const [error, setError] = useState<string | null>(null);
@@ -61,7 +64,14 @@ export function RunDialog({
     setBusy(true);
     setError(null);
     try {
-      setStarted(await api<Execution>(`/workflows/${workflowId}/executions`, { method: "POST", body: { inputs } }));
+      const path = test ? `/workflows/${workflowId}/test-runs` : `/workflows/${workflowId}/executions`;
+      const execution = await api<Execution>(path, { method: "POST", body: { inputs } });
+      if (test) {
+        test.onStarted(execution);
+        onClose();
+        return;
+      }
+      setStarted(execution);
     } catch (reason) {
       const details = reason instanceof ApiError ? reason.problem.errors?.map((e) => e.message).join("; ") : null;
       setError(details || errorMessage(reason));
@@ -77,7 +87,7 @@ export function RunDialog({
   };
 
   return (
-    <Dialog open={open} title="Start a run" onClose={close}>
+    <Dialog open={open} title={test ? "Test run of the draft" : "Start a run"} onClose={close}>
       {started ? (
         <div className="form">
           <p role="status">
@@ -138,7 +148,7 @@ export function RunDialog({
               Cancel
             </button>
             <button type="submit" className="primary" disabled={busy}>
-              Start run
+              {test ? "Start test run" : "Start run"}
             </button>
           </div>
         </form>

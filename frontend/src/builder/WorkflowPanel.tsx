@@ -163,7 +163,8 @@ export function WorkflowPanel({
   onDeclarations: (next: Declarations) => void;
   onSelect: (nodeId: string) => void;
 }) {
-  const { variables, ...rest } = declarations;
+  // Pinned data has its own place (a node's "Try this node" section), not this form.
+  const { variables, pinned_data, ...rest } = declarations;
   return (
     <aside className="inspector" id="problems-panel" aria-label="Workflow">
       <section aria-labelledby="problems-title">
@@ -204,7 +205,9 @@ export function WorkflowPanel({
           noHtml5Validate
           templates={FORM_TEMPLATES}
           fields={FIELDS}
-          onChange={(event) => onDeclarations(withoutEmpty({ ...(event.formData as Declarations), variables }))}
+          onChange={(event) =>
+            onDeclarations(withoutEmpty({ ...(event.formData as Declarations), variables, pinned_data }))
+          }
         />
         <JsonField
           label="Variables (JSON)"
@@ -213,7 +216,7 @@ export function WorkflowPanel({
           }
           value={variables}
           check={mustBeObject}
-          onChange={(next) => onDeclarations(withoutEmpty({ ...rest, variables: next }))}
+          onChange={(next) => onDeclarations(withoutEmpty({ ...rest, variables: next, pinned_data }))}
         />
       </section>
     </aside>

@@ -1,13 +1,16 @@
 /** One run: its graph with each node's live status, the chosen node's steps, and what can be
  * done to the run (signal, query, add work-queue items, cancel, retry). Loaded lazily: it
  * brings the canvas library. */
-import { Background, Controls, ReactFlow, ReactFlowProvider, type NodeChange } from "@xyflow/react";
+import { Background, Controls, ReactFlow, ReactFlowProvider, useReactFlow, type NodeChange } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, type Page } from "../api/client";
 import type { Component, ComponentType, ExecutionDetail, ExecutionStep, VersionDetail, Workflow } from "../api/types";
-import { Link } from "../app/router";
+import { readDeploymentState } from "../api/deployments";
+import { Link, navigate } from "../app/router";
+import { RunTimeline } from "./RunTimeline";
 import { useAsync } from "../app/useAsync";
+import { useDocumentTitle } from "../app/useDocumentTitle";
 import { CanvasContext, indexComponents, type CanvasInfo } from "../builder/canvasContext";
 import { FlowEdge } from "../builder/FlowEdge";
 import { FlowNode } from "../builder/FlowNode";
@@ -95,7 +98,7 @@ function StepDetail({ nodeId, steps, onClose }: { nodeId: string; steps: Executi
             {step.error && (
               <>
                 <dt>Error</dt>
-                <dd className="field-error">{step.error}</dd>
+                <dd className="field-error multiline">{step.error}</dd>
               </>
             )}
           </dl>
@@ -122,18 +125,35 @@ function StepDetail({ nodeId, steps, onClose }: { nodeId: string; steps: Executi
   );
 }
 
+/** Keep the node that is running (or waiting) in view while the run goes on. */
+function FollowRunning({ steps }: { steps: ExecutionStep[] }) {
+  const { fitView } = useReactFlow();
+  const active = steps
+    .filter((step) => step.status === "running" || step.status === "waiting")
+    .map((step) => step.node_id)
+    .sort()
+    .join(",");
+  useEffect(() => {
+    if (!active) return;
+    void fitView({ nodes: active.split(",").map((id) => ({ id })), duration: 300, maxZoom: 1, padding: 0.6 });
+  }, [active, fitView]);
+  return null;
+}
+
 function RunCanvas({
   workflow,
   steps,
   selected,
   onSelect,
   info,
+  follow,
 }: {
   workflow: Workflow;
   steps: ExecutionStep[];
   selected: string | null;
   onSelect: (nodeId: string | null) => void;
   info: Omit<CanvasInfo, "runStatus">;
+  follow: boolean;
 }) {
   const flow = useMemo(() => toFlow(readDefinition(workflow.definition)), [workflow]);
   const nodes = useMemo(
@@ -165,9 +185,11 @@ function RunCanvas({
           fitView
           fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
           proOptions={{ hideAttribution: true }}
+          colorMode="system"
         >
           <Background gap={16} />
           <Controls showInteractive={false} />
+          {follow && <FollowRunning steps={steps} />}
         </ReactFlow>
       </CanvasContext.Provider>
     </div>
@@ -193,12 +215,19 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     () => (detail ? api<Workflow>(`/workflows/${detail.workflow_id}`) : Promise.resolve(undefined)),
     detail?.workflow_id ?? "",
   );
+  const deployedState = useAsync(
+    () => (detail?.status === "failed" ? readDeploymentState(detail.workflow_id) : Promise.resolve(undefined)),
+    `${detail?.workflow_id ?? ""}:${detail?.status ?? ""}`,
+  );
+  const deployedVersion = deployedState.data?.deployed_version;
+  const newerDeployed = Boolean(deployedVersion && detail && deployedVersion.id !== detail.compiled_code_id);
   const components = useAsync(() => api<Page<Component>>("/components", { query: { limit: 200 } }), "components");
   const types = useAsync(() => api<ComponentType[]>("/component-types"), "types");
   const declared = useDeclarations(detail, workflow.data);
   const [selected, setSelected] = useState<string | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [follow, setFollow] = useState(true);
 
   const { reload } = run;
   const live = isLive(detail?.status);
@@ -218,11 +247,11 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     [components.data, types.data],
   );
 
-  const act = async (action: "cancel" | "retry") => {
+  const act = async (action: "cancel" | "retry", version?: "deployed") => {
     setActionError(null);
     setBusy(true);
     try {
-      await api(`/executions/${executionId}/${action}`, { method: "POST" });
+      await api(`/executions/${executionId}/${action}`, { method: "POST", query: { version } });
       reload();
     } catch (reason) {
       setActionError(reason);
@@ -231,7 +260,32 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
     }
   };
 
+  useDocumentTitle(
+    detail
+      ? `Run ${detail.status} · ${workflow.data ? workflow.data.display_name || workflow.data.name : detail.id.slice(0, 8)}`
+      : "Run",
+  );
   const steps = detail?.steps ?? [];
+  const failedNodes = [...new Set(steps.filter((step) => step.status === "failed").map((step) => step.node_id))];
+
+  /** A new run of the same workflow with this run's inputs (a test run again for a test run). */
+  const runAgain = async () => {
+    if (!detail) return;
+    setActionError(null);
+    setBusy(true);
+    try {
+      const path = detail.is_test ? "test-runs" : "executions";
+      const started = await api<{ id: string }>(`/workflows/${detail.workflow_id}/${path}`, {
+        method: "POST",
+        body: { inputs: detail.inputs },
+      });
+      navigate(`/executions/${started.id}`);
+    } catch (reason) {
+      setActionError(reason);
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
     <section aria-labelledby="execution-title" className="run-page">
       <div className="page-header">
@@ -254,9 +308,24 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
               Cancel run
             </button>
           )}
+          {detail && !live && (
+            <button type="button" disabled={busy} onClick={() => void runAgain()}>
+              Run again with these inputs
+            </button>
+          )}
           {detail?.status === "failed" && (
             <button type="button" disabled={busy} onClick={() => void act("retry")}>
               Retry from the failed node
+            </button>
+          )}
+          {detail?.status === "failed" && newerDeployed && (
+            <button
+              type="button"
+              disabled={busy}
+              onClick={() => void act("retry", "deployed")}
+              title="Continue on the version deployed since this run started; steps both versions share keep their results."
+            >
+              Retry with the deployed version
             </button>
           )}
         </div>
@@ -289,7 +358,10 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
               )}
             </dd>
             <dt>Trigger</dt>
-            <dd>{detail.trigger_kind}</dd>
+            <dd>
+              {detail.trigger_kind}
+              {detail.is_test && <span className="chip chip-test">test run of a draft</span>}
+            </dd>
             <dt>Started</dt>
             <dd>{formatDate(detail.started_at)}</dd>
             <dt>Duration</dt>
@@ -297,11 +369,31 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
             {detail.error && (
               <>
                 <dt>Error</dt>
-                <dd className="field-error">{detail.error}</dd>
+                <dd>
+                  <pre className="field-error multiline run-error">{detail.error}</pre>
+                  {failedNodes.map((nodeId) => (
+                    <span key={nodeId} className="failed-node-links">
+                      Failed at <code>{nodeId}</code>:{" "}
+                      <button type="button" className="link-button" onClick={() => setSelected(nodeId)}>
+                        show its steps
+                      </button>{" "}
+                      ·{" "}
+                      <Link to={`/workflows/${detail.workflow_id}?node=${encodeURIComponent(nodeId)}`}>
+                        open it in the builder
+                      </Link>
+                    </span>
+                  ))}
+                </dd>
               </>
             )}
           </dl>
-          <Legend />
+          <div className="legend-row">
+            <Legend />
+            <label className="follow-toggle">
+              <input type="checkbox" checked={follow} onChange={(event) => setFollow(event.target.checked)} /> Follow
+              the running node
+            </label>
+          </div>
           <div className="run-body">
             {workflow.data ? (
               <ReactFlowProvider>
@@ -311,6 +403,7 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
                   selected={selected}
                   onSelect={setSelected}
                   info={info}
+                  follow={follow}
                 />
               </ReactFlowProvider>
             ) : (
@@ -341,6 +434,8 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
               <Json value={detail.outputs} label="Run outputs" />
             </div>
           </div>
+          <h2>Timeline</h2>
+          <RunTimeline steps={steps} now={Date.now()} onSelect={setSelected} />
           <h2>Steps</h2>
           <table className="table">
             <caption className="visually-hidden">Steps of this run</caption>
@@ -370,7 +465,7 @@ export function ExecutionPage({ executionId }: { executionId: string }) {
                   <td>{step.attempts}</td>
                   <td>{formatDate(step.started_at)}</td>
                   <td>{duration(step.duration_ms)}</td>
-                  <td className="muted">{step.error ?? ""}</td>
+                  <td className="muted multiline">{step.error ?? ""}</td>
                 </tr>
               ))}
               {steps.length === 0 && (

@@ -9,7 +9,7 @@ export interface StatusLook {
 export const STEP_LOOK: Record<StepStatus, StatusLook> = {
   running: { label: "running", symbol: "▶" },
   waiting: { label: "waiting", symbol: "‖" },
-  completed: { label: "done", symbol: "✓" },
+  completed: { label: "completed", symbol: "✓" },
   failed: { label: "failed", symbol: "✕" },
   skipped: { label: "skipped", symbol: "↷" },
   canceled: { label: "canceled", symbol: "⊘" },

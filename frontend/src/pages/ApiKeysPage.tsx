@@ -5,6 +5,7 @@ import type { ApiKey, ApiKeyCreated } from "../api/types";
 import { useAsync } from "../app/useAsync";
 import { ConfirmDialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
+import { LoadingRow } from "../ui/LoadingRow";
 
 export function ApiKeysPage() {
   const keys = useAsync(() => api<Page<ApiKey>>("/api-keys", { query: { limit: 200, sort: "-created_at" } }), "keys");
@@ -131,6 +132,7 @@ export function ApiKeysPage() {
               </td>
             </tr>
           ))}
+          {keys.loading && !keys.data && <LoadingRow colSpan={6} what="API keys" />}
           {keys.data && keys.data.items.length === 0 && (
             <tr>
               <td colSpan={6} className="empty">

@@ -9,6 +9,7 @@ import { Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/Icon";
 import { JsonField, mustBeObject } from "../ui/JsonField";
 import { formatDate, modelsText } from "../ui/format";
+import { LoadingRow } from "../ui/LoadingRow";
 
 function useDebounced(value: string, ms = 250): string {
   const [debounced, setDebounced] = useState(value);
@@ -90,6 +91,7 @@ function CatalogTable<T extends { id: string }>({
               ))}
             </tr>
           ))}
+          {rows === undefined && !error && <LoadingRow colSpan={columns.length} what={title.toLowerCase()} />}
           {rows && rows.length === 0 && (
             <tr>
               <td colSpan={columns.length} className="empty">
@@ -429,6 +431,7 @@ function WorkersTable({ projectId, queueNames }: { projectId: string | null; que
               <td>{formatDate(worker.started_at)}</td>
             </tr>
           ))}
+          {workers.loading && !workers.data && <LoadingRow colSpan={6} what="workers" />}
           {workers.data && workers.data.length === 0 && (
             <tr>
               <td colSpan={6} className="empty">

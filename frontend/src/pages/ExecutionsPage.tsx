@@ -1,4 +1,5 @@
-/** Runs of the workflows the user can see, newest first, filtered by status and project. */
+/** Runs of the workflows the user can see, newest first, found by id and filtered by status,
+ * workflow, trigger, test runs and date range. */
 import { useEffect, useState } from "react";
 import { api, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
@@ -8,6 +9,7 @@ import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
 import { formatDate } from "../ui/format";
 import { ComingSoon } from "./ComingSoon";
+import { LoadingRow } from "../ui/LoadingRow";
 
 const STATUS_COLORS: Record<string, string> = {
   pending: "#6B7280",
@@ -31,6 +33,8 @@ export function StatusChipOf({ status }: { status: string }) {
   );
 }
 
+const TRIGGER_KINDS = ["manual", "webhook", "schedule", "child", "retry"];
+
 export function duration(ms: number | null): string {
   if (ms === null) return "—";
   if (ms < 1000) return `${ms} ms`;
@@ -43,6 +47,12 @@ export function ExecutionsPage() {
   const [available, setAvailable] = useState<boolean | null>(null);
   const [status, setStatus] = useState("");
   const [workflowId, setWorkflowId] = useState("");
+  const [search, setSearch] = useState("");
+  const [trigger, setTrigger] = useState("");
+  const [kind, setKind] = useState("");
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const idPrefix = /^[0-9a-fA-F-]{1,36}$/.test(search.trim()) ? search.trim() : "";
   useEffect(() => {
     void hasRoute("/api/v1/executions").then(setAvailable);
   }, []);
@@ -50,10 +60,23 @@ export function ExecutionsPage() {
     () =>
       available
         ? api<Page<Execution>>("/executions", {
-            query: { status, project_id: projectId, workflow_id: workflowId, limit: 100 },
+            query: {
+              status,
+              project_id: projectId,
+              workflow_id: workflowId,
+              q: idPrefix,
+              trigger_kind: trigger,
+              is_test: kind === "" ? undefined : kind === "test",
+              // Dates are whole days in the browser's time zone; "to" includes its day.
+              started_after: from ? new Date(`${from}T00:00:00`).toISOString() : undefined,
+              started_before: to
+                ? new Date(new Date(`${to}T00:00:00`).getTime() + 86_400_000).toISOString()
+                : undefined,
+              limit: 100,
+            },
           })
         : Promise.resolve(null),
-    `${available}|${status}|${projectId}|${workflowId}`,
+    `${available}|${status}|${projectId}|${workflowId}|${idPrefix}|${trigger}|${kind}|${from}|${to}`,
   );
   const workflows = useAsync(
     () => (available ? api<Page<Workflow>>("/workflows", { query: { limit: 200 } }) : Promise.resolve(null)),
@@ -71,7 +94,18 @@ export function ExecutionsPage() {
         </button>
       </div>
       <p className="lead">Runs of your workflows, newest first.</p>
-      <div className="filters">
+      <div className="filters" role="search">
+        <label htmlFor="execution-search" className="visually-hidden">
+          Find a run by id
+        </label>
+        <input
+          id="execution-search"
+          type="search"
+          placeholder="Run id…"
+          value={search}
+          onChange={(event) => setSearch(event.target.value)}
+          aria-invalid={search.trim() !== "" && !idPrefix ? true : undefined}
+        />
         <label htmlFor="execution-status-filter">Status</label>
         <select id="execution-status-filter" value={status} onChange={(event) => setStatus(event.target.value)}>
           <option value="">All</option>
@@ -94,6 +128,25 @@ export function ExecutionsPage() {
             </option>
           ))}
         </select>
+        <label htmlFor="execution-trigger-filter">Trigger</label>
+        <select id="execution-trigger-filter" value={trigger} onChange={(event) => setTrigger(event.target.value)}>
+          <option value="">All</option>
+          {TRIGGER_KINDS.map((k) => (
+            <option key={k} value={k}>
+              {k}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="execution-kind-filter">Runs</label>
+        <select id="execution-kind-filter" value={kind} onChange={(event) => setKind(event.target.value)}>
+          <option value="">All</option>
+          <option value="deployed">Of deployed versions</option>
+          <option value="test">Test runs of drafts</option>
+        </select>
+        <label htmlFor="execution-from">From</label>
+        <input id="execution-from" type="date" value={from} onChange={(event) => setFrom(event.target.value)} />
+        <label htmlFor="execution-to">To</label>
+        <input id="execution-to" type="date" value={to} onChange={(event) => setTo(event.target.value)} />
       </div>
       {executions.error && (
         <p role="alert" className="form-error">
@@ -124,16 +177,28 @@ export function ExecutionsPage() {
               <td>
                 <StatusChipOf status={run.status} />
               </td>
-              <td>{run.trigger_kind}</td>
+              <td>
+                {run.trigger_kind}
+                {run.is_test && (
+                  <span className="chip chip-test" title="A test run of the draft, started from the builder">
+                    test
+                  </span>
+                )}
+              </td>
               <td>{formatDate(run.started_at)}</td>
               <td>{duration(run.duration_ms)}</td>
-              <td className="muted">{run.error ?? ""}</td>
+              <td className="muted error-cell" title={run.error ?? undefined}>
+                {run.error?.split("\n")[0] ?? ""}
+              </td>
             </tr>
           ))}
+          {executions.loading && !executions.data && <LoadingRow colSpan={6} what="runs" />}
           {executions.data && executions.data.items.length === 0 && (
             <tr>
               <td colSpan={6} className="empty">
-                No runs yet. Deploy a workflow and start it to see its runs here.
+                {status || workflowId || idPrefix || trigger || kind || from || to
+                  ? "No runs match these filters."
+                  : "No runs yet. Deploy a workflow and start it to see its runs here."}
               </td>
             </tr>
           )}

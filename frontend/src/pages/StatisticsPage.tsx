@@ -285,6 +285,11 @@ export function StatisticsPage() {
           {stats.error}
         </p>
       )}
+      {stats.loading && !data && (
+        <p className="loading-row" role="status">
+          <span className="spinner" aria-hidden="true" /> Loading statistics…
+        </p>
+      )}
       {data && (
         <>
           <dl className="stat-tiles">

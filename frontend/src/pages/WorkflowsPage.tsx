@@ -1,5 +1,5 @@
 /** Workflows of the current project: status chips, search and status filter, create dialog. */
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { hasRoute } from "../api/capabilities";
 import type { Workflow, WorkflowStatus } from "../api/types";
@@ -9,7 +9,10 @@ import { useAsync } from "../app/useAsync";
 import { useWorkspace } from "../app/workspace";
 import { ConfirmDialog, Dialog } from "../ui/Dialog";
 import { formatDate } from "../ui/format";
+import { ProblemAlert } from "../ui/ProblemAlert";
+import { BLANK, TEMPLATES } from "../builder/templates";
 import { ComingSoon } from "./ComingSoon";
+import { LoadingRow } from "../ui/LoadingRow";
 
 /** A kebab-case name suggested from a display name ("Order Intake" → "order-intake"). */
 export function kebabFrom(text: string): string {
@@ -29,6 +32,78 @@ export function kebabProblem(value: string): string | null {
   return "Use lowercase letters, digits and single hyphens (e.g. order-intake).";
 }
 
+/** Create a draft from an exported workflow file, then open it in the builder. */
+function ImportButton({ projectId }: { projectId: string | null }) {
+  const input = useRef<HTMLInputElement>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const importFile = async (file: File) => {
+    setError(null);
+    setBusy(true);
+    try {
+      let document: unknown;
+      try {
+        document = JSON.parse(await file.text());
+      } catch (reason) {
+        throw new Error(`${file.name} is not a workflow file (not JSON: ${errorMessage(reason)})`);
+      }
+      const body = { ...(document as object), ...(projectId ? { project_id: projectId } : {}) };
+      const created = await api<Workflow>("/workflows/import", { method: "POST", body });
+      navigate(`/workflows/${created.id}`);
+    } catch (reason) {
+      setError(reason);
+    } finally {
+      setBusy(false);
+      if (input.current) input.current.value = "";
+    }
+  };
+
+  return (
+    <>
+      <input
+        ref={input}
+        type="file"
+        accept="application/json,.json"
+        hidden
+        aria-label="Workflow file to import"
+        onChange={(event) => {
+          const file = event.target.files?.[0];
+          if (file) void importFile(file);
+        }}
+      />
+      <button type="button" disabled={busy} onClick={() => input.current?.click()}>
+        Import from file
+      </button>
+      {error !== null && (
+        <div className="import-error">
+          <ProblemAlert error={error} />
+        </div>
+      )}
+    </>
+  );
+}
+
+function TemplatePicker({ value, onChange }: { value: string; onChange: (key: string) => void }) {
+  const chosen = TEMPLATES.find((t) => t.key === value) ?? BLANK;
+  return (
+    <div className="field">
+      <label htmlFor="workflow-template">Start from</label>
+      <select id="workflow-template" value={value} onChange={(event) => onChange(event.target.value)}>
+        {TEMPLATES.map((template) => (
+          <option key={template.key} value={template.key}>
+            {template.key === BLANK.key ? "Blank workflow" : `Template: ${template.title}`}
+          </option>
+        ))}
+      </select>
+      <p className="hint" data-testid="template-description">
+        {chosen.description}
+        {chosen.needs && <> Needs: {chosen.needs}</>}
+      </p>
+    </div>
+  );
+}
+
 export function StatusChip({ name, statuses }: { name: string; statuses: WorkflowStatus[] | undefined }) {
   const color = statuses?.find((s) => s.name === name)?.color ?? "#6b7280";
   return (
@@ -44,6 +119,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
   const [kebab, setKebab] = useState("");
   const [kebabTouched, setKebabTouched] = useState(false);
   const [description, setDescription] = useState("");
+  const [templateKey, setTemplateKey] = useState(BLANK.key);
   const [serverKebabError, setServerKebabError] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -55,6 +131,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
     setKebab("");
     setKebabTouched(false);
     setDescription("");
+    setTemplateKey(BLANK.key);
     setServerKebabError(null);
     setError(null);
   };
@@ -72,6 +149,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
         display_name: displayName.trim(),
         description: description.trim() || undefined,
         project_id: projectId,
+        definition: structuredClone((TEMPLATES.find((t) => t.key === templateKey) ?? BLANK).definition),
         ...(organizationId ? { visibility: "organization" as const, organization_id: organizationId } : {}),
       });
       reset();
@@ -149,6 +227,7 @@ function CreateWorkflowDialog({ open, onClose }: { open: boolean; onClose: () =>
             onChange={(e) => setDescription(e.target.value)}
           />
         </div>
+        <TemplatePicker value={templateKey} onChange={setTemplateKey} />
         {error && (
           <p role="alert" className="form-error">
             {error}
@@ -208,9 +287,12 @@ export function WorkflowsPage() {
     <section aria-labelledby="workflows-title">
       <div className="page-header">
         <h1 id="workflows-title">Workflows</h1>
-        <button type="button" className="primary" onClick={() => setCreating(true)}>
-          New workflow
-        </button>
+        <div className="actions-row">
+          <ImportButton projectId={projectId} />
+          <button type="button" className="primary" onClick={() => setCreating(true)}>
+            New workflow
+          </button>
+        </div>
       </div>
       {project && <p className="lead">In project {project.name}.</p>}
       <div className="filters" role="search">
@@ -285,6 +367,7 @@ export function WorkflowsPage() {
               </td>
             </tr>
           ))}
+          {workflows.loading && !workflows.data && <LoadingRow colSpan={6} what="workflows" />}
           {workflows.data && workflows.data.items.length === 0 && (
             <tr>
               <td colSpan={6} className="empty">

@@ -392,6 +392,11 @@ class WorkflowDefinition(_Model):
     work_queues: list[WorkQueueDecl] = Field(default_factory=list)
     schedules: list[ScheduleDecl] = Field(default_factory=list)
     child_workflows: list[ChildWorkflowDecl] = Field(default_factory=list)
+    pinned_data: dict[NodeId, Any] = Field(
+        default_factory=dict,
+        description="Sample outputs pinned to nodes (the trigger's is the run input), used when "
+        "trying a node in the builder; never part of a compiled version.",
+    )
 
 
 def work_queue_signal_name(queue: str) -> str:

@@ -58,3 +58,49 @@ class DeployResult(BaseModel):
     webhook_path: str | None = Field(
         default=None, description="With a webhook trigger: it answers on POST /hooks/<path>."
     )
+
+
+class DeploymentState(BaseModel):
+    """Whether the saved draft is what runs: the deployed version against the draft's hash."""
+
+    workflow_id: UUID
+    status: str
+    deployed_version: VersionRead | None = Field(
+        description="The active compiled version: the one new runs use."
+    )
+    draft_hash: str | None = Field(
+        description="The content hash the saved draft compiles to; null when it does not compile."
+    )
+    draft_compiles: bool
+    changed: bool = Field(
+        description="True when the draft differs from the deployed version (or does not compile)."
+    )
+
+
+class NodeTrialRequest(BaseModel):
+    """Sample data for trying one node; what is left out comes from the pinned data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] | None = Field(
+        default=None, description="The run input (default: the trigger's pinned data, or {})."
+    )
+    nodes: dict[str, Any] | None = Field(
+        default=None,
+        description="Outputs of earlier nodes by node id, as `nodes.<id>.output` reads them "
+        "(default: their pinned data).",
+    )
+    vars: dict[str, Any] | None = Field(
+        default=None, description="Workflow variables (default: their initial values)."
+    )
+
+
+class NodeTrialResult(BaseModel):
+    """One call of a draft node's component: the inputs its mapping gave, and its outcome."""
+
+    node_id: str
+    inputs: Any
+    ok: bool
+    output: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: int

@@ -15,6 +15,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from workflow_builder.activities.registry import pure_implementations
 from workflow_builder.api.errors import (
     ProblemError,
     conflict,
@@ -30,8 +31,16 @@ from workflow_builder.compiler import (
     work_queue_query_name,
     work_queue_signal_name,
 )
-from workflow_builder.deployments.models import DeployResult, VersionDetail, VersionRead
+from workflow_builder.deployments.models import (
+    DeploymentState,
+    DeployResult,
+    NodeTrialRequest,
+    NodeTrialResult,
+    VersionDetail,
+    VersionRead,
+)
 from workflow_builder.runtime import service as runtime
+from workflow_builder.runtime import trials
 from workflow_builder.runtime.schedules import register_schedules, unregister_schedules
 from workflow_builder.runtime.service import RUN_WORKFLOW
 from workflow_builder.webhooks.service import forget_hooks
@@ -71,10 +80,11 @@ def compile_problem(error: CompilationError) -> ProblemError:
 
 
 def compile_workflow(
-    *, db_session: Session, workflow_id: UUID, user_id: UUID
+    *, db_session: Session, workflow_id: UUID, user_id: UUID, activate: bool = True
 ) -> tuple[VersionRead, bool, list[dict[str, Any]]]:
     """Compile the workflow's definition; return its version (the existing one when nothing
-    changed), whether it is new, and the warnings. A new version becomes the active one."""
+    changed), whether it is new, and the warnings. A new version becomes the active one unless
+    `activate` is false (a version for a test run of the draft)."""
     workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
     # One compile of a workflow at a time: two at once would both insert the same version.
     db_session.execute(
@@ -98,17 +108,18 @@ def compile_workflow(
     if existing is not None:
         return _version(existing), False, warnings
     code = plan.compiled_code()
-    db_session.execute(
-        text("update workflow_compiled_code set is_active = false where workflow_id = :w"),
-        {"w": workflow_id},
-    )
+    if activate:
+        db_session.execute(
+            text("update workflow_compiled_code set is_active = false where workflow_id = :w"),
+            {"w": workflow_id},
+        )
     row = db_session.execute(
         text(
             f"""insert into workflow_compiled_code (workflow_id, version, workflow_code,
                   activities_code, worker_code, requirements, runtime_config, compiled_by,
                   is_active, content_hash)
                 values (:w, :version, :workflow_code, :activities_code, :worker_code,
-                  :requirements, cast(:runtime_config as jsonb), :user, true, :h)
+                  :requirements, cast(:runtime_config as jsonb), :user, :active, :h)
                 returning {_VERSION_COLUMNS}"""
         ),
         {
@@ -120,10 +131,128 @@ def compile_workflow(
             "requirements": code["requirements"],
             "runtime_config": json.dumps(code["runtime_config"]),
             "user": user_id,
+            "active": activate,
             "h": plan.content_hash,
         },
     ).one()
     return _version(row), True, warnings
+
+
+def draft_hash(*, db_session: Session, workflow: Workflow, user_id: UUID) -> str | None:
+    """Return the content hash the saved definition compiles to, or None when it does not."""
+    known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
+    catalog = RegistryCatalog(db_session, user_id)
+    context = ValidationContext(known_workflows=known)
+    if not validate(workflow.definition, catalog, context).ok:
+        return None
+    return compile_definition(workflow.definition, catalog, context).content_hash
+
+
+def deployment_state(*, db_session: Session, workflow_id: UUID, user_id: UUID) -> DeploymentState:
+    """Return the deployed version and whether the saved draft differs from it."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    draft = draft_hash(db_session=db_session, workflow=workflow, user_id=user_id)
+    deployed = None
+    if workflow.status in ("active", "paused"):
+        row = db_session.execute(
+            text(
+                f"select {_VERSION_COLUMNS} from workflow_compiled_code "
+                "where workflow_id = :w and is_active"
+            ),
+            {"w": workflow_id},
+        ).first()
+        deployed = _version(row) if row is not None else None
+    return DeploymentState(
+        workflow_id=workflow_id,
+        status=workflow.status,
+        deployed_version=deployed,
+        draft_hash=draft,
+        draft_compiles=draft is not None,
+        changed=deployed is not None and deployed.content_hash != draft,
+    )
+
+
+def draft_plan(*, db_session: Session, workflow: Workflow, user_id: UUID) -> dict[str, Any]:
+    """Return the plan the saved definition compiles to (422 listing its problems if none)."""
+    known = frozenset(db_session.scalars(select(Workflow.kebab_name)))
+    catalog = RegistryCatalog(db_session, user_id)
+    context = ValidationContext(known_workflows=known)
+    result = validate(workflow.definition, catalog, context)
+    if not result.ok:
+        raise compile_problem(CompilationError(result))
+    return compile_definition(workflow.definition, catalog, context).data
+
+
+def try_node(
+    *,
+    db_session: Session,
+    workflow_id: UUID,
+    node_id: str,
+    user_id: UUID,
+    sample: NodeTrialRequest,
+) -> NodeTrialResult:
+    """Call one activity or agent node of the saved draft once, with sample data (what the
+    request leaves out comes from the definition's pinned data); record nothing."""
+    workflow = get_workflow(db_session=db_session, workflow_id=workflow_id)
+    plan = draft_plan(db_session=db_session, workflow=workflow, user_id=user_id)
+    node = next((n for n in plan["nodes"] if n["id"] == node_id), None)
+    if node is None:
+        raise not_found(f"Node {node_id!r}")
+    if node["type"] not in trials.CALL_NODE_TYPES:
+        raise validation_problem(
+            [
+                field_error(
+                    ["path", "node_id"],
+                    f"Node {node_id!r} is a {node['type']} node; only activity and agent nodes "
+                    "call a component that can be tried on its own",
+                )
+            ]
+        )
+    pinned: dict[str, Any] = workflow.definition.get("pinned_data") or {}
+    entry = plan["entry"]
+    data = trials.SampleData(
+        input=sample.input if sample.input is not None else pinned.get(entry, {}),
+        nodes={**{k: v for k, v in pinned.items() if k != entry}, **(sample.nodes or {})},
+        vars=sample.vars
+        if sample.vars is not None
+        else {name: v.get("initial") for name, v in plan.get("variables", {}).items()},
+    )
+    queue = workflow.task_queue
+    try:
+        trial = trials.run_node(
+            plan=plan,
+            node_id=node_id,
+            sample=data,
+            workflow_id=str(workflow_id),
+            project_id=str(workflow.project_id) if workflow.project_id else None,
+            user_id=str(user_id),
+            task_queue_name=queue.name,
+            max_concurrent_activities=queue.max_concurrent_activities,
+            pure_implementations=pure_implementations(),
+        )
+    except trials.TrialInputError as bad:
+        index = next(
+            i
+            for i, n in enumerate(workflow.definition.get("nodes", []))
+            if isinstance(n, dict) and n.get("id") == node_id
+        )
+        raise validation_problem(
+            [
+                field_error(
+                    ["body", "definition", "nodes", index, *bad.field.split("/")],
+                    f"node {node_id}: cannot evaluate {bad.message} against the sample data",
+                )
+            ]
+        ) from None
+    outcome = trial.outcome
+    return NodeTrialResult(
+        node_id=node_id,
+        inputs=trial.inputs,
+        ok=bool(outcome.get("ok")),
+        output=outcome.get("output"),
+        error=dict(outcome["error"]) if outcome.get("error") else None,
+        duration_ms=trial.duration_ms,
+    )
 
 
 def list_versions(*, db_session: Session, workflow_id: UUID) -> list[VersionRead]:

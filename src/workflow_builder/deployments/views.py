@@ -12,7 +12,10 @@ from workflow_builder.compiler import definition_json_schema
 from workflow_builder.deployments import service
 from workflow_builder.deployments.models import (
     CompileResult,
+    DeploymentState,
     DeployResult,
+    NodeTrialRequest,
+    NodeTrialResult,
     VersionDetail,
     VersionRead,
 )
@@ -31,6 +34,32 @@ def compile_workflow(workflow_id: UUID, db_session: DbSession, user: Writer) -> 
         db_session=db_session, workflow_id=workflow_id, user_id=user.id
     )
     return CompileResult(version=version, created=created, warnings=warnings)
+
+
+@router.get("/deployment")
+def deployment_state(workflow_id: UUID, db_session: DbSession, user: Reader) -> DeploymentState:
+    """Say which version is deployed and whether the saved draft differs from it."""
+    return service.deployment_state(db_session=db_session, workflow_id=workflow_id, user_id=user.id)
+
+
+@router.post("/nodes/{node_id}/try")
+def try_node(
+    workflow_id: UUID,
+    node_id: str,
+    db_session: DbSession,
+    user: Writer,
+    sample: NodeTrialRequest | None = None,
+) -> NodeTrialResult:
+    """Call one activity or agent node of the saved draft once, without deploying: its input
+    mapping is evaluated against the sample data (or the pinned data), and the call goes
+    through the same checks, secrets, slots and sandbox as a run's; nothing is recorded."""
+    return service.try_node(
+        db_session=db_session,
+        workflow_id=workflow_id,
+        node_id=node_id,
+        user_id=user.id,
+        sample=sample or NodeTrialRequest(),
+    )
 
 
 @router.get("/versions")

@@ -38,6 +38,9 @@ class ExecutionRead(BaseModel):
     duration_ms: int | None
     parent_execution_id: UUID | None
     created_by: UUID | None
+    is_test: bool = Field(
+        default=False, description="A test run of the draft, started from the builder."
+    )
 
 
 class StepRead(BaseModel):

@@ -23,6 +23,7 @@ from workflow_builder.api.errors import (
     validation_problem,
 )
 from workflow_builder.config import get_settings
+from workflow_builder.deployments import service as deployments
 from workflow_builder.executions.models import (
     ExecutionDetail,
     ExecutionPage,
@@ -48,7 +49,7 @@ _VISIBLE = "workflow_id in (select id from workflows)"
 COUNT_BEYOND_PAGE = 1000
 _COLUMNS = """id, workflow_id, project_id, compiled_code_id, engine_run_id, engine_workflow_id,
   status, trigger_kind, inputs, outputs, error, started_at, completed_at, duration_ms,
-  parent_execution_id, created_by"""
+  parent_execution_id, created_by, is_test"""
 
 
 @contextmanager
@@ -111,6 +112,30 @@ def start_execution(
     return _read(db_session, started.execution_id)
 
 
+@router.post("/workflows/{workflow_id}/test-runs", status_code=status.HTTP_201_CREATED)
+def start_test_run(
+    workflow_id: UUID,
+    db_session: DbSession,
+    user: Runner,
+    body: ExecutionStart | None = None,
+) -> ExecutionRead:
+    """Run the saved draft without deploying it: compile it (a version that is not activated,
+    or the existing one with the same content) and start a test run of that version, marked
+    `is_test`. The draft needs no deploy; an archived workflow cannot be tested."""
+    version, _, _ = deployments.compile_workflow(
+        db_session=db_session, workflow_id=workflow_id, user_id=user.id, activate=False
+    )
+    with _runtime_errors("Workflow"):
+        started = runtime.start_execution(
+            user_id=user.id,
+            workflow_id=workflow_id,
+            inputs=(body or ExecutionStart()).inputs,
+            session=db_session,
+            test_version_id=version.id,
+        )
+    return _read(db_session, started.execution_id)
+
+
 @router.get("/executions")
 def list_executions(
     db_session: DbSession,
@@ -120,6 +145,21 @@ def list_executions(
     status_: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
     started_after: datetime | None = None,
     started_before: datetime | None = None,
+    is_test: Annotated[
+        bool | None, Query(description="true: only test runs of drafts; false: none of them.")
+    ] = None,
+    trigger_kind: Annotated[
+        str | None,
+        Query(max_length=50, description="How the runs started: manual, webhook, schedule..."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            pattern=r"^[0-9a-fA-F-]+$",
+            description="A run id, or the beginning of one.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ExecutionPage:
@@ -134,16 +174,24 @@ def list_executions(
         "status = :status": status_,
         "started_at >= :started_after": started_after,
         "started_at < :started_before": started_before,
+        "is_test = :is_test": is_test,
+        "trigger_kind = :trigger_kind": trigger_kind,
+        "cast(id as text) like :id_prefix": q,
     }
     # Row-level security keeps only the runs of visible workflows, but as a filter the planner
     # cannot use; naming the visible workflows again lets it use the workflow_id indexes.
-    where = " and ".join([_VISIBLE, *[clause for clause, value in filters.items() if value]])
+    where = " and ".join(
+        [_VISIBLE, *[clause for clause, value in filters.items() if value is not None]]
+    )
     params: dict[str, Any] = {
         "workflow_id": workflow_id,
         "project_id": project_id,
         "status": status_,
         "started_after": started_after,
         "started_before": started_before,
+        "is_test": is_test,
+        "trigger_kind": trigger_kind,
+        "id_prefix": f"{q.lower()}%" if q else None,
         "limit": limit,
         "offset": offset,
         "cap": offset + limit + COUNT_BEYOND_PAGE,
@@ -219,10 +267,21 @@ def cancel_execution(execution_id: UUID, db_session: DbSession, user: Runner) ->
 
 
 @router.post("/executions/{execution_id}/retry")
-def retry_execution(execution_id: UUID, db_session: DbSession, user: Runner) -> ExecutionRead:
+def retry_execution(
+    execution_id: UUID,
+    db_session: DbSession,
+    user: Runner,
+    version: Annotated[
+        Literal["original", "deployed"],
+        Query(
+            description="original: the version the run started with; deployed: the workflow's "
+            "active version (nodes both share keep their results)."
+        ),
+    ] = "original",
+) -> ExecutionRead:
     """Re-run a failed run from its failed node, reusing every step completed before it."""
     with _runtime_errors():
-        runtime.retry(db_session, execution_id=execution_id)
+        runtime.retry(db_session, execution_id=execution_id, version=version)
     return _read(db_session, execution_id)
 
 

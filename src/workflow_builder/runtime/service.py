@@ -104,18 +104,19 @@ def ensure_queues(task_queue: str, max_concurrent_workflows: int) -> None:
 
 # -- starting runs --------------------------------------------------------------------------
 
-_RUNNABLE = text(
-    """
+_RUNNABLE_SQL = """
     select w.id, w.project_id, w.max_concurrent_executions, w.execution_timeout_seconds,
            w.engine_workflow_id, st.name as status, q.id as task_queue_id, q.name as queue_name,
            q.max_concurrent_workflows, c.id as compiled_code_id, c.workflow_code
     from workflows w
     join workflow_statuses st on st.id = w.status_id
     join task_queues q on q.id = w.task_queue_id
-    left join workflow_compiled_code c on c.workflow_id = w.id and c.is_active
+    left join workflow_compiled_code c on c.workflow_id = w.id and {version}
     where w.id = :w
     """
-)
+_RUNNABLE = text(_RUNNABLE_SQL.format(version="c.is_active"))
+# A test run: the given compiled version of the draft, whatever the workflow's status.
+_TESTABLE = text(_RUNNABLE_SQL.format(version="c.id = :v"))
 
 
 def insert_execution(
@@ -131,17 +132,31 @@ def insert_execution(
     schedule_id: UUID | None = None,
     admit: bool = False,
     enqueue: bool = False,
+    test_version_id: UUID | None = None,
 ) -> Started:
     """Record a new run of an active workflow as `user_id` (in `session`, under RLS), pinned to
     its active compiled version; with `enqueue`, hand it to the engine in the same transaction
     when it is admitted (see `admission.py`).
 
     `admit` skips the workflow's admission (children are admitted by their parent).
+    `test_version_id` makes it a test run of that compiled version of the draft, which needs
+    no deploy (`is_test` marks it).
     """
-    workflow = session.execute(_RUNNABLE, {"w": workflow_id}).mappings().first()
+    testing = test_version_id is not None
+    workflow = (
+        (
+            session.execute(_TESTABLE, {"w": workflow_id, "v": test_version_id})
+            if testing
+            else session.execute(_RUNNABLE, {"w": workflow_id})
+        )
+        .mappings()
+        .first()
+    )
     if workflow is None:
         raise NotFound("workflow")
-    if workflow["status"] != "active":
+    if testing and workflow["status"] == "archived":
+        raise ExecutionRefused("the workflow is archived: move it back to draft to test it")
+    if not testing and workflow["status"] != "active":
         raise ExecutionRefused(
             f"the workflow is {workflow['status']}: only an active (deployed) workflow can run"
         )
@@ -162,9 +177,10 @@ def insert_execution(
             """insert into workflow_executions (id, workflow_id, engine_run_id, engine_workflow_id,
                  status, inputs, compiled_code_id, project_id, created_by, trigger_kind,
                  idempotency_key, parent_execution_id, parent_close_policy, schedule_id,
-                 admitted_at)
+                 admitted_at, is_test)
                values (:id, :w, :id, :type, 'pending', cast(:inputs as jsonb), :c, :p, :u, :kind,
-                 :key, :parent, :policy, :schedule, case when :gated then null else now() end)
+                 :key, :parent, :policy, :schedule, case when :gated then null else now() end,
+                 :test)
                on conflict (workflow_id, idempotency_key) do nothing
                returning id"""
         ),
@@ -182,6 +198,7 @@ def insert_execution(
             "policy": parent_close_policy,
             "schedule": schedule_id,
             "gated": gated,
+            "test": testing,
         },
     ).scalar()
     if inserted is None:
@@ -222,8 +239,10 @@ def start_execution(
     trigger_kind: str = "manual",
     schedule_id: UUID | None = None,
     session: Session | None = None,
+    test_version_id: UUID | None = None,
 ) -> Started:
-    """Start a run as `user_id`: in `session` (the request's) or in a unit of work of its own."""
+    """Start a run as `user_id`: in `session` (the request's) or in a unit of work of its own;
+    with `test_version_id`, a test run of that compiled version of the draft."""
     if session is None:
         with user_session(user_id) as own:
             return start_execution(
@@ -234,6 +253,7 @@ def start_execution(
                 trigger_kind=trigger_kind,
                 schedule_id=schedule_id,
                 session=own,
+                test_version_id=test_version_id,
             )
     queue = session.execute(
         text(
@@ -254,6 +274,7 @@ def start_execution(
         trigger_kind=trigger_kind,
         schedule_id=schedule_id,
         enqueue=True,
+        test_version_id=test_version_id,
     )
 
 

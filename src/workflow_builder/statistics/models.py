@@ -20,6 +20,9 @@ class StatusCounts(BaseModel):
     completed: int = 0
     failed: int = 0
     canceled: int = 0
+    test_runs: int = Field(
+        default=0, description="Of the total, the test runs of drafts started from the builder."
+    )
 
 
 class RunBucket(StatusCounts):
@@ -63,6 +66,7 @@ class WorkflowStatistics(BaseModel):
     completed: int
     failed: int
     canceled: int
+    test_runs: int = Field(default=0, description="Of the runs, the test runs of drafts.")
     success_rate: float | None
     avg_duration_ms: float | None
     min_duration_ms: int | None

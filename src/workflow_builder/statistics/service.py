@@ -30,7 +30,8 @@ _STATUS_COUNTS = """count(*) as total,
   count(*) filter (where e.status = 'running') as running,
   count(*) filter (where e.status = 'completed') as completed,
   count(*) filter (where e.status = 'failed') as failed,
-  count(*) filter (where e.status = 'canceled') as canceled"""
+  count(*) filter (where e.status = 'canceled') as canceled,
+  count(*) filter (where e.is_test) as test_runs"""
 
 _RUN_FILTER = """e.started_at >= :since and e.started_at < :until
   and (cast(:project_id as uuid) is null or e.project_id = :project_id)
@@ -124,7 +125,7 @@ def run_statistics(
                     select slots.start, coalesce(total, 0) as total,
                       coalesce(pending, 0) as pending, coalesce(running, 0) as running,
                       coalesce(completed, 0) as completed, coalesce(failed, 0) as failed,
-                      coalesce(canceled, 0) as canceled
+                      coalesce(canceled, 0) as canceled, coalesce(test_runs, 0) as test_runs
                     from slots left join runs using (start) order by slots.start"""
             ),
             params,
@@ -135,7 +136,7 @@ def run_statistics(
     buckets = [RunBucket.model_validate(dict(row)) for row in rows]
     totals = {
         key: sum(getattr(b, key) for b in buckets)
-        for key in ("total", "pending", "running", "completed", "failed", "canceled")
+        for key in ("total", "pending", "running", "completed", "failed", "canceled", "test_runs")
     }
     return RunStatistics(
         window=window,
@@ -161,6 +162,7 @@ def workflow_statistics(
                   count(*) filter (where e.status = 'completed') as completed,
                   count(*) filter (where e.status = 'failed') as failed,
                   count(*) filter (where e.status = 'canceled') as canceled,
+                  count(*) filter (where e.is_test) as test_runs,
                   avg(e.duration_ms) as avg_duration_ms,
                   min(e.duration_ms) as min_duration_ms,
                   max(e.duration_ms) as max_duration_ms,
@@ -190,6 +192,7 @@ def workflow_statistics(
                 completed=row["completed"],
                 failed=row["failed"],
                 canceled=row["canceled"],
+                test_runs=row["test_runs"],
                 success_rate=_success_rate(row["completed"], row["failed"]),
                 avg_duration_ms=(
                     float(row["avg_duration_ms"]) if row["avg_duration_ms"] is not None else None
