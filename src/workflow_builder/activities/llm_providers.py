@@ -13,9 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import anthropic
-import openai
-
 from workflow_builder.activities.contract import ActivityError
 
 _RETRYABLE_STATUSES = {408, 409, 429}
@@ -128,6 +125,8 @@ class OpenAIConversation:
     """A chat-completions conversation (OpenAI or any compatible server)."""
 
     def __init__(self, request: ChatRequest) -> None:
+        import openai  # on first use: the SDKs took most of a worker's start-up to import
+
         self.request = request
         # Retries belong to the node's retry policy, not to the SDK, so they are counted there.
         self.client = openai.OpenAI(
@@ -172,6 +171,8 @@ class OpenAIConversation:
         response_format = self._response_format()
         if response_format is not None:
             options["response_format"] = response_format
+        import openai
+
         try:
             completion = self.client.chat.completions.create(
                 model=self.request.model,
@@ -226,6 +227,8 @@ class AnthropicConversation:
     """An Anthropic messages-API conversation."""
 
     def __init__(self, request: ChatRequest) -> None:
+        import anthropic  # on first use, as openai above
+
         self.request = request
         self.client = anthropic.Anthropic(
             api_key=request.api_key,
@@ -251,6 +254,8 @@ class AnthropicConversation:
                 }
                 for tool in self.request.tools
             ]
+        import anthropic
+
         try:
             message = self.client.messages.create(
                 model=self.request.model,
