@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from workflow_builder.client.profile import Profile
+
+if TYPE_CHECKING:
+    import httpx
 
 # Exit codes scripts can rely on (docs/cli.md).
 EXIT_OK = 0
@@ -48,6 +49,8 @@ class Api:
     """Calls to /api/v1 of the profile's server with its API key."""
 
     def __init__(self, profile: Profile, *, timeout: float = 30.0) -> None:
+        import httpx  # here, not at the top: every `wfb` command would pay for its import
+
         self.profile = profile
         self.http = httpx.Client(
             base_url=f"{profile.url}/api/v1",
@@ -60,6 +63,8 @@ class Api:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; return the decoded JSON body (None when empty) or raise ClientError."""
+        import httpx
+
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TimeoutException:
