@@ -8,7 +8,9 @@ import os
 import socket
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +289,79 @@ def test_usage_errors_are_one_line_and_exit_2(user: User, tmp_path: Path) -> Non
     assert unreachable.returncode == 3
     assert "Cannot reach the server" in unreachable.stderr
     assert len(unreachable.stderr.strip().splitlines()) == 1
+
+
+def test_query_answers_from_the_live_run(user: User) -> None:
+    kebab = unique("staged")
+    definition = {
+        "variables": {"stage": {"initial": "new", "schema": {"type": "string"}}},
+        "signals": [{"name": "go"}],
+        "queries": [{"name": "stage", "expression": "vars.stage"}],
+        "nodes": [
+            trigger(),
+            {
+                "id": "mark",
+                "type": "set_variable",
+                "config": {"variable": "stage", "value": "'waiting'"},
+            },
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "mark", "wait", "done"),
+    }
+    body = {"kebab_name": kebab, "display_name": kebab, "definition": definition}
+    workflow_id = user.http.call("POST", "/workflows", 201, json=body).json()["id"]
+    user.http.call("POST", f"/workflows/{workflow_id}/deploy", 200)
+    execution_id = user.wfb("run", kebab).stdout.strip()
+    user.http.wait_for_step(execution_id, "wait", "waiting")
+
+    answered = user.wfb("executions", "query", execution_id, "stage")
+
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout) == "waiting"
+    assert user.wfb("executions", "cancel", execution_id).returncode == 0
+
+
+def test_retry_resumes_a_failed_run_once_its_peer_answers(user: User) -> None:
+    port = closed_port()
+    kebab = unique("retried")
+    definition = {
+        "nodes": [
+            trigger(),
+            {
+                "id": "call",
+                "type": "activity",
+                "component": {"name": "http_request"},
+                "config": {"method": "GET", "url": f"http://127.0.0.1:{port}/"},
+                "retry": {"maximum_attempts": 1},
+            },
+            {"id": "done", "type": "end", "config": {"output": "nodes.call.output.status"}},
+        ],
+        "edges": chain("start", "call", "done"),
+    }
+    body = {"kebab_name": kebab, "display_name": kebab, "definition": definition}
+    workflow_id = user.http.call("POST", "/workflows", 201, json=body).json()["id"]
+    user.http.call("POST", f"/workflows/{workflow_id}/deploy", 200)
+    execution_id = user.wfb("run", kebab).stdout.strip()
+    assert user.http.wait(execution_id)["status"] == "failed"
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    peer = ThreadingHTTPServer(("127.0.0.1", port), Ok)
+    threading.Thread(target=peer.serve_forever, daemon=True).start()
+    try:
+        retried = user.wfb("executions", "retry", execution_id, "--wait")
+    finally:
+        peer.shutdown()
+        peer.server_close()
+
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout) == 200
