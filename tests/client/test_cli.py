@@ -365,3 +365,44 @@ def test_retry_resumes_a_failed_run_once_its_peer_answers(user: User) -> None:
 
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout) == 200
+
+
+def test_a_pulled_file_names_a_secret_and_never_holds_its_value(user: User, tmp_path: Path) -> None:
+    project = user.http.call("POST", "/projects", 201, json={"name": unique("p")}).json()
+    value = f"token-{unique('v')}"
+    user.http.call(
+        "PUT", f"/projects/{project['id']}/secrets/API_TOKEN", 201, json={"value": value}
+    )
+    kebab = unique("secretive")
+    definition = {
+        "nodes": [
+            trigger(),
+            {
+                "id": "call",
+                "type": "activity",
+                "component": {"name": "http_request"},
+                "config": {
+                    "method": "GET",
+                    "url": "http://127.0.0.1:9/",
+                    "headers": {"Authorization": {"$secret": "API_TOKEN"}},
+                },
+            },
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "call", "done"),
+    }
+    body = {
+        "kebab_name": kebab,
+        "display_name": kebab,
+        "definition": definition,
+        "project_id": project["id"],
+    }
+    user.http.call("POST", "/workflows", 201, json=body)
+
+    pulled = user.wfb("workflows", "pull", str(tmp_path), "--project", project["id"])
+
+    assert pulled.returncode == 0, pulled.stderr
+    text = (tmp_path / f"{kebab}.json").read_text()
+    assert '"$secret": "API_TOKEN"' in text
+    assert value not in text
+    assert user.key not in text
