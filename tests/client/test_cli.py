@@ -406,3 +406,56 @@ def test_a_pulled_file_names_a_secret_and_never_holds_its_value(user: User, tmp_
     assert '"$secret": "API_TOKEN"' in text
     assert value not in text
     assert user.key not in text
+
+
+def test_a_push_creates_a_parent_and_its_new_child_together(user: User, tmp_path: Path) -> None:
+    parent, child = unique("parent"), unique("child")
+    child_definition = {
+        "nodes": [trigger(), {"id": "done", "type": "end"}],
+        "edges": chain("start", "done"),
+    }
+    parent_definition = {
+        "child_workflows": [{"workflow": child}],
+        "nodes": [
+            trigger(),
+            {"id": "kid", "type": "child_workflow", "config": {"workflow": child}},
+            {"id": "done", "type": "end", "config": {"output": "nodes.kid.status"}},
+        ],
+        "edges": chain("start", "kid", "done"),
+    }
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    # The parent's file comes first by name; the child must still be created before it.
+    for name, kebab, definition, extra in (
+        (
+            "a.json",
+            parent,
+            parent_definition,
+            {"child_workflows": [{"child_workflow_name": child}]},
+        ),
+        ("b.json", child, child_definition, {}),
+    ):
+        document = {
+            "workflow": {
+                "name": kebab,
+                "display_name": kebab,
+                "kebab_name": kebab,
+                "definition": definition,
+            },
+            **extra,
+        }
+        (folder / name).write_text(json.dumps(document))
+
+    pushed = user.wfb("workflows", "push", str(folder), "--deploy")
+
+    assert pushed.returncode == 0, pushed.stderr
+    assert "a.json: created" in pushed.stdout and "b.json: created" in pushed.stdout
+    parent_id = user.http.call("GET", "/workflows", 200, params={"kebab_name": parent}).json()
+    child_id = user.http.call("GET", "/workflows", 200, params={"kebab_name": child}).json()
+    declared = user.http.call(
+        "GET", f"/workflows/{parent_id['items'][0]['id']}/child-workflows", 200
+    ).json()["items"]
+    assert [d["child_workflow_id"] for d in declared] == [child_id["items"][0]["id"]]
+    ran = user.wfb("run", parent, "--wait", "--timeout", "60")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == "completed"

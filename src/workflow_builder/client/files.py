@@ -177,6 +177,14 @@ def push(api: Api, directory: Path, *, project_id: str | None, deploy: bool) -> 
     report.problems.extend(check(api, items))
     if report.problems:
         return report
+    # Children first: a parent's child workflow links to the child when it exists already.
+    children = {
+        child.get("child_workflow_name")
+        for item in items
+        for child in item.document.get("child_workflows") or []
+        if isinstance(child, dict)
+    }
+    items.sort(key=lambda item: item.kebab_name not in children)
     for item in items:
         existing = api.get("/workflows", params={"kebab_name": item.kebab_name, "limit": 1})
         if existing["items"]:
