@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from workflow_builder.activities.cli import components_app
+from workflow_builder.client.commands import register as register_client_commands
 from workflow_builder.config import get_settings
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ app = typer.Typer(help="Workflow Builder: design workflows visually and run them
 db_app = typer.Typer(help="Inspect and migrate the database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(components_app, name="components")
+register_client_commands(app)
 console = Console()
 
 

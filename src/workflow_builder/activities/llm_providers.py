@@ -14,9 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import anthropic
-import openai
-
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.egress import EgressRefused, egress_refusal, http_client2
 
@@ -133,6 +130,8 @@ class OpenAIConversation:
     """A chat-completions conversation (OpenAI or any compatible server)."""
 
     def __init__(self, request: ChatRequest) -> None:
+        import openai  # on first use: the SDKs took most of a worker's start-up to import
+
         self.request = request
         # Retries belong to the node's retry policy, not to the SDK, so they are counted there.
         self.client = openai.OpenAI(
@@ -178,6 +177,8 @@ class OpenAIConversation:
         response_format = self._response_format()
         if response_format is not None:
             options["response_format"] = response_format
+        import openai
+
         try:
             completion = self.client.chat.completions.create(
                 model=self.request.model,
@@ -232,6 +233,8 @@ class AnthropicConversation:
     """An Anthropic messages-API conversation."""
 
     def __init__(self, request: ChatRequest) -> None:
+        import anthropic  # on first use, as openai above
+
         self.request = request
         self.client = anthropic.Anthropic(
             api_key=request.api_key,
@@ -258,6 +261,8 @@ class AnthropicConversation:
                 }
                 for tool in self.request.tools
             ]
+        import anthropic
+
         try:
             message = self.client.messages.create(
                 model=self.request.model,

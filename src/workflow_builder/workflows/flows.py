@@ -106,7 +106,7 @@ def export_workflow(*, db_session: Session, workflow_id: UUID) -> WorkflowExport
     )
 
 
-def _declare(
+def declare(
     db_session: Session, *, user_id: UUID, workflow_id: UUID, document: WorkflowExport
 ) -> None:
     """Create the document's signals, queries, work queues, schedules and children."""
@@ -173,7 +173,7 @@ def import_workflow(*, db_session: Session, user_id: UUID, document: WorkflowImp
             execution_timeout_seconds=exported.execution_timeout_seconds,
         ),
     )
-    _declare(db_session, user_id=user_id, workflow_id=workflow.id, document=document)
+    declare(db_session, user_id=user_id, workflow_id=workflow.id, document=document)
     return workflow
 
 
@@ -207,5 +207,5 @@ def clone_workflow(
             execution_timeout_seconds=source.execution_timeout_seconds,
         ),
     )
-    _declare(db_session, user_id=user_id, workflow_id=workflow.id, document=document)
+    declare(db_session, user_id=user_id, workflow_id=workflow.id, document=document)
     return workflow

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 from workflow_builder.api.deps import CurrentUser, DbSession, require
 from workflow_builder.api.pagination import Page, Paging
 from workflow_builder.components.models import VisibilityName
-from workflow_builder.workflows import flows, service
+from workflow_builder.workflows import documents, flows, service
+from workflow_builder.workflows.documents import DocumentApplied, WorkflowCheck
 from workflow_builder.workflows.models import (
     ChildWorkflowCreate,
     ChildWorkflowRead,
@@ -173,6 +174,27 @@ def clone_workflow(
 def export_workflow(workflow_id: UUID, db_session: DbSession, user: Reader) -> WorkflowExport:
     """The workflow and everything declared on it, as a document /workflows/import accepts."""
     return flows.export_workflow(db_session=db_session, workflow_id=workflow_id)
+
+
+@router.post("/validate")
+def validate_document(
+    document: WorkflowCheck, db_session: DbSession, user: Writer
+) -> ValidationReport:
+    """Check an exported document without saving it: the definition (pointers into the
+    document), the declarations, and what the database would refuse on import or update."""
+    return documents.check_document(db_session=db_session, user_id=user.id, document=document)
+
+
+@router.put("/{workflow_id}/export")
+def apply_document(
+    workflow_id: UUID, document: WorkflowExport, db_session: DbSession, user: Writer
+) -> DocumentApplied:
+    """Make the workflow match an exported document (the inverse of GET .../export); nothing is
+    written when it already does (outcome 'unchanged')."""
+    outcome = documents.apply_document(
+        db_session=db_session, user_id=user.id, workflow_id=workflow_id, document=document
+    )
+    return documents.read_applied(db_session=db_session, workflow_id=workflow_id, outcome=outcome)
 
 
 @router.post("/{workflow_id}/validate")
