@@ -1,0 +1,146 @@
+"""What a measured window costs: CPU of named processes and of the database server (read from
+/proc), and the transactions the server committed (`pg_stat_database.xact_commit`).
+
+CPU: a process's own user + system time, its waited-for children's, and its live children's,
+so a child that starts or exits inside the window is counted; the database server's is its
+postmaster's (every backend, the checkpointer, the WAL writer, autovacuum are its children).
+
+Transactions: PostgreSQL publishes a backend's counters at most once a second while it works
+and up to 10 s after it falls idle, so `Meter` reads the end count only after a settle
+(`SETTLE_SECONDS`), and takes off what the idle processes committed meanwhile (their rate is
+measured just before the window, over the same length of time). The harness's own polling of
+the run rows is counted too (a few per second: small against the runs' own).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import psutil
+import psycopg
+
+from bench.harness import quick
+
+# PostgreSQL's PGSTAT_IDLE_INTERVAL (10 s) plus a margin.
+SETTLE_SECONDS = 11.0
+
+
+def settle_seconds() -> float:
+    """Return how long to wait for the commit counters to settle (short in quick mode)."""
+    return 1.2 if quick() else SETTLE_SECONDS
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU seconds used so far by process `pid`, its children and their children
+    (0 when it is gone)."""
+    try:
+        process = psutil.Process(pid)
+        times = process.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in process.children(recursive=True):
+            try:
+                own = child.cpu_times()
+                total += own.user + own.system
+            except psutil.Error:
+                continue
+        return float(total)
+    except psutil.Error:
+        return 0.0
+
+
+def postmaster_pid(url: str) -> int:
+    """Return the process id of the PostgreSQL server behind `url` (it must run here)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("select pg_backend_pid()").fetchone()
+    assert row is not None
+    parent = psutil.Process(int(row[0])).ppid()
+    return parent
+
+
+def commits(url: str, databases: Iterable[str]) -> int:
+    """Return the committed transactions counted so far in `databases`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "select coalesce(sum(xact_commit), 0) from pg_stat_database where datname = any(%s)",
+            (list(databases),),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one window cost: CPU seconds per named group, database CPU seconds, commits."""
+
+    cpu: Mapping[str, float]
+    database_cpu: float
+    commits: float
+    seconds: float
+
+    def per_run(self, runs: int) -> dict[str, float]:
+        """Return CPU-ms per run of each group and of the database, and commits per run."""
+        result = {f"{name}_ms": 1000 * value / runs for name, value in self.cpu.items()}
+        result["database_ms"] = 1000 * self.database_cpu / runs
+        result["commits"] = self.commits / runs
+        return result
+
+
+class Meter:
+    """Measures windows on one PostgreSQL server for a fixed set of process groups.
+
+    `groups` maps a name to a function returning the pids of that group now (their CPU is
+    summed); `databases` are the databases whose commits count.
+    """
+
+    def __init__(
+        self,
+        admin_url: str,
+        databases: Iterable[str],
+        groups: Mapping[str, Callable[[], Iterable[int]]],
+    ) -> None:
+        self.admin_url = admin_url
+        self.databases = list(databases)
+        self.groups = dict(groups)
+        self.postmaster = postmaster_pid(admin_url)
+        self.idle_rate: float | None = None
+
+    def _cpu(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids()) for name, pids in self.groups.items()}
+
+    def measure(self, action: Callable[[], object]) -> Cost:
+        """Settle (the first time also measure the idle commit rate), run `action`, settle;
+        return its cost."""
+        settle = settle_seconds()
+        time.sleep(settle)
+        if self.idle_rate is None:
+            idle_start = commits(self.admin_url, self.databases)
+            time.sleep(settle)
+            idle_end = commits(self.admin_url, self.databases)
+            self.idle_rate = max(0.0, (idle_end - idle_start) / settle)
+        idle_rate = self.idle_rate
+        before = commits(self.admin_url, self.databases)
+        cpu_before = self._cpu()
+        database_before = cpu_seconds(self.postmaster)
+        started = time.monotonic()
+        action()
+        elapsed = time.monotonic() - started
+        cpu_after = self._cpu()
+        database_after = cpu_seconds(self.postmaster)
+        time.sleep(settle)
+        after = commits(self.admin_url, self.databases)
+        return Cost(
+            {name: cpu_after[name] - cpu_before[name] for name in self.groups},
+            database_after - database_before,
+            max(0.0, after - before - idle_rate * settle),
+            elapsed,
+        )
+
+
+def database_name(url: str) -> str:
+    """Return the database name of `url`."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    assert name
+    return name
