@@ -269,6 +269,38 @@ def enqueue_at_once(url: str, workflow: str, queue: str, args: Sequence[Any], ru
         engine.dispose()
 
 
+class PeerClient:
+    """Enqueues single peer runs and waits for each (the harness's side of B8)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.url = url
+        self.client = DBOSClient(system_database_url=url, application_name=APP)
+        self.conn = psycopg.connect(url, autocommit=True)
+        # Status polls sent (each one is a transaction of the peer's database).
+        self.polls = 0
+
+    def run(self, workflow: str, queue: str, *args: Any, poll: float = 0.002) -> str:
+        """Enqueue one run and poll its status every `poll` seconds until it ends; return its
+        status."""
+        handle = self.client.enqueue(
+            {"workflow_name": workflow, "queue_name": queue, "app_version": VERSION}, *args
+        )
+        query = "select status from dbos.workflow_status where workflow_uuid = %s"
+        while True:
+            row = self.conn.execute(query, (handle.get_workflow_id(),)).fetchone()
+            self.polls += 1
+            if row and row[0] not in ("ENQUEUED", "PENDING", "DELAYED"):
+                return str(row[0])
+            time.sleep(poll)
+
+    def close(self) -> None:
+        """Close the client and the connection."""
+        self.client.destroy()
+        self.conn.close()
+
+
 def wait_queue_drained(url: str, queue: str, runs: int, timeout: float) -> float:
     """Wait until `runs` runs of `queue` succeeded; return the epoch of the last one's end."""
     import psycopg

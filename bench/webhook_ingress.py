@@ -126,13 +126,14 @@ def run_step(
     rate: int,
     seconds: float,
     completed_of: Callable[[list[str]], int],
+    extra_headers: dict[str, str] | None = None,
 ) -> Step:
     """Send one step of load to `urls` and wait for its runs; return the outcome."""
     summary = load(
         {
             "urls": urls,
             "method": "POST",
-            "headers": {"X-API-Key": key},
+            "headers": {"X-API-Key": key, **(extra_headers or {})},
             "body": {"order": 42},
             "rate": rate,
             "seconds": seconds,
