@@ -105,7 +105,8 @@ def _launch(url: str, queues: dict[str, int]) -> None:
         "system_database_url": url,
         "application_version": VERSION,
         "executor_id": f"peer-{uuid.uuid4().hex[:8]}",
-        "run_migrations": True,
+        # The harness copies the peer's databases from a migrated template.
+        "run_migrations": False,
         "max_executor_threads": EXECUTOR_THREADS,
         "log_level": "WARNING",
     }
@@ -184,26 +185,89 @@ def _wait_ready(process: Any, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+_template: list[str] = []
+# The smoke run (--quick) shares one peer database and one peer worker among the benchmarks.
+_shared: dict[str, Any] = {}
+
+
+def _peer_template() -> str:
+    """Return a database with DBOS's system tables (made once per process) to copy from."""
+    if not _template:
+        import atexit
+
+        import psycopg
+
+        from bench.harness import _drop_database, server_url, with_database
+
+        admin = server_url()
+        name = f"wfb_bench_dbos_template_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        atexit.register(_drop_database, admin, name)
+        DBOS.migrate(with_database(admin, name))
+        _template.append(name)
+    return _template[0]
+
+
+@contextlib.contextmanager
+def peer_database(prefix: str) -> Iterator[str]:
+    """Yield the URL of a database for the peer, with DBOS's tables (shared in quick mode)."""
+    from bench.harness import quick, scratch_database
+
+    if not quick():
+        with scratch_database(prefix, template=_peer_template()) as url:
+            yield url
+        return
+    if "url" not in _shared:
+        import atexit
+
+        resources = contextlib.ExitStack()
+        _shared["url"] = resources.enter_context(
+            scratch_database("wfb_bench_dbos", template=_peer_template())
+        )
+        atexit.register(resources.close)
+    yield _shared["url"]
+
+
 @contextlib.contextmanager
 def peer_workers(url: str, count: int, queues: dict[str, int]) -> Iterator[list[Any]]:
     """Start `count` peer worker processes on `url` serving `queues`; stop them afterwards.
 
-    The first one migrates the database, so the others start once it is ready.
+    In quick mode, one worker (started once, stopped at exit) serves every benchmark: it
+    listens to every queue, so new ones are only registered.
     """
-    from bench.harness import Process
+    from bench.harness import Process, quick
 
+    if quick() and "worker" in _shared:
+        client = DBOSClient(system_database_url=url, application_name=APP)
+        try:
+            for name, limit in queues.items():
+                client.register_queue(
+                    name, global_concurrency=limit, polling_interval_sec=QUEUE_POLLING_SECONDS
+                )
+        finally:
+            client.destroy()
+        yield [_shared["worker"]]
+        return
     specs = [f"{name}={limit}" for name, limit in queues.items()]
-    processes: list[Any] = []
+    processes: list[Any] = [
+        Process(
+            [sys.executable, "-m", "bench.dbos_peer", "worker", url, *specs],
+            _python_env(),
+            f"dbos-peer-worker{index}",
+        )
+        for index in range(count)
+    ]
     try:
-        for index in range(count):
-            process = Process(
-                [sys.executable, "-m", "bench.dbos_peer", "worker", url, *specs],
-                _python_env(),
-                f"dbos-peer-worker{index}",
-            )
-            processes.append(process)
+        for process in processes:
             _wait_ready(process)
-        yield processes
+        if quick():
+            import atexit
+
+            _shared["worker"] = processes[0]
+            atexit.register(processes[0].stop)
+            processes = processes[1:]
+        yield [_shared["worker"], *processes] if quick() else processes
     finally:
         for process in processes:
             process.stop()

@@ -34,6 +34,7 @@ CLIENTS = 2 if quick() else 10
 STEPS = 5 if quick() else 20
 # One per core, as in B3.
 WORKER_PROCESSES = 2
+PEER_WORKERS = 1 if quick() else WORKER_PROCESSES
 PGBENCH_SCRIPT = "\\set v random(1, 1000000)\ninsert into bench_rows (v) values (:v);\n"
 
 
@@ -129,7 +130,7 @@ product reaches {share:.1%} of pgbench's insert rate, the peer {peer_share:.1%}.
 
 def _peer_window(url: str, runs: int, repetition: int) -> tuple[float, Cost]:
     queue = f"peer-b5-{repetition}"
-    with dbos_peer.peer_workers(url, WORKER_PROCESSES, {queue: CLIENTS}) as processes:
+    with dbos_peer.peer_workers(url, PEER_WORKERS, {queue: CLIENTS}) as processes:
         meter = Meter(
             server_url(), [database_name(url)], {"workers": lambda: [p.pid for p in processes]}
         )
@@ -153,7 +154,7 @@ def main() -> None:
     tps: list[float] = []
     with (
         scratch_database("wfb_bench_pgbench") as pgbench_url,
-        scratch_database("wfb_bench_dbos_b5") as peer_url,
+        dbos_peer.peer_database("wfb_bench_dbos_b5") as peer_url,
         stack() as running,
     ):
         api = running.sign_up()

@@ -20,7 +20,6 @@ from bench.harness import (
     machine,
     progress,
     quick,
-    scratch_database,
     server_url,
     stack,
     update_docs,
@@ -33,6 +32,8 @@ STEP_SECONDS = 0.1
 WORKER_PROCESSES = 2
 
 
+# The peer's worker processes (one in the smoke run, which only checks the harness).
+PEER_WORKERS = 1 if quick() else WORKER_PROCESSES
 # The concurrency at which the product is measured beside the hand-written DBOS peer.
 PEER_SLOTS = 100
 
@@ -141,7 +142,7 @@ def measure(
     product: list[tuple[float, Cost]] = []
     peer: list[tuple[float, Cost]] = []
     peer_runs = slots_runs[PEER_SLOTS]
-    with stack() as running, scratch_database("wfb_bench_dbos_b3") as peer_url:
+    with stack() as running, dbos_peer.peer_database("wfb_bench_dbos_b3") as peer_url:
         api = running.sign_up()
         project = api.project("b3")
         api.component("bench-sleep", "sleep")
@@ -208,7 +209,7 @@ def measure(
 def _peer_window(url: str, runs: int, repetition: int) -> tuple[float, Cost]:
     """Run the DBOS peer once at N = PEER_SLOTS: its workers started, measured, stopped."""
     queue = f"peer-b3-{repetition}"
-    with dbos_peer.peer_workers(url, WORKER_PROCESSES, {queue: PEER_SLOTS}) as processes:
+    with dbos_peer.peer_workers(url, PEER_WORKERS, {queue: PEER_SLOTS}) as processes:
         meter = Meter(
             server_url(), [database_name(url)], {"workers": lambda: [p.pid for p in processes]}
         )

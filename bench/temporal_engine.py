@@ -27,6 +27,7 @@ from sqlalchemy import event
 
 from bench import webhook_ingress
 from bench.costs import Cost, Meter, database_name
+from bench.dbos_peer import _wait_ready
 from bench.harness import (
     Process,
     Spread,
@@ -45,7 +46,7 @@ from bench.harness import (
 from bench.webhook_ingress import Step, best_rate, ramp_table, webhook_definition
 
 SECTION = "B9 — the Temporal engine"
-WORKER_PROCESSES = 2
+WORKER_PROCESSES = 1 if quick() else 2
 STEP_SECONDS = 0.1
 SLOTS = 100
 
@@ -112,8 +113,9 @@ def temporal_env(address: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def peer_workers(address: str, queue: str, count: int) -> Iterator[list[Process]]:
-    """Start `count` hand-written Temporal worker processes on `queue`."""
-    from bench.dbos_peer import _python_env, _wait_ready
+    """Start `count` hand-written Temporal worker processes on `queue` (not waiting for them:
+    see `bench.dbos_peer._wait_ready`)."""
+    from bench.dbos_peer import _python_env
 
     processes: list[Process] = []
     try:
@@ -124,8 +126,6 @@ def peer_workers(address: str, queue: str, count: int) -> Iterator[list[Process]
                 f"temporal-peer-worker{index}",
             )
             processes.append(process)
-        for process in processes:
-            _wait_ready(process)
         yield processes
     finally:
         for process in processes:
@@ -509,9 +509,11 @@ def measure(s: Settings) -> dict[str, Any]:
     with (
         temporal_server() as (address, server_pid),
         temporal_env(address),
-        _own_stack(apis=1) as running,
         peer_workers(address, queue, WORKER_PROCESSES) as peer_processes,
+        _own_stack(apis=1) as running,
     ):
+        for process in peer_processes:
+            _wait_ready(process)
         peer = PeerClient(address)
         try:
             api = running.sign_up()

@@ -22,7 +22,6 @@ from bench.harness import (
     machine,
     progress,
     quick,
-    scratch_database,
     server_url,
     stack,
     update_docs,
@@ -243,7 +242,7 @@ def measure_peer(
     key = uuid.uuid4().hex
     queue = "peer-webhook"
     with (
-        scratch_database("wfb_bench_dbos_b4") as url,
+        dbos_peer.peer_database("wfb_bench_dbos_b4") as url,
         dbos_peer.peer_workers(url, WORKER_PROCESSES, {queue: 1000}) as workers,
         dbos_peer.peer_webhook(url, queue, key) as (webhook, base),
     ):
