@@ -14,9 +14,15 @@ the run rows is counted too (a few per second: small against the runs' own).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 import psycopg
@@ -104,8 +110,10 @@ class Meter:
         admin_url: str,
         databases: Iterable[str],
         groups: Mapping[str, Callable[[], Iterable[int]]],
+        profile: str | None = None,
     ) -> None:
         self.admin_url = admin_url
+        self.profile = profile
         self.databases = list(databases)
         self.groups = dict(groups)
         self.postmaster = postmaster_pid(admin_url)
@@ -129,7 +137,8 @@ class Meter:
         cpu_before = self._cpu()
         database_before = cpu_seconds(self.postmaster)
         started = time.monotonic()
-        action()
+        with self._profiled():
+            action()
         elapsed = time.monotonic() - started
         cpu_after = self._cpu()
         database_after = cpu_seconds(self.postmaster)
@@ -141,6 +150,48 @@ class Meter:
             max(0.0, after - before - idle_rate * settle),
             elapsed,
         )
+
+    @contextlib.contextmanager
+    def _profiled(self) -> Iterator[None]:
+        """With WFB_BENCH_PYSPY=<dir> and a `profile` name: py-spy samples the "workers"
+        group's processes (without pausing them) during the window, into collapsed stacks."""
+        folder = os.environ.get("WFB_BENCH_PYSPY")
+        if not folder or not self.profile or "workers" not in self.groups:
+            yield
+            return
+        spy = str(Path(sys.executable).with_name("py-spy"))
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%H%M%S")
+        recorders = [
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "50",
+                    "--pid",
+                    str(pid),
+                    "--output",
+                    f"{folder}/{self.profile}-{stamp}-{pid}.txt",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid in self.groups["workers"]()
+        ]
+        try:
+            yield
+        finally:
+            for recorder in recorders:
+                recorder.send_signal(signal.SIGINT)
+            for recorder in recorders:
+                try:
+                    recorder.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    recorder.kill()
 
 
 def database_name(url: str) -> str:

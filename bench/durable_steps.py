@@ -167,6 +167,7 @@ def main() -> None:
             server_url(),
             [database_name(running.database_url)],
             {"workers": lambda: [w.pid for w in workers]},
+            profile="b5-product",
         )
         for repetition in range(repetitions):
             workers[:] = [running.start_worker(project["id"]) for _ in range(WORKER_PROCESSES)]

@@ -173,6 +173,7 @@ def measure(
                 admin,
                 [database_name(running.database_url)],
                 {"workers": lambda: [w.pid for w in running.workers or workers]},
+                profile="b3-product",
             )
             for repetition in range(repetitions):
                 # The product, then the peer, each alone on the server (the other's workers
@@ -211,7 +212,10 @@ def _peer_window(url: str, runs: int, repetition: int) -> tuple[float, Cost]:
     queue = f"peer-b3-{repetition}"
     with dbos_peer.peer_workers(url, PEER_WORKERS, {queue: PEER_SLOTS}) as processes:
         meter = Meter(
-            server_url(), [database_name(url)], {"workers": lambda: [p.pid for p in processes]}
+            server_url(),
+            [database_name(url)],
+            {"workers": lambda: [p.pid for p in processes]},
+            profile="b3-peer",
         )
         rate: list[float] = []
 

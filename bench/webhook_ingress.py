@@ -71,7 +71,7 @@ def _settings() -> tuple[list[int], float, int]:
     """Return (rates, seconds per step, repetitions of the whole ramp)."""
     if quick():
         return [10], 2.0, 1
-    return RATES, 5.0, 3
+    return RATES, 5.0, 2
 
 
 def webhook_definition(path: str) -> dict[str, Any]:
