@@ -132,7 +132,10 @@ def _peer_window(url: str, runs: int, repetition: int) -> tuple[float, Cost]:
     queue = f"peer-b5-{repetition}"
     with dbos_peer.peer_workers(url, PEER_WORKERS, {queue: CLIENTS}) as processes:
         meter = Meter(
-            server_url(), [database_name(url)], {"workers": lambda: [p.pid for p in processes]}
+            server_url(),
+            [database_name(url)],
+            {"workers": lambda: [p.pid for p in processes]},
+            profile="b5-peer",
         )
         rate: list[float] = []
 

@@ -95,7 +95,6 @@ def measure_product(branches: int, seconds: float, runs: int) -> tuple[Spread, C
                 server_url(),
                 [database_name(running.database_url)],
                 {"workers": lambda: [worker.pid]},
-                profile="b8-product",
             )
 
             def window() -> None:

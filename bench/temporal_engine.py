@@ -527,7 +527,6 @@ def measure(s: Settings) -> dict[str, Any]:
                 admin,
                 [database],
                 {"temporal": lambda: [server_pid], "workers": lambda: [w.pid for w in workers]},
-                profile="b9-b3-product",
             )
             peer_meter = Meter(
                 admin,
