@@ -7,9 +7,10 @@ postmaster's (every backend, the checkpointer, the WAL writer, autovacuum are it
 
 Transactions: PostgreSQL publishes a backend's counters at most once a second while it works
 and up to 10 s after it falls idle, so `Meter` reads the end count only after a settle
-(`SETTLE_SECONDS`), and takes off what the idle processes committed meanwhile (their rate is
-measured just before the window, over the same length of time). The harness's own polling of
-the run rows is counted too (a few per second: small against the runs' own).
+(`SETTLE_SECONDS`). What the idle processes commit anyway (queue polling, heartbeats: their
+rate is measured once, over a settle with nothing running) is taken off for the settle and the
+window, so the count is what the runs added. The harness's own polling of the run rows is
+counted too (a few per second: small against the runs' own).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class Meter:
         return Cost(
             {name: cpu_after[name] - cpu_before[name] for name in self.groups},
             database_after - database_before,
-            max(0.0, after - before - idle_rate * settle),
+            max(0.0, after - before - idle_rate * (settle + elapsed)),
             elapsed,
         )
 

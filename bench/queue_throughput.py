@@ -307,7 +307,8 @@ system's idle polling lands in the other's window). CPU is read from /proc: the 
 processes' (with their children) and the whole PostgreSQL server's (every backend, the WAL
 writer, the checkpointer), over the window from the enqueue to the last run's end; transactions
 are the `pg_stat_database.xact_commit` delta of the system's database, read after an
-{SETTLE_SECONDS:.0f}-second settle, less the idle workers' own commits over that settle.
+{SETTLE_SECONDS:.0f}-second settle, less what its idle workers commit anyway over the settle and
+the window (queue polling, heartbeats), so it counts what the runs added; CPU is not reduced.
 
 {comparison}
 
