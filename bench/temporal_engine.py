@@ -26,7 +26,7 @@ import psycopg
 from sqlalchemy import event
 
 from bench import webhook_ingress
-from bench.costs import Cost, Meter, database_name
+from bench.costs import Cost, Meter, cpu_seconds, database_name
 from bench.dbos_peer import _wait_ready
 from bench.harness import (
     Process,
@@ -199,9 +199,17 @@ class PeerClient:
 
 
 def b1(
-    running: Stack, api: Any, project: dict[str, Any], peer: PeerClient, queue: str, s: Settings
-) -> tuple[Spread, Spread]:
-    """Return the seconds of the product's runs and of the hand-written workflow's."""
+    running: Stack,
+    api: Any,
+    project: dict[str, Any],
+    peer: PeerClient,
+    queue: str,
+    server_pid: int,
+    s: Settings,
+) -> tuple[Spread, Spread, list[float]]:
+    """Return the seconds of the product's runs and of the hand-written workflow's, and the
+    Temporal server's CPU seconds over each side's timed runs."""
+    server_cpu = [0.0, 0.0]
     workflow_id = api.deploy(
         chain_definition(s.b1_steps, "transform", {"step": "input.step"}), project
     )
@@ -227,13 +235,17 @@ def b1(
         hand_written()  # warm-up
         ours, theirs = [], []
         for index in range(s.b1_runs):
+            before = cpu_seconds(server_pid)
             ours.append(product())
+            middle = cpu_seconds(server_pid)
             theirs.append(hand_written())
+            server_cpu[0] += middle - before
+            server_cpu[1] += cpu_seconds(server_pid) - middle
             progress(
                 f"B9 B1 {index + 1}/{s.b1_runs}: product {ours[-1]:.3f} s, "
                 f"hand-written {theirs[-1]:.3f} s"
             )
-    return Spread.of(ours), Spread.of(theirs)
+    return Spread.of(ours), Spread.of(theirs), server_cpu
 
 
 # -- B3 -----------------------------------------------------------------------------------------
@@ -400,7 +412,8 @@ def cost_table(
 
 def section(results: dict[str, Any], s: Settings, where: str) -> str:
     """Return the Markdown section."""
-    b1_ours, b1_theirs = results["b1"]
+    b1_ours, b1_theirs, b1_cpu = results["b1"]
+    b1_server = [1000 * seconds / b1_ours.count for seconds in b1_cpu]
     b1_ratio = b1_ours.median / b1_theirs.median
     b3_ours, b3_theirs = results["b3"]
     rate_ours = Spread.of([r for r, _ in b3_ours])
@@ -450,10 +463,10 @@ they are pure), HTTP start -> completed row. The hand-written workflow: {s.b1_st
 sequential activities each handing back its input, `execute_workflow` from start to result.
 One warm-up each, then {b1_ours.count} runs each, alternating; seconds, median (min-max).
 
-| system | seconds per run | ratio |
-| --- | ---: | ---: |
-| Workflow Builder on Temporal | {b1_ours.cell()} | {b1_ratio:.2f}x |
-| hand-written Temporal workflow, {s.b1_steps} activities | {b1_theirs.cell()} | 1.00x |
+| system | seconds per run | ratio | Temporal server CPU-ms per run |
+| --- | ---: | ---: | ---: |
+| Workflow Builder on Temporal | {b1_ours.cell()} | {b1_ratio:.2f}x | {b1_server[0]:.0f} |
+| hand-written, {s.b1_steps} activities | {b1_theirs.cell()} | 1.00x | {b1_server[1]:.0f} |
 
 ### B3 on Temporal: queue throughput, N = {SLOTS}
 
@@ -537,7 +550,7 @@ def measure(s: Settings) -> dict[str, Any]:
                 },
             )
             progress("B9: B1 on Temporal")
-            results["b1"] = b1(running, api, project, peer, queue, s)
+            results["b1"] = b1(running, api, project, peer, queue, server_pid, s)
             progress("B9: B3 on Temporal")
             results["b3"] = b3(running, api, project, peer, queue, (product_meter, peer_meter), s)
             progress("B9: B4 on Temporal")
