@@ -123,9 +123,12 @@ class Meter:
     def _cpu(self) -> dict[str, float]:
         return {name: sum(cpu_seconds(pid) for pid in pids()) for name, pids in self.groups.items()}
 
-    def measure(self, action: Callable[[], object]) -> Cost:
-        """Settle (the first time also measure the idle commit rate), run `action`, settle;
-        return its cost."""
+    def measure(
+        self, action: Callable[[], object], prepare: Callable[[], object] | None = None
+    ) -> Cost:
+        """Settle (the first time also measure the idle commit rate), run `prepare` (when given:
+        enqueueing, whose commits count but whose CPU window has not started), run `action`,
+        settle; return the cost."""
         settle = settle_seconds()
         time.sleep(settle)
         if self.idle_rate is None and settle:
@@ -135,11 +138,16 @@ class Meter:
             self.idle_rate = max(0.0, (idle_end - idle_start) / settle)
         idle_rate = self.idle_rate or 0.0
         before = commits(self.admin_url, self.databases)
+        started = time.monotonic()
+        if prepare is not None:
+            # Its transactions count, its CPU does not (nor the idle workers' meanwhile).
+            prepare()
         cpu_before = self._cpu()
         database_before = cpu_seconds(self.postmaster)
-        started = time.monotonic()
+        window_started = time.monotonic()
         with self._profiled():
             action()
+        window = time.monotonic() - window_started
         elapsed = time.monotonic() - started
         cpu_after = self._cpu()
         database_after = cpu_seconds(self.postmaster)
@@ -149,7 +157,7 @@ class Meter:
             {name: cpu_after[name] - cpu_before[name] for name in self.groups},
             database_after - database_before,
             max(0.0, after - before - idle_rate * (settle + elapsed)),
-            elapsed,
+            window,
         )
 
     @contextlib.contextmanager

@@ -138,13 +138,16 @@ def _peer_window(url: str, runs: int, repetition: int) -> tuple[float, Cost]:
             profile="b5-peer",
         )
         rate: list[float] = []
+        committed: list[float] = []
+
+        def enqueue() -> None:
+            committed.append(dbos_peer.enqueue_at_once(url, "peer_chain", queue, [STEPS], runs))
 
         def window() -> None:
-            committed = dbos_peer.enqueue_at_once(url, "peer_chain", queue, [STEPS], runs)
             last = dbos_peer.wait_queue_drained(url, queue, runs, timeout=runs * 5 + 120)
-            rate.append(runs * STEPS / (last - committed))
+            rate.append(runs * STEPS / (last - committed[0]))
 
-        cost = meter.measure(window)
+        cost = meter.measure(window, enqueue)
     return rate[0], cost
 
 
@@ -176,12 +179,19 @@ def main() -> None:
             workers[:] = [running.start_worker(project["id"]) for _ in range(WORKER_PROCESSES)]
             workflow_id = api.deploy(definition, project, max_concurrent_executions=CLIENTS)
             rate: list[float] = []
+            committed: list[float] = []
 
-            def window(workflow_id: str = workflow_id, rate: list[float] = rate) -> None:
-                committed = enqueue_at_once(running, api.user_id, workflow_id, runs)
-                rate.append(drain_rate(running, workflow_id, runs, committed) * STEPS)
+            def enqueue(workflow_id: str = workflow_id, at: list[float] = committed) -> None:
+                at.append(enqueue_at_once(running, api.user_id, workflow_id, runs))
 
-            cost = meter.measure(window)
+            def window(
+                workflow_id: str = workflow_id,
+                rate: list[float] = rate,
+                at: list[float] = committed,
+            ) -> None:
+                rate.append(drain_rate(running, workflow_id, runs, at[0]) * STEPS)
+
+            cost = meter.measure(window, enqueue)
             product.append((rate[0], cost))
             running.stop_workers()
             peer.append(_peer_window(peer_url, runs, repetition))

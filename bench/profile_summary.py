@@ -14,6 +14,7 @@ def summarise(paths: list[str], top: int = 25) -> str:
     """Return the thread shares and the top inclusive frames of the stacks in `paths`."""
     threads: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
     total = 0
     for path in paths:
         for line in Path(path).read_text(errors="replace").splitlines():
@@ -25,6 +26,7 @@ def summarise(paths: list[str], top: int = 25) -> str:
             frames = stack.split(";")
             thread = re.sub(r"\s*\(?0x[0-9a-f]+\)?|\d+", "", frames[0]).strip() or frames[0]
             threads[thread] += samples
+            leaves[re.sub(r":\d+\)", ")", frames[-1])] += samples
             for frame in set(frames[1:]):
                 name = re.sub(r":\d+\)", ")", frame)
                 inclusive[name] += samples
@@ -32,6 +34,8 @@ def summarise(paths: list[str], top: int = 25) -> str:
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in threads.most_common(12)]
     lines += ["", "inclusive:"]
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(top)]
+    lines += ["", "self (the frame running when sampled):"]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in leaves.most_common(top)]
     return "\n".join(lines)
 
 

@@ -182,12 +182,19 @@ def measure(
                     workers[:] = _product_workers(running, project["id"])
                 workflow_id = api.deploy(definition, project, max_concurrent_executions=PEER_SLOTS)
                 rate: list[float] = []
+                committed: list[float] = []
 
-                def window(workflow_id: str = workflow_id, rate: list[float] = rate) -> None:
-                    committed = enqueue_at_once(running, api.user_id, workflow_id, peer_runs)
-                    rate.append(drain_rate(running, workflow_id, peer_runs, committed))
+                def enqueue(workflow_id: str = workflow_id, at: list[float] = committed) -> None:
+                    at.append(enqueue_at_once(running, api.user_id, workflow_id, peer_runs))
 
-                cost = product_meter.measure(window)
+                def window(
+                    workflow_id: str = workflow_id,
+                    rate: list[float] = rate,
+                    at: list[float] = committed,
+                ) -> None:
+                    rate.append(drain_rate(running, workflow_id, peer_runs, at[0]))
+
+                cost = product_meter.measure(window, enqueue)
                 product.append((rate[0], cost))
                 progress(
                     f"B3 N={PEER_SLOTS} product {repetition + 1}/{repetitions}: "
@@ -218,13 +225,18 @@ def _peer_window(url: str, runs: int, repetition: int) -> tuple[float, Cost]:
             profile="b3-peer",
         )
         rate: list[float] = []
+        committed: list[float] = []
+
+        def enqueue() -> None:
+            committed.append(
+                dbos_peer.enqueue_at_once(url, "peer_sleep", queue, [STEP_SECONDS], runs)
+            )
 
         def window() -> None:
-            committed = dbos_peer.enqueue_at_once(url, "peer_sleep", queue, [STEP_SECONDS], runs)
             last = dbos_peer.wait_queue_drained(url, queue, runs, timeout=runs * 2 + 120)
-            rate.append(runs / (last - committed))
+            rate.append(runs / (last - committed[0]))
 
-        cost = meter.measure(window)
+        cost = meter.measure(window, enqueue)
     return rate[0], cost
 
 
@@ -305,7 +317,8 @@ database of its own on the same server; rate = runs / (last `updated_at` - commi
 repetition measures the product, stops its workers, then starts the peer's (so neither
 system's idle polling lands in the other's window). CPU is read from /proc: the worker
 processes' (with their children) and the whole PostgreSQL server's (every backend, the WAL
-writer, the checkpointer), over the window from the enqueue to the last run's end; transactions
+writer, the checkpointer), over the window from the enqueue's commit to the last run's end
+(the enqueueing transaction's own CPU is not counted on either side); transactions
 are the `pg_stat_database.xact_commit` delta of the system's database, read after an
 {SETTLE_SECONDS:.0f}-second settle, less what its idle workers commit anyway over the settle and
 the window (queue polling, heartbeats), so it counts what the runs added; CPU is not reduced.
