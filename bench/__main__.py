@@ -24,6 +24,8 @@ MODULES = {
     "B5": "bench.durable_steps",
     "B6": "bench.compile",
     "B7": "bench.list_latency",
+    "B8": "bench.fan_out",
+    "B9": "bench.temporal_engine",
 }
 
 

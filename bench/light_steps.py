@@ -196,9 +196,15 @@ def section(
     )
     verdict = (
         f"target ≤ 0.25 s: {'met' if product.median <= 0.25 else 'missed'}; "
-        f"≤ 1.5x DBOS: {'met' if ratio_dbos <= 1.5 else 'missed'} ({ratio_dbos:.2f}x); "
-        f"≥ 10x faster than Prefect: {'met' if speedup >= 10 else 'missed'} ({speedup:.1f}x)"
+        f"≤ 0.5x the hand-written DBOS workflow (pure nodes need no checkpoint): "
+        f"{'met' if ratio_dbos <= 0.5 else 'missed'} ({ratio_dbos:.2f}x)"
     )
+    if prefect is not None:
+        verdict += (
+            f"; ≥ 10x faster than Prefect: {'met' if speedup >= 10 else 'missed'} ({speedup:.1f}x)"
+        )
+    else:
+        verdict += "; Prefect not run in this invocation (WFB_BENCH_SKIP_PEERS=1)"
     return f"""## {SECTION}
 
 `python -m bench.light_steps` — {where}.
