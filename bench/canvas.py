@@ -1,4 +1,4 @@
-"""B8: how smoothly the builder's canvas pans, zooms and drags a node with 50, 150 and 500 nodes,
+"""B10: how smoothly the builder's canvas pans, zooms and drags a node with 50, 150 and 500 nodes,
 in headless Chromium: frames per second while each gesture runs, and the main thread's long
 tasks (over 50 ms). Run on its own (`python -m bench.canvas`): it needs the built web app and
 Debian's Chromium, so `python -m bench` does not include it."""
@@ -15,7 +15,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from bench.harness import Api, machine, progress, quick, server_url, stack, update_docs
 
-SECTION = "B8 — canvas frames per second"
+SECTION = "B10 — canvas frames per second"
 SIZES = (5,) if quick() else (50, 150, 500)
 SECONDS = 0.5 if quick() else 4.0
 TARGET_FPS = 30
@@ -193,7 +193,7 @@ def main() -> None:
                     "definition": big_definition(count),
                 },
             )
-            progress(f"B8: {count} nodes")
+            progress(f"B10: {count} nodes")
             results.append(measure(page, running.base_url, created["id"], count))
         browser.close()
     text = report(results, where)
