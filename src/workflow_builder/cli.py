@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,12 +46,13 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
         with console.status("Migrating the schema"):
             upgrade(url)
     set_database(Database(url, **pool))
-    if migrate:
-        from workflow_builder.activities.registry import sync_components
-        from workflow_builder.db import system_session
+    # Every process registers the built-in components, so an API or a worker started on its
+    # own never finds the catalogue empty (the sync takes a lock and writes only what changed).
+    from workflow_builder.activities.registry import sync_components
+    from workflow_builder.db import system_session
 
-        with console.status("Registering components"), system_session() as session:
-            sync_components(session)
+    with console.status("Registering components"), system_session() as session:
+        sync_components(session)
     return url
 
 
@@ -115,29 +118,42 @@ def _serve(host: str | None, port: int | None) -> None:
     server.run()
 
 
+def _interrupt_on_sigterm() -> None:
+    """Make SIGTERM (what systemd, `docker stop` and Kubernetes send) stop the process the way
+    Ctrl-C does, as KeyboardInterrupt, so whatever was started is stopped. While serving, the
+    web server takes both signals to finish the requests in flight, then raises them again."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (WFB_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
 ) -> None:
     """Start everything: database (embedded without DATABASE_URL), worker, API and web app."""
+    from workflow_builder.db.embedded import stop_embedded
     from workflow_builder.runtime.engines import EngineUnavailable
     from workflow_builder.runtime.worker import Worker
 
     _configure_logging()
-    _prepare_database(migrate=True)
-    worker = Worker()
-    try:
-        with console.status("Starting the in-process worker"):
-            worker.start()
-    except EngineUnavailable as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
-    try:
-        _serve(host, port)
-    finally:
-        worker.stop()
-    _exit_leaving_waiting_runs()
+    _interrupt_on_sigterm()
+    code = 0
+    # Everything `up` starts is pushed here as it starts, and stopped in reverse order.
+    with contextlib.ExitStack() as started:
+        started.callback(stop_embedded)
+        try:
+            _prepare_database(migrate=True)
+            worker = Worker()
+            with console.status("Starting the in-process worker"):
+                worker.start()
+            started.callback(worker.stop, get_settings().worker_drain_seconds)
+            _serve(host, port)
+        except KeyboardInterrupt:
+            pass
+        except EngineUnavailable as exc:
+            console.print(f"[red]{exc}[/red]", soft_wrap=True)
+            code = 1
+    _exit_leaving_waiting_runs(code)
 
 
 @app.command()
@@ -151,7 +167,6 @@ def worker(
     ] = 30.0,
 ) -> None:
     """Run a worker: executes the runs of its projects' task queues until SIGTERM or Ctrl-C."""
-    import signal
     import threading
     from uuid import UUID
 
@@ -159,6 +174,7 @@ def worker(
     from workflow_builder.runtime.worker import Worker
 
     _configure_logging()
+    _interrupt_on_sigterm()
     try:
         projects = [UUID(p) for p in project or []]
     except ValueError as exc:
@@ -187,9 +203,10 @@ def worker(
     _exit_leaving_waiting_runs()
 
 
-def _exit_leaving_waiting_runs() -> None:
-    """Exit now: threads of runs still waiting (for a signal, a timer) would hold the process
-    open for as long as they wait. Their state is durable; another worker resumes them."""
+def _exit_leaving_waiting_runs(code: int = 0) -> None:
+    """Stop the embedded database if this process started it, and exit now: threads of runs
+    still waiting (for a signal, a timer) would hold the process open for as long as they wait.
+    Their state is durable; another worker resumes them."""
     import os
     import sys
 
@@ -198,7 +215,7 @@ def _exit_leaving_waiting_runs() -> None:
     stop_embedded()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 @app.command()
@@ -209,8 +226,15 @@ def api(
 ) -> None:
     """Serve the API alone (run several of these behind a load balancer at scale)."""
     _configure_logging()
-    _prepare_database(migrate=migrate)
-    _serve(host, port)
+    _interrupt_on_sigterm()
+    from workflow_builder.db.embedded import stop_embedded
+
+    with contextlib.ExitStack() as started:
+        started.callback(stop_embedded)
+        with contextlib.suppress(KeyboardInterrupt):
+            _prepare_database(migrate=migrate)
+            _serve(host, port)
+    _exit_leaving_waiting_runs()
 
 
 @db_app.command("upgrade")
