@@ -102,7 +102,7 @@ def test_up_without_database_url_is_ready_on_embedded_postgres(tmp_path: Path) -
 def test_sigterm_stops_up_and_its_embedded_postgres(tmp_path: Path) -> None:
     process, port = _run_up(tmp_path)
     try:
-        _wait_for_ready(port, process, timeout=60)
+        _wait_for_ready(port, process, timeout=120)
         assert _postgres_running(tmp_path)
     finally:
         _stop(process, signal.SIGTERM)

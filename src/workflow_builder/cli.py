@@ -192,6 +192,11 @@ def worker(
     except EngineUnavailable as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
+    settings = get_settings()
+    if settings.metrics_port:
+        from workflow_builder.telemetry.metrics import serve
+
+        serve(settings.metrics_port, settings.metrics_host)
     _freeze_startup_objects()
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
     stop = threading.Event()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 import workflow_builder
@@ -19,6 +19,7 @@ from workflow_builder.config import Settings, get_settings
 from workflow_builder.db import get_database
 from workflow_builder.db.migrate import head_revision
 from workflow_builder.runtime.engines import EngineUnavailable, check_engine
+from workflow_builder.telemetry.http import RequestMetrics, metrics_response
 from workflow_builder.webhooks.views import router as webhooks_router
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(InputGuard)
+    app.add_middleware(RequestMetrics)
     # Added last, so it runs first: everything after it sees the client's address.
     app.add_middleware(TrustedProxies, trusted=parse_networks(settings.trusted_proxies))
     app.include_router(webhooks_router)  # first: its calls then skip matching every API route
@@ -49,6 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Readiness: the database answers at the expected schema revision and the engine
         answers. 503 with Retry-After while either is away."""
         return readiness()
+
+    @app.get("/metrics", tags=["system"], include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics (loopback clients, or WFB_METRICS_TOKEN: docs/operations.md)."""
+        return metrics_response(request)
 
     mount_web_app(app)  # last: its catch-all route must not shadow the API
     return app

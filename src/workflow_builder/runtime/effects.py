@@ -10,6 +10,7 @@ waiting for it) and masks the secrets the call read in what it returns. Recordin
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -30,6 +31,7 @@ from workflow_builder.runtime.port import Call, Outcome, RunSpec
 from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
 from workflow_builder.secrets.redaction import redact
 from workflow_builder.secrets.service import ProjectSecretResolver, resolver_for_project
+from workflow_builder.telemetry import metrics as telemetry
 from workflow_builder.workflows.catalog import RegistryCatalog
 
 # Component calls run on these threads so that a node's timeout can stop waiting for them.
@@ -65,7 +67,13 @@ def invoke(run: RunSpec, call: Call) -> Outcome:
         runs=_run_control(),
     )
     conceal = _concealer(secrets)
+    started = time.perf_counter()
     result: Outcome = conceal(_invoke(run, call, context, conceal))
+    telemetry.step_finished(
+        component=str(call.component.get("name") or "unknown"),
+        ok=bool(result.get("ok")),
+        seconds=time.perf_counter() - started,
+    )
     if metrics:
         result["metrics"] = metrics
     return result

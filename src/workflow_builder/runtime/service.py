@@ -25,6 +25,7 @@ from workflow_builder.runtime import admission, engines
 from workflow_builder.runtime.engines import engine
 from workflow_builder.runtime.plans import parse_plan
 from workflow_builder.runtime.port import ChildOutcome, ChildRequest, RunSpec
+from workflow_builder.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def insert_execution(
         )
     if enqueue:
         _enqueue(session, execution_id, workflow, gated)
+    metrics.run_started_on_commit(session, trigger=trigger_kind, task_queue=workflow["queue_name"])
     return Started(
         execution_id, workflow["queue_name"], True, workflow["execution_timeout_seconds"]
     )
@@ -372,6 +374,8 @@ def close_execution(
             "error": error,
         },
     ).scalar()
+    if closed:
+        metrics.run_closed(session, execution_id)
     return bool(closed)
 
 

@@ -73,6 +73,7 @@ from workflow_builder.runtime.port import (
     RunSpec,
 )
 from workflow_builder.runtime.pure import run_pure
+from workflow_builder.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ _START = f"select public.wfb_start_execution(%(e)s) as started from ({FENCE}) as
 _LOAD = """
 select e.status, e.completed_at is not null as closed,
   e.workflow_id, e.project_id, e.compiled_code_id, e.inputs, e.created_by,
-  e.parent_execution_id, e.parent_close_policy, e.variables,
+  e.parent_execution_id, e.parent_close_policy, e.variables, e.trigger_kind,
+  extract(epoch from e.started_at)::float8 as started_epoch,
   extract(epoch from e.deadline_at)::float8 as deadline,
   e.cancel_requested_at is not null as stop_requested,
   w.max_concurrent_executions < q.max_concurrent_workflows as gated,
@@ -314,6 +316,13 @@ class DbosRun:
         finally:
             self.process.events.handle(self.execution_id, None)
             self.process.runs.pop(self.execution_id, None)
+        if closed:
+            metrics.run_finished(
+                status=end.status,
+                trigger=row["trigger_kind"] or "manual",
+                task_queue=self.spec.task_queue_name,
+                seconds=time.time() - float(row["started_epoch"]),
+            )
         if row["gated"]:
             try:
                 await asyncio.to_thread(_admit_waiting, str(row["workflow_id"]))

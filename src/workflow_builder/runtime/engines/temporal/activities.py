@@ -34,6 +34,7 @@ from workflow_builder.runtime.journal import (
     statements,
 )
 from workflow_builder.runtime.port import Call, ChildRequest, Outcome, RetryPolicy, RunSpec
+from workflow_builder.telemetry import metrics
 
 _calls = ThreadPoolExecutor(max_workers=128, thread_name_prefix="wfb-temporal-call")
 
@@ -368,6 +369,8 @@ def close(request: dict[str, Any]) -> bool:
         "closing a run",
     )
     closed = bool(results[-1][0]["closed"])
+    if closed:
+        metrics.count_closed(run.execution_id)
     try:
         retrying(lambda: admit_after(UUID(run.workflow_id)), "admitting waiting runs")
     except Exception:  # every heartbeat admits what still fits
