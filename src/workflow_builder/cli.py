@@ -23,6 +23,7 @@ db_app = typer.Typer(help="Inspect and migrate the database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(components_app, name="components")
 console = Console()
+log = logging.getLogger("workflow_builder")
 
 
 def _prepare_database(migrate: bool, **pool: int) -> str:
@@ -81,11 +82,27 @@ def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
 def _configure_logging() -> None:
     """Log at WFB_LOG_LEVEL; the libraries underneath (migrations, the engine, the embedded
     database, the web server's start-up) only say something when it is a warning, unless the
-    level asked for is debug."""
+    level asked for is debug. Trace when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     import warnings
 
-    level = get_settings().log_level.upper()
-    logging.basicConfig(level=level)
+    from workflow_builder.telemetry import tracing
+
+    tracing.configure()
+
+    settings = get_settings()
+    level = settings.log_level.upper()
+    if settings.log_format == "json":
+        from workflow_builder.telemetry.logs import json_handler
+
+        handler = json_handler()
+        logging.basicConfig(level=level, handlers=[handler])
+        # The engine logs through a handler of its own unless its logger already has one.
+        engine_logger = logging.getLogger("dbos")
+        engine_logger.addHandler(handler)
+        engine_logger.propagate = False
+        console.quiet = True  # every line out is a JSON object: what it said is logged instead
+    else:
+        logging.basicConfig(level=level)
     if level != "DEBUG":
         for chatty in ("alembic", "dbos", "pgserver", "uvicorn.error"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -113,6 +130,8 @@ def _serve(host: str | None, port: int | None) -> None:
             threading.Event().wait(0.05)
         if server.started:
             console.print(f"Open [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
+            if console.quiet:
+                log.info("serving http://%s:%d", host, port)
 
     threading.Thread(target=announce, name="wfb-announce", daemon=True).start()
     server.run()
@@ -152,6 +171,7 @@ def up(
             pass
         except EngineUnavailable as exc:
             console.print(f"[red]{exc}[/red]", soft_wrap=True)
+            log.error("%s", exc)
             code = 1
     _exit_leaving_waiting_runs(code)
 
@@ -191,6 +211,7 @@ def worker(
         raise typer.Exit(2) from None
     except EngineUnavailable as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        log.error("%s", exc)
         raise typer.Exit(1) from None
     settings = get_settings()
     if settings.metrics_port:
@@ -199,6 +220,8 @@ def worker(
         serve(settings.metrics_port, settings.metrics_host)
     _freeze_startup_objects()
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
+    if console.quiet:
+        log.info("worker %s running", running.worker_id)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

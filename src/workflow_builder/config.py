@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     )
     encryption_key: SecretStr | None = Field(default=None, description="Encrypts secrets.")
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line, with request, run and node ids.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="CIDRs of the reverse proxies whose X-Forwarded-For / Forwarded headers "

@@ -20,6 +20,7 @@ from workflow_builder.db import get_database
 from workflow_builder.db.migrate import head_revision
 from workflow_builder.runtime.engines import EngineUnavailable, check_engine
 from workflow_builder.telemetry.http import RequestMetrics, metrics_response
+from workflow_builder.telemetry.logs import RequestIds
 from workflow_builder.webhooks.views import router as webhooks_router
 
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(InputGuard)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)
     # Added last, so it runs first: everything after it sees the client's address.
     app.add_middleware(TrustedProxies, trusted=parse_networks(settings.trusted_proxies))
     app.include_router(webhooks_router)  # first: its calls then skip matching every API route

@@ -9,6 +9,7 @@ waiting for it) and masks the secrets the call read in what it returns. Recordin
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -136,7 +137,10 @@ def _invoke(
         with activity_slot(
             run.task_queue_name, run.max_concurrent_activities, context.timeout_seconds
         ):
-            future = _call_pool.submit(implementation, config, inputs or {}, context)
+            # In the caller's context: the node's trace span goes on with the call.
+            future = _call_pool.submit(
+                contextvars.copy_context().run, implementation, config, inputs or {}, context
+            )
             output = future.result(timeout=context.timeout_seconds)
         json.dumps(output, default=str)
         return {"ok": True, "output": output}

@@ -25,7 +25,7 @@ from workflow_builder.runtime import admission, engines
 from workflow_builder.runtime.engines import engine
 from workflow_builder.runtime.plans import parse_plan
 from workflow_builder.runtime.port import ChildOutcome, ChildRequest, RunSpec
-from workflow_builder.telemetry import metrics
+from workflow_builder.telemetry import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,10 @@ def insert_execution(
             """insert into workflow_executions (id, workflow_id, engine_run_id, engine_workflow_id,
                  status, inputs, compiled_code_id, project_id, created_by, trigger_kind,
                  idempotency_key, parent_execution_id, parent_close_policy, schedule_id,
-                 admitted_at)
+                 admitted_at, trace_parent)
                values (:id, :w, :id, :type, 'pending', cast(:inputs as jsonb), :c, :p, :u, :kind,
-                 :key, :parent, :policy, :schedule, case when :gated then null else now() end)
+                 :key, :parent, :policy, :schedule, case when :gated then null else now() end,
+                 :trace)
                on conflict (workflow_id, idempotency_key) do nothing
                returning id"""
         ),
@@ -183,6 +184,7 @@ def insert_execution(
             "policy": parent_close_policy,
             "schedule": schedule_id,
             "gated": gated,
+            "trace": tracing.current_traceparent(),
         },
     ).scalar()
     if inserted is None:

@@ -11,6 +11,7 @@ close a run and start a schedule's tick. Every database write retries through ou
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ from workflow_builder.runtime.journal import (
     statements,
 )
 from workflow_builder.runtime.port import Call, ChildRequest, Outcome, RetryPolicy, RunSpec
-from workflow_builder.telemetry import metrics
+from workflow_builder.telemetry import logs, metrics
 
 _calls = ThreadPoolExecutor(max_workers=128, thread_name_prefix="wfb-temporal-call")
 
@@ -308,7 +309,10 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
 
 def _heartbeating(run: RunSpec, the_call: Call) -> Outcome:
     """Run the call on a thread of its own, heartbeating meanwhile."""
-    future = _calls.submit(effects.invoke, run, the_call)
+    context = contextvars.copy_context()  # the call's logs name its run and node
+    context.run(logs.EXECUTION_ID.set, run.execution_id)
+    context.run(logs.NODE_ID.set, the_call.node["id"])
+    future = _calls.submit(context.run, effects.invoke, run, the_call)
     while True:
         activity.heartbeat()
         try:

@@ -1,0 +1,166 @@
+"""OpenTelemetry traces of runs, collected with the SDK's in-memory exporter: one trace per
+run, continuing the caller's `traceparent`, with a span per node under the run's span, and the
+trace carried on by http_request calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
+
+from tests.runtime.conftest import Api, call, chain, trigger, waits_for_signal
+from workflow_builder.db import system_session
+from workflow_builder.telemetry import tracing
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+# OpenTelemetry sets the global provider once per process: one for the module, switched on
+# for the tests that trace.
+_EXPORTER = InMemorySpanExporter()
+_PROVIDER = TracerProvider()
+_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    _EXPORTER.clear()
+    tracing.enable(_PROVIDER)
+    yield _EXPORTER
+    tracing.disable()
+
+
+class HeaderEcho:
+    """A loopback HTTP service keeping the traceparent header of every request."""
+
+    def __init__(self) -> None:
+        self.seen: list[str | None] = []
+        echo = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                echo.seen.append(self.headers.get("traceparent"))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def echo() -> Iterator[HeaderEcho]:
+    service = HeaderEcho()
+    yield service
+    service.server.shutdown()
+
+
+def _hex(value: int, width: int) -> str:
+    return format(value, f"0{width}x")
+
+
+def _run_spans(exporter: InMemorySpanExporter, execution_id: str) -> list[ReadableSpan]:
+    """The spans of a run: its run span and everything under it."""
+    deadline = time.monotonic() + 10
+    while True:
+        finished = exporter.get_finished_spans()
+        runs = [s for s in finished if (s.attributes or {}).get("wfb.execution_id") == execution_id]
+        if runs:
+            run = runs[0]
+            assert run.context is not None
+            below = [
+                s
+                for s in finished
+                if s.parent is not None and s.parent.span_id == run.context.span_id
+            ]
+            return [run, *below]
+        assert time.monotonic() < deadline, "no span for the run"
+        time.sleep(0.05)
+
+
+def test_a_run_is_one_trace_continuing_the_callers_with_a_span_per_node(
+    api: Api, spans: InMemorySpanExporter, echo: HeaderEcho
+) -> None:
+    definition = {
+        "nodes": [
+            trigger(),
+            call("fetch", f"{echo.url}/hello"),
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "fetch", "done"),
+    }
+    workflow_id = api.deploy(definition)
+    execution_id = api.start(
+        workflow_id, headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    )
+    assert api.wait(execution_id)["status"] == "completed"
+
+    run, *nodes = _run_spans(spans, execution_id)
+    assert run.context is not None
+    assert _hex(run.context.trace_id, 32) == TRACE_ID
+    assert run.name.startswith("run ")
+    by_node = {(s.attributes or {})["wfb.node"]: s for s in nodes}
+    assert set(by_node) == {"start", "fetch", "done"}, by_node
+    for span in nodes:
+        assert span.context is not None and _hex(span.context.trace_id, 32) == TRACE_ID
+        attributes = span.attributes or {}
+        assert attributes["wfb.workflow"] == run.attributes["wfb.workflow"]  # type: ignore[index]
+        assert attributes["wfb.version"] == run.attributes["wfb.version"]  # type: ignore[index]
+        assert attributes["wfb.outcome"] == "completed"
+        assert attributes["wfb.attempt"] == 1
+    fetch = by_node["fetch"]
+    assert (fetch.attributes or {})["wfb.component"] == "http_request"
+    # The call carried the trace on: the service saw the fetch node's span as its parent.
+    assert fetch.context is not None
+    assert echo.seen == [f"00-{TRACE_ID}-{_hex(fetch.context.span_id, 16)}-01"]
+
+
+def test_a_run_waiting_for_a_signal_spans_the_wait(api: Api, spans: InMemorySpanExporter) -> None:
+    workflow_id = api.deploy(waits_for_signal())
+    execution_id = api.start(workflow_id)
+    api.wait_for_step(execution_id, "wait", "waiting")
+    time.sleep(0.3)
+    api.call("POST", f"/executions/{execution_id}/signals/go", 202, json={})
+    assert api.wait(execution_id)["status"] == "completed"
+    _, *nodes = _run_spans(spans, execution_id)
+    wait = next(s for s in nodes if (s.attributes or {})["wfb.node"] == "wait")
+    assert wait.end_time is not None and wait.start_time is not None
+    assert (wait.end_time - wait.start_time) / 1e9 >= 0.3
+    assert (wait.attributes or {})["wfb.node_type"] == "wait_for_signal"
+
+
+def test_with_tracing_off_a_run_keeps_no_trace(api: Api) -> None:
+    assert not tracing.enabled()
+    _EXPORTER.clear()
+    workflow_id = api.deploy(waits_for_signal())
+    execution_id = api.start(
+        workflow_id, headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    )
+    api.wait_for_step(execution_id, "wait", "waiting")
+    with system_session() as session:
+        stored = session.execute(
+            text("select trace_parent from workflow_executions where id = :e"),
+            {"e": execution_id},
+        ).scalar_one()
+    assert stored is None
+    api.call("POST", f"/executions/{execution_id}/signals/go", 202, json={})
+    assert api.wait(execution_id)["status"] == "completed"
+    assert not any(
+        (s.attributes or {}).get("wfb.execution_id") == execution_id
+        for s in _EXPORTER.get_finished_spans()
+    )
