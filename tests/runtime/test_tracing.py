@@ -11,12 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
 from tests.runtime.conftest import Api, call, chain, trigger, waits_for_signal
+from tests.runtime.test_webhooks import api_key, hook_definition, post
+from tests.support import unique
 from workflow_builder.db import system_session
 from workflow_builder.telemetry import tracing
 
@@ -164,3 +167,61 @@ def test_with_tracing_off_a_run_keeps_no_trace(api: Api) -> None:
         (s.attributes or {}).get("wfb.execution_id") == execution_id
         for s in _EXPORTER.get_finished_spans()
     )
+
+
+def _execution_spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    return {
+        str((s.attributes or {})["wfb.execution_id"]): s
+        for s in exporter.get_finished_spans()
+        if "wfb.execution_id" in (s.attributes or {})
+    }
+
+
+def test_a_webhook_run_continues_the_senders_trace(
+    api: Api, client: TestClient, spans: InMemorySpanExporter
+) -> None:
+    path = unique("traced")
+    api.deploy(hook_definition(path=path))
+    response = post(
+        client,
+        path,
+        {"order_id": 1},
+        key=api_key(api),
+        headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+    )
+    assert response.status_code == 202, response.text
+    execution_id = response.json()["execution_id"]
+    assert api.wait(execution_id)["status"] == "completed"
+    run, *nodes = _run_spans(spans, execution_id)
+    assert run.context is not None and _hex(run.context.trace_id, 32) == TRACE_ID
+    assert {(s.attributes or {})["wfb.node"] for s in nodes} == {"start", "echo", "done"}
+
+
+def test_a_child_run_continues_its_parents_trace(api: Api, spans: InMemorySpanExporter) -> None:
+    child = unique("child")
+    api.deploy(
+        {"nodes": [trigger(), {"id": "done", "type": "end"}], "edges": chain("start", "done")},
+        kebab_name=child,
+    )
+    parent = {
+        "child_workflows": [{"workflow": child}],
+        "nodes": [
+            trigger(),
+            {"id": "kid", "type": "child_workflow", "config": {"workflow": child}},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "kid", "done"),
+    }
+    execution_id = api.start(api.deploy(parent))
+    assert api.wait(execution_id)["status"] == "completed"
+    run, *_ = _run_spans(spans, execution_id)
+    assert run.context is not None
+    children = [
+        s
+        for s in _execution_spans(spans).values()
+        if s.attributes and s.attributes["wfb.workflow"] == child
+    ]
+    assert len(children) == 1
+    [kid] = children
+    assert kid.context is not None and kid.context.trace_id == run.context.trace_id
+    assert kid.parent is not None and kid.parent.span_id == run.context.span_id

@@ -67,8 +67,10 @@ def configure() -> None:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, when set, override the name.
-        resource = Resource.create({"service.name": "workflow-builder"})
+        named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+            "OTEL_RESOURCE_ATTRIBUTES", ""
+        )
+        resource = Resource.create({} if named else {"service.name": "workflow-builder"})
         provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         enable(provider)
