@@ -130,3 +130,26 @@ def test_ready_reports_database_schema_version_and_engine(db: Database) -> None:
         "expected_version": head_revision(),
     }
     assert body["engine"]["ok"] is True
+
+
+def test_ready_is_503_with_retry_after_while_the_temporal_server_is_away(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workflow_builder.config import get_settings
+
+    monkeypatch.setenv("WFB_ENGINE", "temporal")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{_free_port()}")  # nothing listens
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as client:
+            response = client.get("/ready")
+            health = client.get("/health")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) > 0
+    body = response.json()
+    assert body["database"]["ok"] is True
+    assert body["engine"]["ok"] is False
+    assert health.status_code == 200
