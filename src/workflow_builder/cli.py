@@ -33,7 +33,7 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
     """
     from workflow_builder.db import Database, set_database
     from workflow_builder.db.engine import database_url
-    from workflow_builder.db.migrate import upgrade
+    from workflow_builder.db.migrate import current_revision, upgrade
 
     settings = get_settings()
     if not settings.database_url:
@@ -46,6 +46,9 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
     if migrate:
         with console.status("Migrating the schema"):
             upgrade(url)
+    elif current_revision(url) is None:
+        _say_error(RuntimeError("The database has no schema yet: run `wfb db upgrade` first"))
+        raise typer.Exit(1)
     set_database(Database(url, **pool))
     # Every process registers the built-in components, so an API or a worker started on its
     # own never finds the catalogue empty (the sync takes a lock and writes only what changed).
@@ -137,6 +140,13 @@ def _serve(host: str | None, port: int | None) -> None:
     server.run()
 
 
+def _say_error(error: Exception) -> None:
+    """Tell the operator why the process stops: on the terminal, or as a log line in JSON."""
+    console.print(f"[red]{error}[/red]", soft_wrap=True)
+    if console.quiet:
+        log.error("%s", error)
+
+
 def _interrupt_on_sigterm() -> None:
     """Make SIGTERM (what systemd, `docker stop` and Kubernetes send) stop the process the way
     Ctrl-C does, as KeyboardInterrupt, so whatever was started is stopped. While serving, the
@@ -170,8 +180,7 @@ def up(
         except KeyboardInterrupt:
             pass
         except EngineUnavailable as exc:
-            console.print(f"[red]{exc}[/red]", soft_wrap=True)
-            log.error("%s", exc)
+            _say_error(exc)
             code = 1
     _exit_leaving_waiting_runs(code)
 
@@ -203,6 +212,20 @@ def worker(
     # serves heartbeats and the odd lookup, so it stays small and several workers fit the
     # server's connection limit (see docs/runtime.md).
     _prepare_database(migrate=False, pool_size=4, max_overflow=4)
+    settings = get_settings()
+    if settings.metrics_port:
+        from workflow_builder.telemetry.metrics import serve
+
+        try:
+            serve(settings.metrics_port, settings.metrics_host)
+        except OSError as exc:
+            _say_error(
+                RuntimeError(
+                    f"WFB_METRICS_PORT: cannot listen on "
+                    f"{settings.metrics_host}:{settings.metrics_port}: {exc}"
+                )
+            )
+            raise typer.Exit(2) from None
     running = Worker(projects or None)  # no --project: every project
     try:
         running.start()
@@ -210,14 +233,8 @@ def worker(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except EngineUnavailable as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
-        log.error("%s", exc)
+        _say_error(exc)
         raise typer.Exit(1) from None
-    settings = get_settings()
-    if settings.metrics_port:
-        from workflow_builder.telemetry.metrics import serve
-
-        serve(settings.metrics_port, settings.metrics_host)
     _freeze_startup_objects()
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
     if console.quiet:
@@ -239,8 +256,10 @@ def _exit_leaving_waiting_runs(code: int = 0) -> None:
     import sys
 
     from workflow_builder.db.embedded import stop_embedded
+    from workflow_builder.telemetry import tracing
 
     stop_embedded()
+    tracing.flush()  # the spans still waiting for their batch
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -253,15 +272,16 @@ def api(
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
     """Serve the API alone (run several of these behind a load balancer at scale)."""
-    _configure_logging()
-    _interrupt_on_sigterm()
     from workflow_builder.db.embedded import stop_embedded
 
-    with contextlib.ExitStack() as started:
-        started.callback(stop_embedded)
+    _configure_logging()
+    _interrupt_on_sigterm()
+    try:
         with contextlib.suppress(KeyboardInterrupt):
             _prepare_database(migrate=migrate)
             _serve(host, port)
+    finally:
+        stop_embedded()
     _exit_leaving_waiting_runs()
 
 

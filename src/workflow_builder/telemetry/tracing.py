@@ -36,6 +36,7 @@ INSTRUMENTATION = "workflow_builder"
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 _tracer: Tracer | None = None
+_provider: TracerProvider | None = None
 
 
 def enabled() -> bool:
@@ -44,11 +45,22 @@ def enabled() -> bool:
 
 def enable(provider: TracerProvider) -> None:
     """Trace through `provider` (made the global one, so FastAPI's request spans use it too)."""
-    global _tracer
+    global _tracer, _provider
     from opentelemetry import trace
 
     trace.set_tracer_provider(provider)
+    _provider = provider
     _tracer = provider.get_tracer(INSTRUMENTATION)
+
+
+def flush(timeout_seconds: float = 3.0) -> None:
+    """Export the spans still waiting for their batch (before the process exits)."""
+    if _provider is None:
+        return
+    try:
+        _provider.force_flush(int(timeout_seconds * 1000))
+    except Exception:
+        log.debug("flushing spans failed", exc_info=True)
 
 
 def disable() -> None:
