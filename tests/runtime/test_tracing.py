@@ -4,6 +4,7 @@ trace carried on by http_request calls."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ from workflow_builder.db import system_session
 from workflow_builder.telemetry import tracing
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+# Run and node spans come from the DBOS adapter; Temporal traces component calls only.
+dbos_only = pytest.mark.skipif(
+    os.environ.get("WFB_ENGINE") == "temporal", reason="run spans: DBOS engine"
+)
 CALLER_SPAN = "00f067aa0ba902b7"
 
 
@@ -96,6 +101,7 @@ def _run_spans(exporter: InMemorySpanExporter, execution_id: str) -> list[Readab
         time.sleep(0.05)
 
 
+@dbos_only
 def test_a_run_is_one_trace_continuing_the_callers_with_a_span_per_node(
     api: Api, spans: InMemorySpanExporter, echo: HeaderEcho
 ) -> None:
@@ -133,6 +139,7 @@ def test_a_run_is_one_trace_continuing_the_callers_with_a_span_per_node(
     assert echo.seen == [f"00-{TRACE_ID}-{_hex(fetch.context.span_id, 16)}-01"]
 
 
+@dbos_only
 def test_a_run_waiting_for_a_signal_spans_the_wait(api: Api, spans: InMemorySpanExporter) -> None:
     workflow_id = api.deploy(waits_for_signal())
     execution_id = api.start(workflow_id)
@@ -177,6 +184,7 @@ def _execution_spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
     }
 
 
+@dbos_only
 def test_a_webhook_run_continues_the_senders_trace(
     api: Api, client: TestClient, spans: InMemorySpanExporter
 ) -> None:
@@ -197,6 +205,7 @@ def test_a_webhook_run_continues_the_senders_trace(
     assert {(s.attributes or {})["wfb.node"] for s in nodes} == {"start", "echo", "done"}
 
 
+@dbos_only
 def test_a_child_run_continues_its_parents_trace(api: Api, spans: InMemorySpanExporter) -> None:
     child = unique("child")
     api.deploy(
@@ -225,3 +234,28 @@ def test_a_child_run_continues_its_parents_trace(api: Api, spans: InMemorySpanEx
     [kid] = children
     assert kid.context is not None and kid.context.trace_id == run.context.trace_id
     assert kid.parent is not None and kid.parent.span_id == run.context.span_id
+
+
+def test_a_call_carries_the_callers_trace_to_the_service_it_calls(
+    api: Api, spans: InMemorySpanExporter, echo: HeaderEcho
+) -> None:
+    definition = {
+        "nodes": [trigger(), call("fetch", f"{echo.url}/hi"), {"id": "done", "type": "end"}],
+        "edges": chain("start", "fetch", "done"),
+    }
+    execution_id = api.start(
+        api.deploy(definition), headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    )
+    assert api.wait(execution_id)["status"] == "completed"
+    [seen] = echo.seen
+    assert seen is not None and seen.split("-")[1] == TRACE_ID
+    calls = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name == "node fetch"
+        and s.context is not None
+        and _hex(s.context.span_id, 16) == seen.split("-")[2]
+    ]
+    assert len(calls) == 1, [s.name for s in spans.get_finished_spans()]
+    assert (calls[0].attributes or {})["wfb.component"] == "http_request"
+    assert (calls[0].attributes or {})["wfb.outcome"] == "completed"

@@ -214,6 +214,41 @@ def call_span(trace: RunTrace | None, *, node: str, component: str, attempt: int
         return None
 
 
+def call_span_under(
+    traceparent: str | None, *, node: str, component: str, attempt: int
+) -> Span | None:
+    """Open the span of a call attempt directly under what started its run (an engine whose
+    workflow code records no run span of its own: Temporal)."""
+    if _tracer is None or not traceparent:
+        return None
+    try:
+        return _tracer.start_span(
+            f"node {node}",
+            context=_parent(traceparent),
+            attributes={"wfb.node": node, "wfb.component": component, "wfb.attempt": attempt},
+        )
+    except Exception:
+        log.debug("opening a node span failed", exc_info=True)
+        return None
+
+
+def continuing(traceparent: str | None, function: Callable[..., T]) -> Callable[..., T]:
+    """Return `function` running in the trace of `traceparent` (itself when off or none)."""
+    if _tracer is None or not traceparent:
+        return function
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        from opentelemetry import context
+
+        token = context.attach(_parent(traceparent) or context.get_current())
+        try:
+            return function(*args, **kwargs)
+        finally:
+            context.detach(token)
+
+    return run
+
+
 def within(span: Span | None, function: Callable[..., T]) -> Callable[..., T]:
     """Return `function` running with `span` current (itself when there is no span)."""
     if span is None:
