@@ -1,4 +1,5 @@
-"""`wfb up` on a machine with no DATABASE_URL: embedded PostgreSQL, migrations, /health."""
+"""`wfb up` on a machine with no DATABASE_URL: embedded PostgreSQL, migrations, /health and
+/ready, and a stop (SIGINT or SIGTERM) that takes everything it started with it."""
 
 from __future__ import annotations
 
@@ -29,18 +30,18 @@ def _free_port() -> int:
         return port
 
 
-def _wait_for_health(port: int, process: subprocess.Popen[bytes], timeout: float) -> Any:
+def _wait_for_ready(port: int, process: subprocess.Popen[bytes], timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
         try:
-            response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            response = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2)
             if response.status_code == 200:
                 return response.json()
         except httpx.TransportError:
             pass
         time.sleep(0.3)
-    pytest.fail(f"/health did not answer within {timeout} s")
+    pytest.fail(f"/ready did not answer within {timeout} s")
 
 
 def _run_up(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -75,8 +76,8 @@ def _database_users(data_dir: Path) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
+    process.send_signal(sig)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -85,11 +86,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Path) -> None:
+def test_up_without_database_url_is_ready_on_embedded_postgres(tmp_path: Path) -> None:
     started = time.monotonic()
     process, port = _run_up(tmp_path)
     try:
-        body = _wait_for_health(port, process, timeout=60)
+        body = _wait_for_ready(port, process, timeout=60)
         users = _database_users(tmp_path)
     finally:
         _stop(process)
@@ -109,18 +110,64 @@ def test_up_without_database_url_serves_health_on_embedded_postgres(tmp_path: Pa
     # The data survives a restart: the second start finds the schema already in place.
     process, port = _run_up(tmp_path)
     try:
-        assert _wait_for_health(port, process, timeout=60)["status"] == "ok"
+        assert _wait_for_ready(port, process, timeout=60)["status"] == "ok"
     finally:
         _stop(process)
     assert not _postgres_running(tmp_path)
 
 
-def test_health_reports_database_and_schema_version(db: Database) -> None:
+@pytest.mark.slow
+def test_sigterm_stops_up_and_its_embedded_postgres(tmp_path: Path) -> None:
+    process, port = _run_up(tmp_path)
+    try:
+        _wait_for_ready(port, process, timeout=120)
+        assert _postgres_running(tmp_path)
+    finally:
+        _stop(process, signal.SIGTERM)
+    output = process.stdout.read().decode() if process.stdout else ""
+    assert process.returncode == 0, output
+    assert "runs handed over)" in output, output  # the worker drained and handed over
+    assert not _postgres_running(tmp_path), "SIGTERM left the embedded server running"
+
+
+def test_health_answers_while_the_process_is_up(db: Database) -> None:
     with TestClient(create_app()) as client:
         response = client.get("/health")
     assert response.status_code == 200
-    assert response.json()["database"] == {
+    assert response.json()["status"] == "ok"
+
+
+def test_ready_reports_database_schema_version_and_engine(db: Database) -> None:
+    with TestClient(create_app()) as client:
+        response = client.get("/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["database"] == {
         "ok": True,
         "schema_version": head_revision(),
         "expected_version": head_revision(),
     }
+    assert body["engine"]["ok"] is True
+
+
+def test_ready_is_503_with_retry_after_while_the_temporal_server_is_away(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workflow_builder.config import get_settings
+
+    monkeypatch.setenv("WFB_ENGINE", "temporal")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{_free_port()}")  # nothing listens
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as client:
+            response = client.get("/ready")
+            health = client.get("/health")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) > 0
+    body = response.json()
+    assert body["database"]["ok"] is True
+    assert body["engine"]["ok"] is False
+    assert health.status_code == 200

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(components_app, name="components")
 register_client_commands(app)
 console = Console()
+log = logging.getLogger("workflow_builder")
 
 
 def _prepare_database(migrate: bool, **pool: int) -> str:
@@ -34,7 +37,7 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
     """
     from workflow_builder.db import Database, set_database
     from workflow_builder.db.engine import database_url, owner_database_url
-    from workflow_builder.db.migrate import upgrade
+    from workflow_builder.db.migrate import current_revision, upgrade
 
     settings = get_settings()
     if not settings.database_url:
@@ -47,13 +50,17 @@ def _prepare_database(migrate: bool, **pool: int) -> str:
             upgrade(owner_database_url(settings))
     with console.status("Connecting to the database"):
         url = database_url(settings)
+    if not migrate and current_revision(url) is None:
+        _say_error(RuntimeError("The database has no schema yet: run `wfb db upgrade` first"))
+        raise typer.Exit(1)
     set_database(Database(url, **pool))
-    if migrate:
-        from workflow_builder.activities.registry import sync_components
-        from workflow_builder.db import system_session
+    # Every process registers the built-in components, so an API or a worker started on its
+    # own never finds the catalogue empty (the sync takes a lock and writes only what changed).
+    from workflow_builder.activities.registry import sync_components
+    from workflow_builder.db import system_session
 
-        with console.status("Registering components"), system_session() as session:
-            sync_components(session)
+    with console.status("Registering components"), system_session() as session:
+        sync_components(session)
     return url
 
 
@@ -83,11 +90,27 @@ def server_config(application: Any, host: str, port: int) -> uvicorn.Config:
 def _configure_logging() -> None:
     """Log at WFB_LOG_LEVEL; the libraries underneath (migrations, the engine, the embedded
     database, the web server's start-up) only say something when it is a warning, unless the
-    level asked for is debug."""
+    level asked for is debug. Trace when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     import warnings
 
-    level = get_settings().log_level.upper()
-    logging.basicConfig(level=level)
+    from workflow_builder.telemetry import tracing
+
+    tracing.configure()
+
+    settings = get_settings()
+    level = settings.log_level.upper()
+    if settings.log_format == "json":
+        from workflow_builder.telemetry.logs import json_handler
+
+        handler = json_handler()
+        logging.basicConfig(level=level, handlers=[handler])
+        # The engine logs through a handler of its own unless its logger already has one.
+        engine_logger = logging.getLogger("dbos")
+        engine_logger.addHandler(handler)
+        engine_logger.propagate = False
+        console.quiet = True  # every line out is a JSON object: what it said is logged instead
+    else:
+        logging.basicConfig(level=level)
     if level != "DEBUG":
         for chatty in ("alembic", "dbos", "pgserver", "uvicorn.error"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -115,9 +138,25 @@ def _serve(host: str | None, port: int | None) -> None:
             threading.Event().wait(0.05)
         if server.started:
             console.print(f"Open [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
+            if console.quiet:
+                log.info("serving http://%s:%d", host, port)
 
     threading.Thread(target=announce, name="wfb-announce", daemon=True).start()
     server.run()
+
+
+def _say_error(error: Exception) -> None:
+    """Tell the operator why the process stops: on the terminal, or as a log line in JSON."""
+    console.print(f"[red]{error}[/red]", soft_wrap=True)
+    if console.quiet:
+        log.error("%s", error)
+
+
+def _interrupt_on_sigterm() -> None:
+    """Make SIGTERM (what systemd, `docker stop` and Kubernetes send) stop the process the way
+    Ctrl-C does, as KeyboardInterrupt, so whatever was started is stopped. While serving, the
+    web server takes both signals to finish the requests in flight, then raises them again."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @app.command()
@@ -126,30 +165,34 @@ def up(
     port: Annotated[int | None, typer.Option(help="Port to listen on (WFB_PORT).")] = None,
 ) -> None:
     """Start everything: database (embedded without DATABASE_URL), worker, API and web app."""
+    from workflow_builder.db.embedded import stop_embedded
     from workflow_builder.runtime.engines import EngineUnavailable
     from workflow_builder.runtime.worker import Worker
 
     _configure_logging()
-    _prepare_database(migrate=True)
-    temporal = _start_bundled_temporal()
-    try:
-        worker = Worker()
+    _interrupt_on_sigterm()
+    code = 0
+    # Everything `up` starts is pushed here as it starts, and stopped in reverse order.
+    with contextlib.ExitStack() as started:
+        started.callback(stop_embedded)
         try:
+            _prepare_database(migrate=True)
+            temporal = _start_bundled_temporal()
+            if temporal is not None:
+                from workflow_builder.runtime.engines.temporal import server
+
+                started.callback(server.stop, temporal)
+            worker = Worker()
             with console.status("Starting the in-process worker"):
                 worker.start()
-        except EngineUnavailable as exc:
-            console.print(f"[red]{exc}[/red]", soft_wrap=True)
-            raise typer.Exit(1) from None
-        try:
+            started.callback(worker.stop, get_settings().worker_drain_seconds)
             _serve(host, port)
-        finally:
-            worker.stop()
-    finally:
-        if temporal is not None:
-            from workflow_builder.runtime.engines.temporal import server
-
-            server.stop(temporal)
-    _exit_leaving_waiting_runs()
+        except KeyboardInterrupt:
+            pass
+        except EngineUnavailable as exc:
+            _say_error(exc)
+            code = 1
+    _exit_leaving_waiting_runs(code)
 
 
 def _start_bundled_temporal() -> subprocess.Popen[bytes] | None:
@@ -181,7 +224,6 @@ def worker(
     ] = 30.0,
 ) -> None:
     """Run a worker: executes the runs of its projects' task queues until SIGTERM or Ctrl-C."""
-    import signal
     import threading
     from uuid import UUID
 
@@ -189,6 +231,7 @@ def worker(
     from workflow_builder.runtime.worker import Worker
 
     _configure_logging()
+    _interrupt_on_sigterm()
     try:
         projects = [UUID(p) for p in project or []]
     except ValueError as exc:
@@ -197,6 +240,20 @@ def worker(
     # serves heartbeats and the odd lookup, so it stays small and several workers fit the
     # server's connection limit (see docs/runtime.md).
     _prepare_database(migrate=False, pool_size=4, max_overflow=4)
+    settings = get_settings()
+    if settings.metrics_port:
+        from workflow_builder.telemetry.metrics import serve
+
+        try:
+            serve(settings.metrics_port, settings.metrics_host)
+        except OSError as exc:
+            _say_error(
+                RuntimeError(
+                    f"WFB_METRICS_PORT: cannot listen on "
+                    f"{settings.metrics_host}:{settings.metrics_port}: {exc}"
+                )
+            )
+            raise typer.Exit(2) from None
     running = Worker(projects or None)  # no --project: every project
     try:
         running.start()
@@ -204,10 +261,12 @@ def worker(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except EngineUnavailable as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        _say_error(exc)
         raise typer.Exit(1) from None
     _freeze_startup_objects()
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
+    if console.quiet:
+        log.info("worker %s running", running.worker_id)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -217,18 +276,21 @@ def worker(
     _exit_leaving_waiting_runs()
 
 
-def _exit_leaving_waiting_runs() -> None:
-    """Exit now: threads of runs still waiting (for a signal, a timer) would hold the process
-    open for as long as they wait. Their state is durable; another worker resumes them."""
+def _exit_leaving_waiting_runs(code: int = 0) -> None:
+    """Stop the embedded database if this process started it, and exit now: threads of runs
+    still waiting (for a signal, a timer) would hold the process open for as long as they wait.
+    Their state is durable; another worker resumes them."""
     import os
     import sys
 
     from workflow_builder.db.embedded import stop_embedded
+    from workflow_builder.telemetry import tracing
 
     stop_embedded()
+    tracing.flush()  # the spans still waiting for their batch
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 @app.command()
@@ -238,9 +300,17 @@ def api(
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
     """Serve the API alone (run several of these behind a load balancer at scale)."""
+    from workflow_builder.db.embedded import stop_embedded
+
     _configure_logging()
-    _prepare_database(migrate=migrate)
-    _serve(host, port)
+    _interrupt_on_sigterm()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _prepare_database(migrate=migrate)
+            _serve(host, port)
+    finally:
+        stop_embedded()
+    _exit_leaving_waiting_runs()
 
 
 @db_app.command("upgrade")

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     encryption_key: SecretStr | None = Field(default=None, description="Encrypts secrets.")
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line, with request, run and node ids.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="CIDRs of the reverse proxies whose X-Forwarded-For / Forwarded headers "
@@ -108,6 +112,19 @@ class Settings(BaseSettings):
     )
     worker_drain_seconds: float = Field(
         default=30.0, ge=0, description="On stop, how long calls in flight may take to finish."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="A worker serves Prometheus metrics on this port (unset: no listener).",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface a worker's metrics listener binds."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the API's /metrics asks for (unset: loopback clients only).",
     )
     max_pending_runs: int = Field(
         default=10_000,

@@ -19,6 +19,7 @@ import httpx
 from workflow_builder.activities.contract import ActivityContext, ActivityError, ComponentSpec
 from workflow_builder.egress import EgressRefused, http_client
 from workflow_builder.secrets.references import resolve_secret_refs, string_or_secret
+from workflow_builder.telemetry import tracing
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -168,7 +169,9 @@ def run(config: Mapping[str, Any], inputs: Mapping[str, Any], context: ActivityC
     resolved = resolve_secret_refs(config, context.secrets)
     method: str = resolved.get("method", "GET")
     url = _fill_path(resolved["url"], inputs.get("path_params", {}))
-    headers = {**resolved.get("headers", {}), **inputs.get("headers", {})}
+    carried: dict[str, str] = {}
+    tracing.inject(carried)  # the node's trace goes on with the request (when tracing is on)
+    headers = {**carried, **resolved.get("headers", {}), **inputs.get("headers", {})}
     query = {**resolved.get("query", {}), **inputs.get("query", {})}
     body_source = inputs if ("json" in inputs or "form" in inputs) else resolved
     limit: int = resolved.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)

@@ -9,7 +9,9 @@ waiting for it) and masks the secrets the call read in what it returns. Recordin
 
 from __future__ import annotations
 
+import contextvars
 import json
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -30,6 +32,7 @@ from workflow_builder.runtime.port import Call, Outcome, RunSpec
 from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
 from workflow_builder.secrets.redaction import redact
 from workflow_builder.secrets.service import ProjectSecretResolver, resolver_for_project
+from workflow_builder.telemetry import metrics as telemetry
 from workflow_builder.workflows.catalog import RegistryCatalog
 
 # Component calls run on these threads so that a node's timeout can stop waiting for them.
@@ -65,7 +68,13 @@ def invoke(run: RunSpec, call: Call) -> Outcome:
         runs=_run_control(),
     )
     conceal = _concealer(secrets)
+    started = time.perf_counter()
     result: Outcome = conceal(_invoke(run, call, context, conceal))
+    telemetry.step_finished(
+        component=str(call.component.get("name") or "unknown"),
+        ok=bool(result.get("ok")),
+        seconds=time.perf_counter() - started,
+    )
     if metrics:
         result["metrics"] = metrics
     return result
@@ -128,7 +137,10 @@ def _invoke(
         with activity_slot(
             run.task_queue_name, run.max_concurrent_activities, context.timeout_seconds
         ):
-            future = _call_pool.submit(implementation, config, inputs or {}, context)
+            # In the caller's context: the node's trace span goes on with the call.
+            future = _call_pool.submit(
+                contextvars.copy_context().run, implementation, config, inputs or {}, context
+            )
             output = future.result(timeout=context.timeout_seconds)
         json.dumps(output, default=str)
         return {"ok": True, "output": output}

@@ -69,6 +69,8 @@ class RunSpec:
     variables: dict[str, Any] | None = None
     # When the run must end (its workflow's execution timeout), as seconds since the epoch.
     deadline: float | None = None
+    # The W3C traceparent of what started the run (None: tracing was off there).
+    trace_parent: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the run as the mapping components and bookkeeping read."""

@@ -25,6 +25,7 @@ from workflow_builder.runtime import admission, engines
 from workflow_builder.runtime.engines import engine
 from workflow_builder.runtime.plans import parse_plan
 from workflow_builder.runtime.port import ChildOutcome, ChildRequest, RunSpec
+from workflow_builder.telemetry import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +178,10 @@ def insert_execution(
             """insert into workflow_executions (id, workflow_id, engine_run_id, engine_workflow_id,
                  status, inputs, compiled_code_id, project_id, created_by, trigger_kind,
                  idempotency_key, parent_execution_id, parent_close_policy, schedule_id,
-                 admitted_at, is_test)
+                 admitted_at, is_test, trace_parent)
                values (:id, :w, :id, :type, 'pending', cast(:inputs as jsonb), :c, :p, :u, :kind,
                  :key, :parent, :policy, :schedule, case when :gated then null else now() end,
-                 :test)
+                 :test, :trace)
                on conflict (workflow_id, idempotency_key) do nothing
                returning id"""
         ),
@@ -199,6 +200,7 @@ def insert_execution(
             "schedule": schedule_id,
             "gated": gated,
             "test": testing,
+            "trace": tracing.current_traceparent(),
         },
     ).scalar()
     if inserted is None:
@@ -214,6 +216,7 @@ def insert_execution(
         )
     if enqueue:
         _enqueue(session, execution_id, workflow, gated)
+    metrics.run_started_on_commit(session, trigger=trigger_kind, task_queue=workflow["queue_name"])
     return Started(
         execution_id, workflow["queue_name"], True, workflow["execution_timeout_seconds"]
     )
@@ -399,6 +402,8 @@ def close_execution(
             "error": error,
         },
     ).scalar()
+    if closed:
+        metrics.run_closed(session, execution_id)
     return bool(closed)
 
 

@@ -89,3 +89,12 @@ def engine() -> Engine:
     from workflow_builder.runtime.engines.dbos import DBOS_ENGINE
 
     return DBOS_ENGINE
+
+
+def check_engine() -> None:
+    """Raise EngineUnavailable unless the engine answers (DBOS keeps its state in the product's
+    database, which the caller checks; Temporal has a server of its own)."""
+    if get_settings().engine == "temporal":
+        from workflow_builder.runtime.engines.temporal.client import check_health
+
+        check_health()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -73,6 +74,7 @@ from workflow_builder.runtime.port import (
     RunSpec,
 )
 from workflow_builder.runtime.pure import run_pure
+from workflow_builder.telemetry import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,9 @@ _START = f"select public.wfb_start_execution(%(e)s) as started from ({FENCE}) as
 _LOAD = """
 select e.status, e.completed_at is not null as closed,
   e.workflow_id, e.project_id, e.compiled_code_id, e.inputs, e.created_by,
-  e.parent_execution_id, e.parent_close_policy, e.variables,
+  e.parent_execution_id, e.parent_close_policy, e.variables, e.trigger_kind, e.trace_parent,
+  w.kebab_name as workflow_name, c.version as workflow_version,
+  extract(epoch from e.started_at)::float8 as started_epoch,
   extract(epoch from e.deadline_at)::float8 as deadline,
   e.cancel_requested_at is not null as stop_requested,
   w.max_concurrent_executions < q.max_concurrent_workflows as gated,
@@ -289,6 +293,7 @@ class DbosRun:
         self.spec: RunSpec
         self.journal: RunJournal
         self.replay: _Replay
+        self.trace: tracing.RunTrace | None = None
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -301,19 +306,39 @@ class DbosRun:
         self.task = asyncio.current_task()
         self.process.runs[self.execution_id] = self
         self.process.events.handle(self.execution_id, self._announced)
+        self.trace = tracing.run_span(
+            traceparent=row["trace_parent"],
+            workflow=row["workflow_name"],
+            version=row["workflow_version"],
+            execution_id=self.execution_id,
+        )
+        ended: str | None = None
+        logs.EXECUTION_ID.set(self.execution_id)  # this run's task (and its nodes') alone
         try:
-            end = await self._interpret(float(row["deadline"]))
+            with tracing.attached(self.trace):
+                end = await self._interpret(float(row["deadline"]))
             self.finishing = True
             closed = await self.journal.close(end.status, end.output, end.error)
+            ended = end.status if closed else "canceled"
         except FenceLost:
             raise asyncio.CancelledError() from None
         except asyncio.CancelledError:
             if self.closed_outside and not self.stopping:
+                ended = "canceled"
                 return {"status": "canceled", "output": None, "error": None}
             raise
         finally:
+            tracing.end_run(self.trace, ended)
+            log.debug("run %s ended here: %s", self.execution_id, ended or "handed over")
             self.process.events.handle(self.execution_id, None)
             self.process.runs.pop(self.execution_id, None)
+        if closed:
+            metrics.run_finished(
+                status=end.status,
+                trigger=row["trigger_kind"] or "manual",
+                task_queue=self.spec.task_queue_name,
+                seconds=time.time() - float(row["started_epoch"]),
+            )
         if row["gated"]:
             try:
                 await asyncio.to_thread(_admit_waiting, str(row["workflow_id"]))
@@ -437,12 +462,25 @@ class DbosRun:
         )
         await self.journal.write()  # fenced: the call starts only while the run is ours
         clock = time.monotonic()
-        outcome: Outcome = await asyncio.get_running_loop().run_in_executor(
-            self.process.calls, self.process.invoke, self.spec, call
+        span = tracing.call_span(
+            self.trace,
+            node=call.node["id"],
+            component=str(call.component.get("name")),
+            attempt=call.attempt,
         )
+        logs.NODE_ID.set(call.node["id"])  # the node's own task: its call, its logs
+        outcome: Outcome = await asyncio.get_running_loop().run_in_executor(
+            self.process.calls,
+            contextvars.copy_context().run,
+            tracing.within(span, self.process.invoke),
+            self.spec,
+            call,
+        )
+        tracing.end_call(span, outcome)
         duration_ms = int((time.monotonic() - clock) * 1000)
         ok = bool(outcome.get("ok"))
         error = outcome.get("error")
+        log.debug("call %s attempt %d: %s", call.key, call.attempt, error and error["type"])
         if ok:
             status = "completed"
         else:
@@ -486,8 +524,31 @@ class DbosRun:
     # -- the port: records --------------------------------------------------------------------
 
     def record(self, record: NodeRecord) -> None:
-        self.journal.keep_row(StepRow.of(record, now()))
+        moment = now()
+        self.journal.keep_row(StepRow.of(record, moment))
         self.journal.write_soon()
+        self._trace(record, moment)
+
+    def _keep_waiting(self, node: NodeRecord) -> None:
+        moment = now()
+        self.journal.keep_row(StepRow.of(node, moment))
+        self._trace(node, moment)
+
+    def _trace(self, record: NodeRecord, moment: datetime) -> None:
+        """Note a node's span: from when it began waiting, closed when it ends."""
+        if self.trace is None:
+            return
+        component = self.spec.plan["components"].get(record.node.get("component") or "", {})
+        tracing.record_node(
+            self.trace,
+            node=record.node,
+            iteration=record.iteration,
+            status=record.status,
+            component=component.get("name"),
+            attempts=record.attempts,
+            started=record.started_at,
+            finished=record.completed_at or moment,
+        )
 
     def publish(self, variables: Mapping[str, Any]) -> None:
         self.journal.keep_variables(variables)
@@ -523,7 +584,7 @@ class DbosRun:
         wake = self._deadline(key, seconds)
         assert wake is not None
         if node is not None and fresh:
-            self.journal.keep_row(StepRow.of(node, now()))
+            self._keep_waiting(node)
         await self.journal.write()
         left = wake - time.time()
         if left > 0 and await self._stopped_within(left):
@@ -545,7 +606,7 @@ class DbosRun:
         if f"timeout:{key}" in self.replay.entries:
             return False, None
         wake = self._deadline(key, timeout)
-        self.journal.keep_row(StepRow.of(node, now()))
+        self._keep_waiting(node)
         await self.journal.write()
         with self.process.events.watch(self.execution_id) as announced:
             while True:
@@ -635,7 +696,7 @@ class DbosRun:
             return
         names = list(block["workflows"])
         every = block.get("mode", "all") == "all"
-        self.journal.keep_row(StepRow.of(node, now()))
+        self._keep_waiting(node)
         await self.journal.write()
         with self.process.events.watch(self.execution_id) as announced:
             while True:

@@ -11,6 +11,7 @@ close a run and start a schedule's tick. Every database write retries through ou
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from workflow_builder.runtime.journal import (
     statements,
 )
 from workflow_builder.runtime.port import Call, ChildRequest, Outcome, RetryPolicy, RunSpec
+from workflow_builder.telemetry import logs, metrics, tracing
 
 _calls = ThreadPoolExecutor(max_workers=128, thread_name_prefix="wfb-temporal-call")
 
@@ -99,7 +101,7 @@ def _records(kept: Sequence[dict[str, Any]]) -> Records:
 _RUN = """
 select e.id, e.status, e.completed_at is not null as closed, e.workflow_id, e.project_id,
   e.compiled_code_id, e.inputs, e.created_by, e.parent_execution_id, e.parent_close_policy,
-  e.variables, extract(epoch from e.deadline_at)::float8 as deadline,
+  e.variables, extract(epoch from e.deadline_at)::float8 as deadline, e.trace_parent,
   q.name as task_queue_name, q.max_concurrent_activities, c.workflow_code,
   exists (select 1 from execution_journal j
           where j.execution_id = e.id and j.key like 'retry:%%') as retried
@@ -222,6 +224,7 @@ def _run(execution_id: str) -> RunSpec:
         task_queue_name=row["task_queue_name"],
         max_concurrent_activities=int(row["max_concurrent_activities"]),
         plan={},
+        trace_parent=row["trace_parent"],
     )
 
 
@@ -267,7 +270,14 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
         attempt,
     )
     clock = datetime.now(UTC)
-    outcome = _heartbeating(run, the_call)
+    span = tracing.call_span_under(
+        run.trace_parent,
+        node=node["id"],
+        component=str(request["component"].get("name")),
+        attempt=attempt,
+    )
+    outcome = _heartbeating(run, the_call, span)
+    tracing.end_call(span, outcome)
     duration_ms = int((datetime.now(UTC) - clock).total_seconds() * 1000)
     ok = bool(outcome.get("ok"))
     error = outcome.get("error")
@@ -305,9 +315,12 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
     return {"output": outcome.get("output")}
 
 
-def _heartbeating(run: RunSpec, the_call: Call) -> Outcome:
-    """Run the call on a thread of its own, heartbeating meanwhile."""
-    future = _calls.submit(effects.invoke, run, the_call)
+def _heartbeating(run: RunSpec, the_call: Call, span: Any = None) -> Outcome:
+    """Run the call on a thread of its own (in `span`, when traced), heartbeating meanwhile."""
+    context = contextvars.copy_context()  # the call's logs name its run and node
+    context.run(logs.EXECUTION_ID.set, run.execution_id)
+    context.run(logs.NODE_ID.set, the_call.node["id"])
+    future = _calls.submit(context.run, tracing.within(span, effects.invoke), run, the_call)
     while True:
         activity.heartbeat()
         try:
@@ -332,7 +345,7 @@ def create_child(request: dict[str, Any]) -> dict[str, Any]:
     _write(run, _records(request.get("records") or []), "a run's records")
     spec = RunSpec(**{**run.__dict__, "created_by": request.get("created_by") or run.created_by})
     child = retrying(
-        lambda: start_child(
+        lambda: tracing.continuing(run.trace_parent, start_child)(
             spec,
             ChildRequest(
                 key=request["key"],
@@ -368,6 +381,8 @@ def close(request: dict[str, Any]) -> bool:
         "closing a run",
     )
     closed = bool(results[-1][0]["closed"])
+    if closed:
+        metrics.count_closed(run.execution_id)
     try:
         retrying(lambda: admit_after(UUID(run.workflow_id)), "admitting waiting runs")
     except Exception:  # every heartbeat admits what still fits

@@ -115,6 +115,12 @@ def call(make: Callable[[Client], Awaitable[T]], timeout: float = RPC_SECONDS) -
         raise TemporalUnavailable(f"Temporal at {address()} did not answer: {error}") from error
 
 
+def check_health(timeout: float = 3.0) -> None:
+    """Raise TemporalUnavailable unless the frontend answers its health check in time."""
+    if not call(lambda client: client.service_client.check_health(), timeout=timeout):
+        raise TemporalUnavailable(f"Temporal at {address()} reports itself unhealthy")
+
+
 async def _coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
