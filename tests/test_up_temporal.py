@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import DatabaseFactory
 from tests.runtime.conftest import waits_for_signal
 from tests.runtime.stack import PASSWORD, SECRET, HttpApi
-from tests.test_up import WFB, _free_port, _stop, _wait_for_health
+from tests.test_up import WFB, _free_port, _stop, _wait_for_ready
 
 pytestmark = [pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def test_up_starts_and_stops_the_bundled_temporal_server_and_runs_survive_a_rest
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        _wait_for_health(port, process, timeout=120)
+        _wait_for_ready(port, process, timeout=120)
         return process, port
 
     process, port = up()
