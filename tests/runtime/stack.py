@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,6 +163,13 @@ class Stack:
             **worker_env,
         }
         self.env.pop("WFB_WORKER_ID", None)
+        self.temporal: Any = None
+        if self.env.get("WFB_ENGINE") == "temporal" and "TEMPORAL_ADDRESS" not in worker_env:
+            # A Temporal server of its own, as a separate installation has: its runs share
+            # task queue names (the system queue) with the test session's own worker, which
+            # serves another database.
+            self.temporal = _own_temporal_server()
+            self.env["TEMPORAL_ADDRESS"] = self.temporal[1]
         with socket_port() as port:
             self.base_url = f"http://127.0.0.1:{port}"
             self.api = Child([WFB, "api", "--port", str(port), "--no-migrate"], self.env, "api")
@@ -215,6 +223,23 @@ class Stack:
     def close(self) -> None:
         for child in [*self.workers, self.api]:
             child.kill()
+        if self.temporal is not None:
+            from workflow_builder.runtime.engines.temporal import server
+
+            server.stop(self.temporal[0])
+            shutil.rmtree(self.temporal[2], ignore_errors=True)
+
+
+def _own_temporal_server() -> tuple[Any, str, Path]:
+    """Start the bundled Temporal dev server on a free port: (process, address, state dir)."""
+    from workflow_builder.config import Settings
+    from workflow_builder.runtime.engines.temporal import server
+
+    directory = Path(tempfile.mkdtemp(prefix="wfb-stack-temporal-"))
+    with socket_port() as port:
+        settings = Settings(data_dir=directory, temporal_port=port)
+    process = server.start(settings, ui=False)
+    return process, f"127.0.0.1:{port}", directory
 
 
 @contextlib.contextmanager

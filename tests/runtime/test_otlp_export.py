@@ -3,6 +3,7 @@ trace over OTLP/HTTP to a collector; with the collector gone, runs go on regardl
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -93,6 +94,10 @@ def stack(server: PrivateServer, collector: Collector) -> Iterator[Stack]:
     running.close()
 
 
+@pytest.mark.skipif(
+    os.environ.get("WFB_ENGINE") == "temporal",
+    reason="on Temporal only call spans are recorded (workflow code replays; docs/operations.md)",
+)
 def test_a_runs_trace_reaches_the_collector_and_a_missing_one_fails_no_run(
     stack: Stack, collector: Collector, peer: Peer
 ) -> None:
