@@ -62,13 +62,15 @@ def _postgres_running(data_dir: Path) -> bool:
 
 
 def _database_users(data_dir: Path) -> set[str]:
-    """The roles connected to the product's database on the embedded server in `data_dir`."""
+    """The roles connected to the product's database on the embedded server in `data_dir`
+    (found through its postmaster.pid: attaching with pgserver would keep it alive)."""
     import psycopg
 
-    from pgserver import postgres_server
-
-    server = postgres_server.get_server(data_dir / "pgdata", cleanup_mode=None)
-    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+    lines = (data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()
+    port, socket_dir = lines[3], lines[4]
+    with psycopg.connect(
+        host=socket_dir, port=port, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
         rows = conn.execute(
             "select distinct usename::text from pg_stat_activity "
             "where datname = 'workflow_builder' and backend_type = 'client backend'"

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.activities.fakes import Mailbox
+from tests.conftest import DatabaseFactory
 from tests.e2e.helpers import api, connect, drop, node, screenshot, sign_up
 from workflow_builder.activities.registry import builtin_components, sync_components
 from workflow_builder.db import Database, system_session
@@ -131,14 +132,14 @@ def region(panel: Locator, name: str) -> Locator:
     return panel.get_by_role("region", name=name, exact=True)
 
 
-def setup_project(client: httpx.Client, db: Database) -> str:
+def setup_project(client: httpx.Client, warehouse_url: str) -> str:
     project = client.post("/projects", json={"name": f"forms-{uuid.uuid4().hex[:6]}"})
     assert project.status_code == 201, project.text
     project_id: str = project.json()["id"]
     for name, body in {
         "API_TOKEN": {"kind": "secret", "value": SECRET_VALUE},
         "OPENAI_KEY": {"kind": "secret", "value": "sk-test"},
-        "warehouse": {"kind": "connection", "value": {"url": db.url}},
+        "warehouse": {"kind": "connection", "value": {"url": warehouse_url, "allow_writes": True}},
         "mailer": {"kind": "connection", "value": {"host": "127.0.0.1", "port": 2525}},
     }.items():
         stored = client.put(f"/projects/{project_id}/secrets/{name}", json=body)
@@ -436,13 +437,15 @@ def test_fill_a_built_in_component_through_its_form(
     db: Database,
     servers: Loopback,
     request: pytest.FixtureRequest,
+    database_factory: DatabaseFactory,
 ) -> None:
     fill, check, runs = CASES[component]
     with system_session() as session:
         sync_components(session)
     token = sign_up(page, live_server, name="Forms")
     client = api(live_server, token)
-    project_id = setup_project(client, db)
+    # A database of its own: sql_query never reaches the product's.
+    project_id = setup_project(client, database_factory.create(migrate=False))
     mailer = {
         "kind": "connection",
         "value": servers.mailbox.connection({"$secret": "SMTP_PASSWORD"}),
