@@ -19,7 +19,7 @@ def start(page: Page, live_server: str, db: Database) -> tuple[str, object]:
         sync_components(session)
     token = sign_up(page, live_server, name="Panel")
     client = api(live_server, token)
-    project_id = setup_project(client, db)
+    project_id = setup_project(client)
     workflow_id = open_workflow(page, live_server, client, project_id)
     return workflow_id, client
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
+
 from tests.runtime.conftest import Api, chain, transform, trigger
 
 
@@ -75,8 +77,11 @@ def test_pinned_data_is_saved_with_the_draft_and_used_when_no_sample_is_sent(api
     assert without["version"]["content_hash"] == with_pins["content_hash"]
 
 
-def test_a_tried_node_runs_the_way_a_runs_call_does(api: Api) -> None:
+def test_a_tried_node_runs_the_way_a_runs_call_does(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # python_code's own process: another pid, none of the API's environment.
+    monkeypatch.setenv("WFB_TRIAL_CANARY", "not for tenants")
     definition = _shout()
     definition["nodes"][2]["config"]["code"] = (
         "import os\ndef main(inputs):\n    return [os.getpid(), sorted(os.environ)]\n"
@@ -88,7 +93,8 @@ def test_a_tried_node_runs_the_way_a_runs_call_does(api: Api) -> None:
     assert tried["ok"] is True, tried["error"]
     pid, environment = tried["output"]["result"]
     assert pid != os.getpid()
-    assert "WFB_TEST_DATABASE_URL" in os.environ and "WFB_TEST_DATABASE_URL" not in environment
+    assert "WFB_TRIAL_CANARY" not in environment
+    assert not {"DATABASE_URL", "WFB_TEST_DATABASE_URL"} & set(environment)
 
 
 def test_a_failing_call_is_an_answer_not_an_error(api: Api) -> None:
