@@ -19,11 +19,32 @@ def _hold(url: str, queue: str, limit: int, seconds: float, spans: Any, ready: A
     from workflow_builder.runtime.slots import activity_slot
 
     set_database(Database(url))
-    ready.wait(timeout=60)  # every process asks for a slot at the same moment
+    ready.wait(timeout=180)  # every process asks for a slot at the same moment
     with activity_slot(queue, limit, timeout=30):
         started = time.time()
         time.sleep(seconds)
         spans.put((started, time.time()))
+
+
+class _SlowToDie:
+    """Keeps a process in its interpreter teardown, where no daemon thread runs any more."""
+
+    def __del__(self) -> None:
+        time.sleep(10)
+
+
+_DYING: list[_SlowToDie] = []
+
+
+def _give_back_and_die_slowly(url: str, queue: str, given_back: Any) -> None:
+    from workflow_builder.db import Database, set_database
+    from workflow_builder.runtime.slots import activity_slot
+
+    set_database(Database(url))
+    with activity_slot(queue, 1, timeout=30):
+        pass
+    _DYING.append(_SlowToDie())  # torn down with this module, after the process began to exit
+    given_back.set()  # the slot now lingers with this process; the process exits at once
 
 
 def _most_at_once(spans: list[tuple[float, float]]) -> int:
@@ -48,7 +69,7 @@ def test_slots_are_shared_by_separate_processes(db: Database, limit: int, proces
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join(timeout=60)
+        worker.join(timeout=180)  # spawned processes import the product first: slow under load
         assert worker.exitcode == 0
     recorded = [spans.get(timeout=5) for _ in range(processes)]
     assert _most_at_once(recorded) == limit
@@ -84,6 +105,23 @@ def test_max_concurrent_activities_bounds_a_concurrent_for_each(
     assert run["status"] == "completed", run
     assert run["outputs"] == 3
     assert peer.max_inflight[group] == 1
+
+
+def test_a_process_on_its_way_out_gives_its_slots_back_at_once(db: Database) -> None:
+    context = multiprocessing.get_context("spawn")
+    given_back = context.Event()
+    queue = unique("exit")
+    dying = context.Process(target=_give_back_and_die_slowly, args=(db.url, queue, given_back))
+    dying.start()
+    assert given_back.wait(timeout=120)
+    waited = time.monotonic()
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        take = "select pg_try_advisory_lock(hashtext(%s), 0)"
+        while not conn.execute(take, (queue,)).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() - waited < 8, "the exiting process kept its slot"
+            time.sleep(0.05)
+    dying.join(timeout=60)
+    assert dying.exitcode == 0
 
 
 def _advisory_locks(db: Database, pid: int) -> int:

@@ -16,6 +16,7 @@ limit holds exactly; another process waiting for it gets it at most LINGER_SECON
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Iterator
@@ -123,6 +124,11 @@ class _Holder:
                     self._releaser = None
                     return
 
+    def close(self) -> None:
+        """Give every slot back at once by ending the session that holds their locks."""
+        with self._lock:
+            self._drop()
+
     def _forget(self) -> None:
         self._held.clear()
         self._busy.clear()
@@ -136,6 +142,10 @@ class _Holder:
 
 
 _holder = _Holder()
+# A process on its way out gives its slots back before the interpreter tears down (a slow
+# teardown, e.g. a full garbage collection on a loaded machine, must not keep other processes
+# waiting on slots the lingering releaser, a daemon thread, will never give back).
+atexit.register(_holder.close)
 
 
 @contextmanager
