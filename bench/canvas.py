@@ -246,13 +246,15 @@ What the profile showed (Chromium traces and V8 CPU profiles of the 500-node ges
   per frame, "layerize"), hit-testing the pointer against them (2-3 ms), and rasterizing in software
   (3-4 ms on the raster workers). Zoomed out below 45 % (where a node's 14 px title draws
   under 6.3 px) the canvas now draws a node as its box, name, problem badge and run status,
-  without the icon, type line, outcome labels, handles and arrowheads (`FarZoomClass`,
-  `.canvas.far` in styles.css): in side-by-side traces that cut layerize to about 1 ms, hit
-  tests to about 1 ms and raster by half. Zoom in to connect handles.
+  without the icon, type line, outcome labels, handles and arrowheads, and hides the
+  background's dot grid (`FarZoomClass`, `.canvas.far` in styles.css): in side-by-side traces
+  that cut layerize to about 1 ms, hit tests to about 1 ms and raster by half (the dot grid
+  alone was about 1 ms of raster per frame). Zoom in to connect handles.
 - Tried and dropped: `will-change: transform` on the viewport while it moves (the compositor
   then moves one layer, but layerizing under a composited transform took 300 ms per update);
-  hiding the minimap or the background, `user-select: none` and `pointer-events: none` on
-  nodes while moving made no difference beyond the noise.
+  React Flow's `onlyRenderVisibleElements` (the opened 500-node workflow drew no node within
+  60 s); hiding the minimap, `user-select: none`, and `pointer-events: none` on nodes and
+  edges while the pane is dragged made no difference beyond the noise.
 """
 
 

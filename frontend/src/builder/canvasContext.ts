@@ -33,7 +33,7 @@ export const FAR_ZOOM = 0.45;
 
 /** Puts the class `far` on `target` while the view is zoomed out below FAR_ZOOM: the canvas then
  * draws each node as its box, name, problem badge and run status, without the icon, type line,
- * outcome labels, handles and arrowheads (`.canvas.far` in styles.css). On a big workflow this
+ * outcome labels, handles, arrowheads and background dots (`.canvas.far` in styles.css). On a big workflow this
  * halves what the browser paints and composites on each frame of a pan or zoom. Renders
  * nothing; place it inside the ReactFlow element. */
 export function FarZoomClass({ target }: { target: RefObject<HTMLElement | null> }) {
