@@ -266,6 +266,12 @@ What the profile showed (Chromium traces and V8 CPU profiles of the 500-node ges
   React Flow's `onlyRenderVisibleElements` (the opened 500-node workflow drew no node within
   60 s); hiding the minimap, `user-select: none`, and `pointer-events: none` on nodes and
   edges while the pane is dragged made no difference beyond the noise.
+
+Earlier runs on 2026-12-07: the slowest 500-node gesture ran at 14.6 frames/s before these
+changes at a load average of 22 (13:29 UTC; 47.0 at a load average of 2.6, 14:57), and at 28.7,
+25.1 and 32.5 frames/s after them at load averages of 22-26 (15:24, 15:34, 15:43). At such loads
+the long tasks spend most of their wall time waiting for a core (see the last column above), and
+the result varies around the target from run to run.
 """
 
 
