@@ -17,7 +17,7 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { api, ApiError, errorMessage, type Page } from "../api/client";
 import { hasRoute } from "../api/capabilities";
 import type {
@@ -40,13 +40,21 @@ import { StatusChip } from "../pages/WorkflowsPage";
 import { StatusChipOf } from "../pages/ExecutionsPage";
 import { Icon } from "../ui/Icon";
 import { freshEdgeId, freshNodeId, NODE_KINDS, type Definition, type DefinitionNode } from "./definition";
-import { CanvasContext, indexComponents, problemsOf, type CanvasInfo } from "./canvasContext";
+import {
+  CanvasContext,
+  FarZoomClass,
+  indexComponents,
+  keepProblems,
+  keepStatuses,
+  problemsOf,
+  type CanvasInfo,
+} from "./canvasContext";
 import { FlowEdge } from "./FlowEdge";
 import { FlowNode } from "./FlowNode";
 import { declarationsOf, readDefinition, toDefinition, toFlow, type WorkflowEdge, type WorkflowNode } from "./graph";
 import { useHistory, type Snapshot } from "./history";
-import { WorkflowPanel, type Declarations } from "./WorkflowPanel";
-import { Inspector } from "./Inspector";
+import { WorkflowPanel as WorkflowPanelView, type Declarations } from "./WorkflowPanel";
+import { Inspector as InspectorView } from "./Inspector";
 import type { Choice, ProjectSecret } from "../forms/SchemaForm";
 import { RunDialog } from "./RunDialog";
 import { VersionsPanel } from "./VersionsPanel";
@@ -54,9 +62,19 @@ import { NodeTrialPanel, type PinnedData } from "./NodeTrialPanel";
 import { readDeploymentState, type DeploymentState } from "../api/deployments";
 import { layoutGraph } from "./layout";
 import { localProblems } from "./localChecks";
-import { DRAG_TYPE, Palette, paletteGroups, type PaletteItem } from "./Palette";
+import { DRAG_TYPE, Palette as PaletteView, paletteGroups, type PaletteItem } from "./Palette";
 
 const FLOW_NODE_TYPES = { workflow: FlowNode };
+// The panels around the canvas redraw only when what they show changes, not on every frame of
+// a node drag or a pan.
+const Palette = memo(PaletteView);
+const WorkflowPanel = memo(WorkflowPanelView);
+const Inspector = memo(InspectorView);
+const FIT_VIEW_OPTIONS = { padding: 0.3, maxZoom: 1 };
+const PRO_OPTIONS = { hideAttribution: true };
+const MINIMAP_STYLE = { width: 150, height: 100 };
+
+const NO_PROBLEMS: Problem[] = [];
 
 function addTo(map: Map<string, Problem[]>, key: string, problem: Problem): void {
   const list = map.get(key);
@@ -210,6 +228,12 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const lastEdit = useRef<{ target: string; at: number } | null>(null);
   const state = useRef<Snapshot>({ nodes, edges, declarations });
   state.current = { nodes, edges, declarations };
+  // A dragged node moves on every frame: what follows from the definition (problems, autosave,
+  // the side panel) waits for the drop, and reads the nodes as they were before the drag.
+  const dragging = nodes.some((n) => n.dragging);
+  const settledNodes = useRef(nodes);
+  if (!dragging) settledNodes.current = nodes;
+  const settled = settledNodes.current;
 
   const components = useMemo(() => indexComponents(catalog.components), [catalog.components]);
   const secrets = useProjectSecrets(workflow.project_id);
@@ -227,20 +251,39 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   );
   const { record } = history;
 
-  const definition: Definition = useMemo(() => toDefinition(declarations, nodes, edges), [declarations, nodes, edges]);
+  const definition: Definition = useMemo(
+    () => toDefinition(declarations, settled, edges),
+    [declarations, settled, edges],
+  );
   const definitionJson = useMemo(() => JSON.stringify(definition), [definition]);
 
   // -- problems: the compiler's when the server validates, else the browser's own checks --
-  const problems: Problem[] = useMemo(() => {
-    if (report)
-      return [
-        ...report.errors.map((p) => ({ ...p, severity: "error" as const })),
-        ...report.warnings.map((p) => ({ ...p, severity: "warning" as const })),
-      ];
-    if (report === null) return localProblems(definition, components);
-    return [];
-  }, [report, definition, components]);
+  // The server's report changes only when it validates again; the browser's own checks follow
+  // the definition.
+  const reported: Problem[] | null = useMemo(
+    () =>
+      report
+        ? [
+            ...report.errors.map((p) => ({ ...p, severity: "error" as const })),
+            ...report.warnings.map((p) => ({ ...p, severity: "warning" as const })),
+          ]
+        : null,
+    [report],
+  );
+  const problems: Problem[] = useMemo(
+    () => reported ?? (report === null ? localProblems(definition, components) : NO_PROBLEMS),
+    [reported, report, definition, components],
+  );
 
+  const typeIcons = useMemo(() => {
+    const icons = new Map<string, string>();
+    for (const type of catalog.types)
+      if (type.icon && (type.name === "activity" || type.name === "agent")) icons.set(type.name, type.icon);
+    return icons;
+  }, [catalog.types]);
+
+  // Every node and edge reads this: it changes only when what one of them shows changes.
+  const lastInfo = useRef<CanvasInfo | null>(null);
   const canvasInfo: CanvasInfo = useMemo(() => {
     const nodeProblems = new Map<string, Problem[]>();
     const edgeProblems = new Map<string, Problem[]>();
@@ -250,12 +293,20 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       if (problem.edge_id) addTo(edgeProblems, problem.edge_id, problem);
       if (problem.node_id) addTo(nodeProblems, problem.node_id, problem);
     }
-    const typeIcons = new Map<string, string>();
-    for (const type of catalog.types)
-      if (type.icon && (type.name === "activity" || type.name === "agent")) typeIcons.set(type.name, type.icon);
-    const runStatus = testRun ? nodeStatuses(testRun.steps ?? []) : undefined;
-    return { nodeProblems, edgeProblems, components, typeIcons, runStatus };
-  }, [problems, components, catalog.types, testRun]);
+    const before = lastInfo.current;
+    const next: CanvasInfo = {
+      nodeProblems: keepProblems(before?.nodeProblems, nodeProblems),
+      edgeProblems: keepProblems(before?.edgeProblems, edgeProblems),
+      components,
+      typeIcons,
+      runStatus: keepStatuses(before?.runStatus, testRun ? nodeStatuses(testRun.steps ?? []) : undefined),
+    };
+    const same =
+      before !== null && (Object.keys(next) as (keyof CanvasInfo)[]).every((key) => next[key] === before[key]);
+    if (same) return before;
+    lastInfo.current = next;
+    return next;
+  }, [problems, components, typeIcons, testRun]);
 
   // A test run's live status is drawn on this canvas until it ends.
   const testRunId = testRun?.id;
@@ -618,15 +669,21 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
     return declared && typeof declared === "object" ? Object.keys(declared as object) : [];
   }, [declarations]);
 
-  const pinnedData = (declarations.pinned_data as PinnedData | undefined) ?? {};
-  const pin = (next: PinnedData) => {
-    const { pinned_data: _old, ...rest } = state.current.declarations;
-    updateDeclarations(Object.keys(next).length ? { ...rest, pinned_data: next } : rest);
-  };
-  const saveNow = async (): Promise<boolean> => {
+  const pinnedData = useMemo(
+    () => (declarations.pinned_data as PinnedData | undefined) ?? {},
+    [declarations.pinned_data],
+  );
+  const pin = useCallback(
+    (next: PinnedData) => {
+      const { pinned_data: _old, ...rest } = state.current.declarations;
+      updateDeclarations(Object.keys(next).length ? { ...rest, pinned_data: next } : rest);
+    },
+    [updateDeclarations],
+  );
+  const saveNow = useCallback(async (): Promise<boolean> => {
     await save();
     return JSON.stringify(currentDefinition()) === savedJson.current;
-  };
+  }, [save]);
   const exportToFile = async () => {
     await save();
     try {
@@ -641,8 +698,8 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
       setDeployment({ busy: false, message: `Cannot export: ${errorMessage(reason)}` });
     }
   };
-  const trigger = nodes.find((n) => n.data.def.type === "trigger");
-  const firstStep = nodes.length === 1 && trigger !== undefined;
+  const trigger = settled.find((n) => n.data.def.type === "trigger");
+  const firstStep = settled.length === 1 && trigger !== undefined;
   const addFirstStep = (item: PaletteItem) => {
     if (!trigger) return;
     const id = freshNodeId(item.type, new Set(state.current.nodes.map((n) => n.id)));
@@ -664,16 +721,45 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
   const deployed = status === "active";
   // Only trust a verdict about the draft that is saved: unsaved edits differ too.
   const draftChanged = deployed && (Boolean(deployState?.changed) || saveState !== "saved");
-  const selected = nodes.filter((n) => n.selected);
+  const selected = settled.filter((n) => n.selected);
   const selectedNode = selected.length === 1 ? selected[0] : undefined;
+  const selectedId = selectedNode?.id;
   const errorCount = problems.filter((p) => p.severity !== "warning").length;
   const warningCount = problems.length - errorCount;
+  const edgeIds = useMemo(() => new Set(edges.map((e) => e.id)), [edges]);
+  const serverProblems = report ? problems : NO_PROBLEMS;
 
-  const selectNode = (id: string) => {
-    setNodes((current) => current.map((n) => ({ ...n, selected: n.id === id })));
-    const node = state.current.nodes.find((n) => n.id === id);
-    if (node) void fitView({ nodes: [{ id }], duration: 200, maxZoom: 1.2 });
-  };
+  const selectNode = useCallback(
+    (id: string) => {
+      setNodes((current) => current.map((n) => ({ ...n, selected: n.id === id })));
+      const node = state.current.nodes.find((n) => n.id === id);
+      if (node) void fitView({ nodes: [{ id }], duration: 200, maxZoom: 1.2 });
+    },
+    [fitView],
+  );
+  const selectFromPanel = useCallback(
+    (id: string) => {
+      setShowProblems(false);
+      selectNode(id);
+    },
+    [selectNode],
+  );
+  const removeEdge = useCallback(
+    (id: string) => {
+      record();
+      setEdges((current) => current.filter((e) => e.id !== id));
+    },
+    [record],
+  );
+  const deleteSelected = useCallback(() => {
+    if (selectedId) deleteNodes(new Set([selectedId]));
+  }, [deleteNodes, selectedId]);
+  const addFromPalette = useCallback((item: PaletteItem) => addNode(item), [addNode]);
+  const recordBeforeDelete = useCallback(async () => {
+    record();
+    return true;
+  }, [record]);
+  const recordBeforeDrag = useCallback(() => record(), [record]);
 
   return (
     <div className="builder">
@@ -862,7 +948,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
           inputSchema={triggerInputSchema(definition)}
           onClose={() => setTesting(false)}
           test={{
-            initialInputs: pinnedData[nodes.find((n) => n.data.def.type === "trigger")?.id ?? ""] ?? {},
+            initialInputs: pinnedData[trigger?.id ?? ""] ?? {},
             onStarted: startedTestRun,
           }}
         />
@@ -874,7 +960,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
         onClose={() => setRunning(false)}
       />
       <div className="builder-body">
-        <Palette groups={groups} onAdd={(item) => addNode(item)} />
+        <Palette groups={groups} onAdd={addFromPalette} />
         <div
           className="canvas"
           ref={wrapper}
@@ -896,19 +982,17 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               onNodesChange={onNodesChange}
               onEdgesChange={onEdgesChange}
               onConnect={connect}
-              onBeforeDelete={async () => {
-                record();
-                return true;
-              }}
-              onNodeDragStart={() => record()}
+              onBeforeDelete={recordBeforeDelete}
+              onNodeDragStart={recordBeforeDrag}
               deleteKeyCode={DELETE_KEYS}
               fitView={start.nodes.length > 1}
-              fitViewOptions={{ padding: 0.3, maxZoom: 1 }}
+              fitViewOptions={FIT_VIEW_OPTIONS}
               minZoom={0.2}
-              proOptions={{ hideAttribution: true }}
+              proOptions={PRO_OPTIONS}
               colorMode="system"
             >
               <Background gap={16} />
+              <FarZoomClass target={wrapper} />
               {firstStep && (
                 <Panel position="bottom-center" className="first-step" data-testid="first-step">
                   <p>
@@ -929,7 +1013,7 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
                   <p className="hint">or drag any step from the palette on the left and connect it.</p>
                 </Panel>
               )}
-              <MiniMap pannable zoomable ariaLabel="Minimap" style={{ width: 150, height: 100 }} />
+              <MiniMap pannable zoomable ariaLabel="Minimap" style={MINIMAP_STYLE} />
               <Controls showInteractive={false} />
             </ReactFlow>
           </CanvasContext.Provider>
@@ -941,40 +1025,34 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
               validated={report !== undefined}
               declarations={declarations}
               onDeclarations={updateDeclarations}
-              edgeIds={new Set(edges.map((e) => e.id))}
-              onRemoveEdge={(id) => {
-                record();
-                setEdges((current) => current.filter((e) => e.id !== id));
-              }}
-              onSelect={(id) => {
-                setShowProblems(false);
-                selectNode(id);
-              }}
+              edgeIds={edgeIds}
+              onRemoveEdge={removeEdge}
+              onSelect={selectFromPanel}
             />
           ) : (
             <>
               <Inspector
                 key={selectedNode.id}
                 node={selectedNode}
-                index={nodes.findIndex((n) => n.id === selectedNode.id)}
-                nodes={nodes}
+                index={settled.findIndex((n) => n.id === selectedNode.id)}
+                nodes={settled}
                 edges={edges}
                 components={components}
                 variables={variables}
                 secrets={secrets}
                 agentPrompts={agentPrompts}
                 problems={problemsOf(canvasInfo.nodeProblems, selectedNode.id)}
-                serverProblems={report ? problems : []}
+                serverProblems={serverProblems}
                 onChange={updateNode}
                 onConnect={connectFromPanel}
-                onDelete={() => deleteNodes(new Set([selectedNode.id]))}
+                onDelete={deleteSelected}
               />
               {(selectedNode.data.def.type === "activity" || selectedNode.data.def.type === "agent") && (
                 <NodeTrialPanel
                   key={`trial-${selectedNode.id}`}
                   workflowId={workflow.id}
                   nodeId={selectedNode.id}
-                  triggerId={nodes.find((n) => n.data.def.type === "trigger")?.id}
+                  triggerId={trigger?.id}
                   pinned={pinnedData}
                   saveFirst={saveNow}
                   onPin={pin}

@@ -1,24 +1,50 @@
 /** A workflow node on the canvas: icon, name, problems badge, and one labelled source handle per
- * outcome. Loop nodes take their body's back edge on a second target handle at their side. */
+ * outcome. Loop nodes take their body's back edge on a second target handle at their side.
+ *
+ * The outer component only looks up what the canvas knows about this node (its problems, run
+ * status, component name, icon); the body is memoized on those values, so a change to the
+ * canvas's information redraws only the nodes whose look changed, and moving a node (its
+ * position is not a prop of the body) redraws no node's content. */
+import { memo } from "react";
 import { Handle, Position, type NodeProps } from "@xyflow/react";
+import type { Problem, StepStatus } from "../api/types";
 import { STEP_LOOK } from "../executions/runStatus";
 import { Icon } from "../ui/Icon";
 import { componentOf, problemsOf, useCanvasInfo } from "./canvasContext";
-import { BACK, IN, isLoop, kindOf, nodeOutcomes } from "./definition";
+import { BACK, IN, isLoop, kindOf, nodeOutcomes, type DefinitionNode } from "./definition";
 import type { WorkflowNode } from "./graph";
 import { ProblemBadge } from "./ProblemBadge";
 
 export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
   const { def } = data;
   const info = useCanvasInfo();
-  const problems = problemsOf(info.nodeProblems, def.id);
+  return (
+    <NodeBody
+      def={def}
+      selected={Boolean(selected)}
+      problems={problemsOf(info.nodeProblems, def.id)}
+      componentName={componentOf(info.components, def.component)?.display_name}
+      icon={info.typeIcons.get(def.type)}
+      runStatus={info.runStatus ? (info.runStatus.get(def.id) ?? "not-run") : null}
+    />
+  );
+}
+
+interface BodyProps {
+  def: DefinitionNode;
+  selected: boolean;
+  problems: Problem[];
+  componentName: string | undefined;
+  icon: string | undefined;
+  runStatus: StepStatus | "not-run" | null;
+}
+
+const NodeBody = memo(function NodeBody({ def, selected, problems, componentName, icon, runStatus }: BodyProps) {
   const kind = kindOf(def.type);
   const outcomes = nodeOutcomes(def);
-  const component = componentOf(info.components, def.component);
-  const title = def.label || component?.display_name || kind?.title || def.type;
+  const title = def.label || componentName || kind?.title || def.type;
   const errors = problems.filter((p) => p.severity !== "warning").length;
   const state = errors ? "has-errors" : problems.length ? "has-warnings" : "";
-  const runStatus = info.runStatus ? (info.runStatus.get(def.id) ?? "not-run") : null;
   const look = runStatus && runStatus !== "not-run" ? STEP_LOOK[runStatus] : null;
   return (
     <div
@@ -43,7 +69,7 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
       )}
       <div className="flow-node-head">
         <span className="flow-node-icon">
-          <Icon name={info.typeIcons.get(def.type) ?? kind?.icon} />
+          <Icon name={icon ?? kind?.icon} />
         </span>
         <div className="flow-node-text">
           <div className="flow-node-title">{title}</div>
@@ -80,4 +106,4 @@ export function FlowNode({ data, selected }: NodeProps<WorkflowNode>) {
       )}
     </div>
   );
-}
+});

@@ -1,6 +1,7 @@
 /** What nodes and edges show beyond their own data: problems, component names and icons.
  * Kept out of the node objects so React Flow keeps its measurements of unchanged nodes. */
-import { createContext, useContext } from "react";
+import { createContext, useContext, useEffect, type RefObject } from "react";
+import { useStore } from "@xyflow/react";
 import type { Component, Problem, StepStatus } from "../api/types";
 
 export interface CanvasInfo {
@@ -27,8 +28,72 @@ export function useCanvasInfo(): CanvasInfo {
 
 const NONE: Problem[] = [];
 
+/** Below this zoom a node's text is too small to read (a 14 px title draws under 6.3 px). */
+export const FAR_ZOOM = 0.45;
+
+/** Puts the class `far` on `target` while the view is zoomed out below FAR_ZOOM: the canvas then
+ * draws each node as its box, name, problem badge and run status, without the icon, type line,
+ * outcome labels, handles, arrowheads and background dots (`.canvas.far` in styles.css). On a big workflow this
+ * halves what the browser paints and composites on each frame of a pan or zoom. Renders
+ * nothing; place it inside the ReactFlow element. */
+export function FarZoomClass({ target }: { target: RefObject<HTMLElement | null> }) {
+  const far = useStore((s) => s.transform[2] < FAR_ZOOM);
+  useEffect(() => {
+    target.current?.classList.toggle("far", far);
+  }, [far, target]);
+  return null;
+}
+
 export function problemsOf(map: Map<string, Problem[]>, id: string): Problem[] {
   return map.get(id) ?? NONE;
+}
+
+/** `next`, keeping the lists of `previous` that hold the same problems, and `previous` itself
+ * when no list changed: what the canvas draws from them is then redrawn only where it changed
+ * (a fresh validation report usually repeats the last one). */
+export function keepProblems(
+  previous: Map<string, Problem[]> | undefined,
+  next: Map<string, Problem[]>,
+): Map<string, Problem[]> {
+  if (!previous) return next;
+  let changed = previous.size !== next.size;
+  const kept = new Map<string, Problem[]>();
+  for (const [id, list] of next) {
+    const old = previous.get(id);
+    if (old && sameProblems(old, list)) kept.set(id, old);
+    else {
+      kept.set(id, list);
+      changed = true;
+    }
+  }
+  return changed ? kept : previous;
+}
+
+function sameProblems(a: Problem[], b: Problem[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((p, i) => {
+      const q = b[i];
+      return (
+        p.code === q.code &&
+        p.message === q.message &&
+        p.severity === q.severity &&
+        p.pointer === q.pointer &&
+        p.node_id === q.node_id &&
+        p.edge_id === q.edge_id
+      );
+    })
+  );
+}
+
+/** `previous` when `next` gives every node the same status, else `next`. */
+export function keepStatuses(
+  previous: Map<string, StepStatus> | undefined,
+  next: Map<string, StepStatus> | undefined,
+): Map<string, StepStatus> | undefined {
+  if (!previous || !next || previous.size !== next.size) return next;
+  for (const [id, status] of next) if (previous.get(id) !== status) return next;
+  return previous;
 }
 
 /** Index components by name (the latest version listed wins) and by "name@version". */
