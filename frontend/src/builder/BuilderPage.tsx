@@ -968,6 +968,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
                 onChange={updateNode}
                 onConnect={connectFromPanel}
                 onDelete={() => deleteNodes(new Set([selectedNode.id]))}
+                workflowId={workflow.id}
+                pinned={pinnedData}
+                variableDeclarations={declarations.variables}
               />
               {(selectedNode.data.def.type === "activity" || selectedNode.data.def.type === "agent") && (
                 <NodeTrialPanel

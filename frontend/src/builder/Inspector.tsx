@@ -3,6 +3,7 @@
 import { useMemo, useState } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { CodeEditor } from "../editors/CodeEditor";
+import { ExpressionPreview } from "../editors/ExpressionPreview";
 import { checkExpression, expressionCompletions, type ExpressionScope } from "../editors/expressions";
 import { SchemaForm, type Choice, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
 import { humanize, validateForm, withoutMeta } from "../forms/schemaText";
@@ -11,6 +12,8 @@ import { BACK, kindOf, nodeOutcomes, type DefinitionNode, type RetryPolicy } fro
 import { componentOf } from "./canvasContext";
 import { RunInputEditor } from "./RunInputEditor";
 import { COMPONENT_FORMS, ordered } from "./componentForms";
+import { useExpressionSample } from "./expressionSample";
+import type { PinnedData } from "./NodeTrialPanel";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
 const EXECUTION_SCHEMA: JsonSchema = {
@@ -92,6 +95,12 @@ interface InspectorProps {
   onChange: (def: DefinitionNode) => void;
   onConnect: (source: string, outcome: string, target: string | null) => void;
   onDelete: () => void;
+  /** The workflow, whose last run expression previews read. */
+  workflowId?: string;
+  /** The workflow's pinned data (node id → output; the trigger's: the run input). */
+  pinned?: PinnedData;
+  /** The declared variables (name → {initial, schema}): previews read their initial values. */
+  variableDeclarations?: unknown;
 }
 
 /** What a node's expressions can read: the run's input, variables and upstream outputs. */
@@ -136,6 +145,9 @@ export function Inspector({
   onChange,
   onConnect,
   onDelete,
+  workflowId,
+  pinned,
+  variableDeclarations,
 }: InspectorProps) {
   const def = node.data.def;
   const kind = kindOf(def.type);
@@ -148,9 +160,11 @@ export function Inspector({
   const config = def.config ?? {};
   const outcomes = nodeOutcomes(def);
   const upstream = useMemo(() => ancestors(def.id, edges), [def.id, edges]);
+  const triggerId = nodes.find((n) => n.data.def.type === "trigger")?.id;
+  const sample = useExpressionSample(workflowId, pinned, triggerId, variableDeclarations);
   const scope = useMemo(
-    () => scopeOf(def.id, nodes, upstream, components, variables),
-    [def.id, nodes, upstream, components, variables],
+    () => ({ ...scopeOf(def.id, nodes, upstream, components, variables), sample }),
+    [def.id, nodes, upstream, components, variables, sample],
   );
   const scopeRef = useMemo(() => ({ current: scope }), []);
   scopeRef.current = scope;
@@ -232,7 +246,14 @@ export function Inspector({
               ))}
             </>
           )}
-          . Type to get suggestions.
+          . Type to get suggestions.{" "}
+          {sample ? (
+            <span data-testid="preview-source">Values are previewed against {sample.source}.</span>
+          ) : (
+            <span data-testid="preview-source">
+              Pin sample data or test-run the draft to preview each expression's value.
+            </span>
+          )}
         </p>
       )}
       <section className="inspector-section" aria-labelledby="config-title">
@@ -480,6 +501,7 @@ function ExpressionField({
         placeholder="an expression, e.g. input.name"
         onChange={(next) => onChange(next || undefined)}
       />
+      <ExpressionPreview id={id} source={value} scope={context.scope} />
       {description && (
         <p className="field-description" id={`${id}-hint`}>
           {description}

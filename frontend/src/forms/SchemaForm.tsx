@@ -6,6 +6,7 @@ import type { CompletionSource } from "@codemirror/autocomplete";
 import { useEffect, useId, useMemo, useState, type ReactNode } from "react";
 import type { JsonSchema } from "../api/types";
 import { CodeEditor, type EditorLanguage } from "../editors/CodeEditor";
+import { ExpressionPreview } from "../editors/ExpressionPreview";
 import { checkExpression, type ExpressionScope } from "../editors/expressions";
 import { humanize, labelOf } from "./schemaText";
 
@@ -330,6 +331,7 @@ function EditorField({
         completions={language === "expression" ? context.completions : undefined}
         onChange={(next) => onChange(next === "" ? undefined : next)}
       />
+      {language === "expression" && <ExpressionPreview id={id} source={text} scope={context.scope} />}
     </FieldFrame>
   );
 }
