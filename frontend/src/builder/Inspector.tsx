@@ -13,6 +13,7 @@ import { componentOf } from "./canvasContext";
 import { RunInputEditor } from "./RunInputEditor";
 import { COMPONENT_FORMS, ordered } from "./componentForms";
 import { useExpressionSample } from "./expressionSample";
+import { ProblemItem, schemaAt } from "./ProblemItem";
 import type { PinnedData } from "./NodeTrialPanel";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
@@ -188,6 +189,13 @@ export function Inspector({
   );
   const inputErrors = useMemo(() => serverErrors(serverProblems, `/nodes/${index}/input`), [serverProblems, index]);
   const layout = (def.component && COMPONENT_FORMS[def.component.name]) || {};
+  /** The schema of the setting a problem points at (a config field below the whole config). */
+  const settingSchema = (pointer: string): JsonSchema | undefined => {
+    const prefix = `/nodes/${index}/config/`;
+    if (!pointer.startsWith(prefix)) return undefined;
+    const path = pointer.slice(prefix.length).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+    return schemaAt(schema, path);
+  };
   const update = (patch: Partial<DefinitionNode>) => {
     const next: DefinitionNode = { ...def, ...patch };
     for (const key of Object.keys(patch) as (keyof DefinitionNode)[]) {
@@ -216,9 +224,7 @@ export function Inspector({
       {problems.length > 0 && (
         <ul className="problem-list" aria-label="Problems of this node">
           {problems.map((p, i) => (
-            <li key={i} className={p.severity === "warning" ? "warning" : "error"} title={`${p.code} at ${p.pointer}`}>
-              {p.message}
-            </li>
+            <ProblemItem key={i} problem={p} schema={settingSchema(p.pointer)} />
           ))}
         </ul>
       )}
