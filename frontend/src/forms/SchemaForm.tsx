@@ -210,7 +210,9 @@ export function SchemaField(props: FieldProps) {
   // An object given for a field that may be text or an object (an agent's tool: a component's
   // name, or a component with fixed settings) is edited as that object, hints for the text aside.
   const objectBranch = isObject(props.value)
-    ? alternativesOf(schema)?.find((option) => typesOf(option).includes("object") && hasPropertiesOf(option))
+    ? alternativesOf(schema)?.find(
+        (option) => typesOf(option).includes("object") && hasPropertiesOf(option) && !isSecretRef(option),
+      )
     : undefined;
   if (objectBranch) return <ObjectField {...props} schema={objectBranch} />;
   // A hint for "/tools/*" applies to every item of the tools list.
