@@ -193,7 +193,10 @@ export function Inspector({
   const settingSchema = (pointer: string): JsonSchema | undefined => {
     const prefix = `/nodes/${index}/config/`;
     if (!pointer.startsWith(prefix)) return undefined;
-    const path = pointer.slice(prefix.length).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const path = pointer
+      .slice(prefix.length)
+      .split("/")
+      .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
     return schemaAt(schema, path);
   };
   const update = (patch: Partial<DefinitionNode>) => {

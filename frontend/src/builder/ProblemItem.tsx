@@ -36,9 +36,7 @@ export function ProblemItem({ problem, schema }: { problem: Problem; schema?: Js
       {open && (
         <div className="problem-detail" id={id} data-testid="problem-detail">
           <code>{problem.code}</code> at <code>{problem.pointer || "/"}</code>
-          {schema && (
-            <pre aria-label="The schema of this setting">{JSON.stringify(schema, null, 2)}</pre>
-          )}
+          {schema && <pre aria-label="The schema of this setting">{JSON.stringify(schema, null, 2)}</pre>}
         </div>
       )}
     </li>

@@ -41,8 +41,7 @@ export interface ExpressionSample {
 }
 
 export type ExpressionPreview =
-  | { ok: true; value: unknown; source: string }
-  | { ok: false; error: string; source: string };
+  { ok: true; value: unknown; source: string } | { ok: false; error: string; source: string };
 
 /** The value of a valid expression against the sample, or why it cannot be evaluated; null when
  * there is nothing to preview (no text, no sample, or the text is not a valid expression). */

@@ -278,8 +278,8 @@ export function StatisticsPage() {
         </button>
       </div>
       <p className="lead">
-        Runs of the workflows you can see, in the project chosen at the top. Test runs of drafts are left out unless
-        you choose otherwise.
+        Runs of the workflows you can see, in the project chosen at the top. Test runs of drafts are left out unless you
+        choose otherwise.
       </p>
       <div className="filters">
         <label htmlFor="statistics-window">Window</label>
