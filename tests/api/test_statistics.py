@@ -345,6 +345,7 @@ def test_the_default_window_ends_now(client: TestClient, tenant: Tenant) -> None
         ({"bucket": "minute"}, ["query", "bucket"], "'hour' or 'day'"),
         ({"since": "yesterday"}, ["query", "since"], "datetime"),
         ({"project_id": "not-a-uuid"}, ["query", "project_id"], "UUID"),
+        ({"tests": "maybe"}, ["query", "tests"], "'include', 'exclude' or 'only'"),
     ],
 )
 def test_bad_parameters_are_named(
@@ -368,3 +369,70 @@ def test_an_unknown_workflow_is_not_found(client: TestClient, alice: ApiUser) ->
         headers=alice.headers,
     )
     assert assert_problem(response, 404)["detail"] == "Workflow was not found"
+
+
+def _insert_test_runs(tenant: Tenant) -> None:
+    """Three test runs of drafts in the window: two of `billing`, one of `intake`."""
+    billing, intake = tenant.workflows["billing"], tenant.workflows["intake"]
+    runs = [
+        _run(billing, tenant.project_id, "completed", DAY + timedelta(hours=10), 1000),
+        _run(billing, tenant.project_id, "failed", DAY + timedelta(hours=11), 5000),
+        _run(intake, tenant.project_id, "completed", DAY + timedelta(days=1, hours=12), 50),
+    ]
+    with system_session() as session:
+        session.execute(
+            text(
+                """insert into workflow_executions (workflow_id, project_id, status, started_at,
+                     completed_at, duration_ms, is_test)
+                   values (:workflow_id, :project_id, :status, :started_at, :completed_at,
+                     :duration_ms, true)"""
+            ),
+            runs,
+        )
+
+
+def test_test_runs_are_counted_apart_left_out_or_alone(client: TestClient, tenant: Tenant) -> None:
+    _insert_test_runs(tenant)
+    scope = {"project_id": tenant.project_id, **WINDOW}
+
+    counted = _get(client, tenant.user, "/runs", **scope)
+    assert _counts(counted["totals"]) == (9, 0, 1, 5, 2, 1)
+    assert counted["totals"]["test_runs"] == 3
+    assert counted["test_runs_left_out"] == 0
+
+    # Left out, the numbers are those of the deployed runs alone, and say how many were left.
+    left_out = _get(client, tenant.user, "/runs", tests="exclude", **scope)
+    assert _counts(left_out["totals"]) == (6, 0, 1, 3, 1, 1)
+    assert left_out["totals"]["test_runs"] == 0
+    assert left_out["totals"]["success_rate"] == 0.75
+    assert left_out["test_runs_left_out"] == 3
+    assert [_counts(b) for b in left_out["buckets"]] == [
+        (3, 0, 0, 2, 1, 0),
+        (1, 0, 1, 0, 0, 0),
+        (2, 0, 0, 1, 0, 1),
+    ]
+
+    alone = _get(client, tenant.user, "/runs", tests="only", **scope)
+    assert _counts(alone["totals"]) == (3, 0, 0, 2, 1, 0)
+    assert alone["totals"]["test_runs"] == 3
+    assert alone["test_runs_left_out"] == 0
+
+    rows = {
+        row["name"]: row
+        for row in _get(client, tenant.user, "/workflows", tests="exclude", **scope)["items"]
+    }
+    billing = rows["billing"]
+    assert (billing["runs"], billing["completed"], billing["failed"]) == (5, 3, 1)
+    assert (billing["test_runs"], billing["test_runs_left_out"]) == (0, 2)
+    # The test runs' durations (1000 and 5000 ms) are not in the percentiles.
+    assert billing["max_duration_ms"] == 400
+    assert billing["p50_duration_ms"] == 250
+    assert (rows["intake"]["runs"], rows["intake"]["test_runs_left_out"]) == (1, 1)
+
+    rows = {
+        row["name"]: row
+        for row in _get(client, tenant.user, "/workflows", tests="only", **scope)["items"]
+    }
+    assert (rows["billing"]["runs"], rows["billing"]["test_runs"]) == (2, 2)
+    assert rows["billing"]["max_duration_ms"] == 5000
+    assert (rows["intake"]["runs"], rows["intake"]["test_runs"]) == (1, 1)

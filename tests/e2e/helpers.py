@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from typing import Any
@@ -47,10 +48,14 @@ def create_component(client: httpx.Client, **fields: Any) -> dict[str, Any]:
     return body
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Save the page as docs/screenshots/<name>.png (overwritten on every run)."""
+def screenshot(page: Page, name: str, full_page: bool = False) -> None:
+    """Save the page as docs/screenshots/<name>.png, the README's pictures, when the run asks
+    for them with WFB_SCREENSHOTS=1; otherwise do nothing, so a test run leaves the tree as it
+    was (the pictures differ in every run: names, ids and times)."""
+    if os.environ.get("WFB_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def node(page: Page, node_id: str) -> Locator:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import api, sign_up
+from tests.e2e.helpers import api, screenshot, sign_up
 from tests.e2e.test_runs import deploy, start, wait_until_finished
 
 BRANCH = {
@@ -95,6 +95,7 @@ def test_an_edit_to_a_deployed_workflow_is_shown_deployed_and_rolled_back(
     expect(versions.get_by_test_id("diff-summary")).to_have_text("Changed: check")
     expect(versions.locator(".diff-removed")).to_contain_text("`true`")
     expect(versions.locator(".diff-added")).to_contain_text("`false`")
+    screenshot(page, "versions-diff")
 
     rows.nth(1).get_by_role("button", name="Roll back to this").click()
     expect(rows.nth(1)).to_contain_text("deployed")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import api, node, open_new_workflow, sign_up
+from tests.e2e.helpers import api, node, open_new_workflow, screenshot, sign_up
 from tests.e2e.test_runs import wait_until_finished
 
 
@@ -22,6 +22,7 @@ def test_a_new_workflow_starts_with_a_trigger_and_offers_the_first_step(
     expect(page.get_by_test_id("problems-summary")).not_to_contain_text("missing_trigger")
     first = page.get_by_test_id("first-step")
     expect(first).to_contain_text("Add the first step")
+    screenshot(page, "first-step")
     first.get_by_role("button", name="Transform").click()
     expect(node(page, "activity_1")).to_be_visible()
     expect(page.locator(".react-flow__edge")).to_have_count(1)

@@ -8,7 +8,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import api, node, open_new_workflow, sign_up
+from tests.e2e.helpers import api, node, open_new_workflow, screenshot, sign_up
 from tests.e2e.test_runs import deploy, start, wait_until_finished
 
 ONE_STEP = {
@@ -39,6 +39,7 @@ def test_dark_mode_follows_the_system_setting(live_server: str, page: Page) -> N
     assert light == "rgb(246, 247, 249)" and dark == "rgb(15, 20, 27)"
     open_new_workflow(page, live_server, "Night shift")
     expect(page.locator(".react-flow.dark")).to_be_visible()
+    screenshot(page, "dark-mode")
 
 
 def test_each_page_names_itself_in_the_tab_and_statuses_read_the_same_everywhere(

@@ -1,7 +1,8 @@
 """The node panel for every built-in component, used as a newcomer would: drop the node, fill each
 field through its form (no JSON typed where a form field exists), map its inputs with the
 expression editor's completions, see the workflow saved with no problems, and run it where it
-can run on this machine (HTTP against a loopback server, SQL against the test database)."""
+can run on this machine (HTTP against a loopback server, SQL against the test database, the
+parent-facing components from a parent workflow)."""
 
 from __future__ import annotations
 
@@ -395,6 +396,9 @@ def fill_signal_parent(page: Page, panel: Locator, servers: Loopback) -> None:
 def check_signal_parent(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {"signal": "child_done"}
     assert saved["input"] == {"payload": "nodes.trigger_1.output"}
+    assert run["status"] == "completed", run.get("error")
+    # The parent received the signal with the child's run input as its payload.
+    assert run["parent"]["outputs"] == {"received": True, "payload": {"amount": 250}}
 
 
 def fill_query_parent(page: Page, panel: Locator, servers: Loopback) -> None:
@@ -406,6 +410,78 @@ def fill_query_parent(page: Page, panel: Locator, servers: Loopback) -> None:
 def check_query_parent(saved: dict[str, Any], run: dict[str, Any], servers: Loopback) -> None:
     assert saved["config"] == {"query": "progress"}
     assert saved["input"] == {}
+    assert run["status"] == "completed", run.get("error")
+    step = next(s for s in run["steps"] if s["node_id"] == "activity_1")
+    assert step["outputs"] == {"result": "halfway", "parent_execution_id": run["parent"]["id"]}
+    assert run["parent"]["status"] == "completed"
+
+
+def run_under_a_parent(
+    client: httpx.Client, project_id: str, workflow_id: str, component: str
+) -> dict[str, Any]:
+    """Run the child (the workflow under test) from a parent that allows it to query and signal
+    it; return the child's run, with the parent's under "parent"."""
+    child = client.get(f"/workflows/{workflow_id}").json()["kebab_name"]
+    waits = component == "signal_parent"
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "trigger", "config": {"kind": "manual"}},
+        {
+            "id": "kid",
+            "type": "child_workflow",
+            "config": {"workflow": child, "mode": "execute"},
+            "input": {"amount": "`250`"},
+        },
+        {
+            "id": "done",
+            "type": "end",
+            "config": {"output": "nodes.wait.output" if waits else "nodes.kid.output"},
+        },
+    ]
+    edges = [{"id": "e1", "source": "start", "target": "kid"}]
+    if waits:
+        nodes.insert(
+            2,
+            {
+                "id": "wait",
+                "type": "wait_for_signal",
+                "config": {"signal": "child_done", "timeout_seconds": 20},
+            },
+        )
+        edges += [
+            {"id": "e2", "source": "kid", "target": "wait"},
+            {"id": "e3", "source": "wait", "target": "done"},
+        ]
+    else:
+        edges.append({"id": "e2", "source": "kid", "target": "done"})
+    parent = {
+        "variables": {"stage": {"initial": "halfway"}},
+        "signals": [{"name": "child_done"}],
+        "queries": [{"name": "progress", "expression": "vars.stage"}],
+        "child_workflows": [
+            {"workflow": child, "can_signal_parent": True, "can_query_parent": True}
+        ],
+        "nodes": nodes,
+        "edges": edges,
+    }
+    created = client.post(
+        "/workflows",
+        json={
+            "kebab_name": f"parent-{uuid.uuid4().hex[:8]}",
+            "definition": parent,
+            "project_id": project_id,
+        },
+    )
+    assert created.status_code == 201, created.text
+    parent_id = created.json()["id"]
+    deployed = client.post(f"/workflows/{parent_id}/deploy")
+    assert deployed.status_code == 200, deployed.text
+    started = client.post(f"/workflows/{parent_id}/executions", json={"inputs": {}})
+    assert started.status_code == 201, started.text
+    parent_run = wait_for_run(client, started.json()["id"])
+    [child_run] = client.get("/executions", params={"workflow_id": workflow_id}).json()["items"]
+    run = wait_for_run(client, child_run["id"])
+    run["parent"] = parent_run
+    return run
 
 
 Fill = Callable[[Page, Locator, Loopback], None]
@@ -417,8 +493,8 @@ CASES: dict[str, tuple[Fill, Check, bool]] = {
     "sql_query": (fill_sql_query, check_sql_query, True),
     "send_email": (fill_send_email, check_send_email, True),
     "llm_agent": (fill_llm_agent, check_llm_agent, True),
-    "signal_parent": (fill_signal_parent, check_signal_parent, False),
-    "query_parent": (fill_query_parent, check_query_parent, False),
+    "signal_parent": (fill_signal_parent, check_signal_parent, True),
+    "query_parent": (fill_query_parent, check_query_parent, True),
 }
 
 
@@ -503,9 +579,13 @@ def test_fill_a_built_in_component_through_its_form(
         request.getfixturevalue("worker")
         page.get_by_role("button", name="Deploy").click()
         expect(page.get_by_test_id("deploy-message")).to_have_text("Deployed.")
-        started = client.post(
-            f"/workflows/{workflow_id}/executions", json={"inputs": {"amount": 250}}
-        )
-        assert started.status_code == 201, started.text
-        run = wait_for_run(client, started.json()["id"])
+        if component in ("signal_parent", "query_parent"):
+            # These talk to a parent: the run starts from one.
+            run = run_under_a_parent(client, project_id, workflow_id, component)
+        else:
+            started = client.post(
+                f"/workflows/{workflow_id}/executions", json={"inputs": {"amount": 250}}
+            )
+            assert started.status_code == 201, started.text
+            run = wait_for_run(client, started.json()["id"])
     check(saved, run, servers)

@@ -44,6 +44,9 @@ def test_a_fresh_http_node_has_one_url_field_plain_errors_and_fits_the_panel(
     )
     for raw in ("is not of type", "Option 1", "Unsupported", "config_schema", "None"):
         expect(panel).not_to_contain_text(raw)
+    # The check that found it, and where, are one click away.
+    panel.get_by_role("button", name="Details of this problem").click()
+    expect(panel.get_by_test_id("problem-detail")).to_have_text("invalid_config at /nodes/1/config")
     # Defaults are shown, not written: the fresh node's config is empty.
     expect(config.get_by_label("Timeout (seconds)")).to_have_attribute(
         "placeholder", "30 (default)"

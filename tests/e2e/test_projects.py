@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import PASSWORD, api, sign_up, unique_email
+from tests.e2e.helpers import PASSWORD, api, screenshot, sign_up, unique_email
 
 SECRET_VALUE = "s3cr3t-value-never-shown"
 
@@ -50,6 +50,7 @@ def test_a_project_is_created_renamed_and_given_secrets_whose_values_never_show(
     secrets.get_by_label("Value").fill('{"url": {"$secret": "API_TOKEN"}}')
     secrets.get_by_role("button", name="Save secret").click()
     expect(table.get_by_role("row").filter(has_text="warehouse")).to_contain_text("connection")
+    screenshot(page, "project-secrets")
 
     assert SECRET_VALUE not in page.content()
     page.reload()

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import api, sign_up
+from tests.e2e.helpers import api, screenshot, sign_up
 from tests.e2e.test_runs import deploy, start, wait_until_finished
 
 TWO_LINE_FAILURE: dict[str, Any] = {
@@ -64,6 +64,7 @@ def test_a_failed_run_explains_itself_and_runs_again_with_its_inputs(
     rows = page.get_by_role("figure", name="Timeline of the steps").get_by_test_id("timeline-row")
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text("start")
+    screenshot(page, "run-failed-timeline", full_page=True)
 
     page.get_by_role("button", name="Run again with these inputs").click()
     expect(page).not_to_have_url(re.compile(execution_id))

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import api, node, sign_up
+from tests.e2e.helpers import api, node, screenshot, sign_up
 
 GREETING: dict[str, Any] = {
     "nodes": [
@@ -79,6 +79,8 @@ def test_run_a_node_alone_pin_its_output_and_try_the_next_one(
     )
     trial.get_by_role("button", name="Run this node").click()
     expect(trial.get_by_test_id("trial-result")).to_contain_text("HELLO ADA", timeout=15_000)
+    trial.get_by_test_id("trial-result").scroll_into_view_if_needed()
+    screenshot(page, "try-it")
 
     # The pins are saved with the workflow; nothing was deployed or run.
     page.reload()
@@ -159,6 +161,7 @@ def test_a_test_run_of_the_draft_draws_its_live_status_on_the_builder(
     expect(node(page, "start").locator("[data-run-status]")).to_have_attribute(
         "data-run-status", "completed"
     )
+    screenshot(page, "test-run")
 
     [run] = client.get("/executions", params={"workflow_id": workflow_id}).json()["items"]
     assert run["is_test"] is True

@@ -1046,6 +1046,9 @@ function Canvas({ initial, catalog, onReload }: { initial: Versioned; catalog: C
                 onChange={updateNode}
                 onConnect={connectFromPanel}
                 onDelete={deleteSelected}
+                workflowId={workflow.id}
+                pinned={pinnedData}
+                variableDeclarations={declarations.variables}
               />
               {(selectedNode.data.def.type === "activity" || selectedNode.data.def.type === "agent") && (
                 <NodeTrialPanel

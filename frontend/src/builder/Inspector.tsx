@@ -3,6 +3,7 @@
 import { useMemo, useState } from "react";
 import type { Component, JsonSchema, Problem } from "../api/types";
 import { CodeEditor } from "../editors/CodeEditor";
+import { ExpressionPreview } from "../editors/ExpressionPreview";
 import { checkExpression, expressionCompletions, type ExpressionScope } from "../editors/expressions";
 import { SchemaForm, type Choice, type FormContext, type ProjectSecret } from "../forms/SchemaForm";
 import { humanize, validateForm, withoutMeta } from "../forms/schemaText";
@@ -11,6 +12,9 @@ import { BACK, kindOf, nodeOutcomes, type DefinitionNode, type RetryPolicy } fro
 import { componentOf } from "./canvasContext";
 import { RunInputEditor } from "./RunInputEditor";
 import { COMPONENT_FORMS, ordered } from "./componentForms";
+import { useExpressionSample } from "./expressionSample";
+import { ProblemItem, schemaAt } from "./ProblemItem";
+import type { PinnedData } from "./NodeTrialPanel";
 import type { WorkflowEdge, WorkflowNode } from "./graph";
 
 const EXECUTION_SCHEMA: JsonSchema = {
@@ -92,6 +96,12 @@ interface InspectorProps {
   onChange: (def: DefinitionNode) => void;
   onConnect: (source: string, outcome: string, target: string | null) => void;
   onDelete: () => void;
+  /** The workflow, whose last run expression previews read. */
+  workflowId?: string;
+  /** The workflow's pinned data (node id → output; the trigger's: the run input). */
+  pinned?: PinnedData;
+  /** The declared variables (name → {initial, schema}): previews read their initial values. */
+  variableDeclarations?: unknown;
 }
 
 /** What a node's expressions can read: the run's input, variables and upstream outputs. */
@@ -136,6 +146,9 @@ export function Inspector({
   onChange,
   onConnect,
   onDelete,
+  workflowId,
+  pinned,
+  variableDeclarations,
 }: InspectorProps) {
   const def = node.data.def;
   const kind = kindOf(def.type);
@@ -148,9 +161,11 @@ export function Inspector({
   const config = def.config ?? {};
   const outcomes = nodeOutcomes(def);
   const upstream = useMemo(() => ancestors(def.id, edges), [def.id, edges]);
+  const triggerId = nodes.find((n) => n.data.def.type === "trigger")?.id;
+  const sample = useExpressionSample(workflowId, pinned, triggerId, variableDeclarations);
   const scope = useMemo(
-    () => scopeOf(def.id, nodes, upstream, components, variables),
-    [def.id, nodes, upstream, components, variables],
+    () => ({ ...scopeOf(def.id, nodes, upstream, components, variables), sample }),
+    [def.id, nodes, upstream, components, variables, sample],
   );
   const scopeRef = useMemo(() => ({ current: scope }), []);
   scopeRef.current = scope;
@@ -174,6 +189,16 @@ export function Inspector({
   );
   const inputErrors = useMemo(() => serverErrors(serverProblems, `/nodes/${index}/input`), [serverProblems, index]);
   const layout = (def.component && COMPONENT_FORMS[def.component.name]) || {};
+  /** The schema of the setting a problem points at (a config field below the whole config). */
+  const settingSchema = (pointer: string): JsonSchema | undefined => {
+    const prefix = `/nodes/${index}/config/`;
+    if (!pointer.startsWith(prefix)) return undefined;
+    const path = pointer
+      .slice(prefix.length)
+      .split("/")
+      .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+    return schemaAt(schema, path);
+  };
   const update = (patch: Partial<DefinitionNode>) => {
     const next: DefinitionNode = { ...def, ...patch };
     for (const key of Object.keys(patch) as (keyof DefinitionNode)[]) {
@@ -202,9 +227,7 @@ export function Inspector({
       {problems.length > 0 && (
         <ul className="problem-list" aria-label="Problems of this node">
           {problems.map((p, i) => (
-            <li key={i} className={p.severity === "warning" ? "warning" : "error"} title={`${p.code} at ${p.pointer}`}>
-              {p.message}
-            </li>
+            <ProblemItem key={i} problem={p} schema={settingSchema(p.pointer)} />
           ))}
         </ul>
       )}
@@ -232,7 +255,14 @@ export function Inspector({
               ))}
             </>
           )}
-          . Type to get suggestions.
+          . Type to get suggestions.{" "}
+          {sample ? (
+            <span data-testid="preview-source">Values are previewed against {sample.source}.</span>
+          ) : (
+            <span data-testid="preview-source">
+              Pin sample data or test-run the draft to preview each expression's value.
+            </span>
+          )}
         </p>
       )}
       <section className="inspector-section" aria-labelledby="config-title">
@@ -480,6 +510,7 @@ function ExpressionField({
         placeholder="an expression, e.g. input.name"
         onChange={(next) => onChange(next || undefined)}
       />
+      <ExpressionPreview id={id} source={value} scope={context.scope} />
       {description && (
         <p className="field-description" id={`${id}-hint`}>
           {description}

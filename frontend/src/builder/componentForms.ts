@@ -46,6 +46,7 @@ export const COMPONENT_FORMS: Record<string, ComponentForm> = {
       "/prompt/prompt_content": "template",
       "/agent_prompt_id": "agent-prompt",
       "/tools/*": "component",
+      "/tools/*/component": "component",
     },
     config: [
       "model_provider",

@@ -202,7 +202,7 @@ export const TEMPLATES: Template[] = [
     key: "agent-with-tool",
     title: "AI agent with a tool",
     description: "An agent answers a question and may call an HTTP tool to look things up.",
-    needs: "A project secret named LLM_KEY with your model provider's API key.",
+    needs: "A project secret named LLM_KEY with your model provider's API key; the tool reaches restcountries.com.",
     definition: {
       nodes: [
         manual({
@@ -219,7 +219,15 @@ export const TEMPLATES: Template[] = [
             model: "gpt-4o-mini",
             api_key: { $secret: "LLM_KEY" },
             prompt: { prompt_content: "Answer briefly: {{ question }}" },
-            tools: ["http_request"],
+            // A tool is a component with its settings fixed; the model fills its input.
+            tools: [
+              {
+                name: "country_facts",
+                component: "http_request",
+                config: { method: "GET", url: "https://restcountries.com/v3.1/name/{country}" },
+                description: "Facts about a country (capital, population, languages): pass path_params.country.",
+              },
+            ],
           },
           input: { question: "input.question" },
           position: at(0, 130),

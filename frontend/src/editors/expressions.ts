@@ -2,7 +2,7 @@
  * over `input`, `vars`, `nodes`, and `item`/`index`/`iteration` inside loops. Checked in the
  * browser as the user types, and completed from the workflow's nodes and schemas. */
 import type { Completion, CompletionContext, CompletionResult, CompletionSource } from "@codemirror/autocomplete";
-import { compile, type AstNode } from "jmespath";
+import { compile, search, type AstNode } from "jmespath";
 import type { JsonSchema } from "../api/types";
 
 export const ROOT_NAMES = ["input", "vars", "nodes", "item", "index", "iteration"] as const;
@@ -20,6 +20,69 @@ export interface ExpressionScope {
   allNodeIds: Set<string>;
   /** Whether the workflow has a loop, so item/index/iteration exist somewhere. */
   inLoop: boolean;
+  /** Data to preview values against (pinned data, the last run), when there is any. */
+  sample?: ExpressionSample | null;
+}
+
+/** What an expression reads, as the runtime lays it out (runtime/interpreter.py `evaluate`). */
+export interface ExpressionData {
+  input: unknown;
+  vars: Record<string, unknown>;
+  nodes: Record<string, { status: string; output: unknown }>;
+  item: unknown;
+  index: unknown;
+  iteration: unknown;
+}
+
+/** Sample data for previews, and where it came from in words ("pinned data", "the last run"). */
+export interface ExpressionSample {
+  data: ExpressionData;
+  source: string;
+}
+
+export type ExpressionPreview =
+  { ok: true; value: unknown; source: string } | { ok: false; error: string; source: string };
+
+/** The value of a valid expression against the sample, or why it cannot be evaluated; null when
+ * there is nothing to preview (no text, no sample, or the text is not a valid expression). */
+export function previewExpression(
+  source: string,
+  sample: ExpressionSample | null | undefined,
+  scope?: ExpressionScope,
+): ExpressionPreview | null {
+  if (!sample || !source.trim() || checkExpression(source, scope) !== null) return null;
+  try {
+    return { ok: true, value: search(sample.data, source) ?? null, source: sample.source };
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).replace(/^\w*Error:\s*/, "");
+    return { ok: false, error: message, source: sample.source };
+  }
+}
+
+/** The value under a path of keys, or undefined. */
+function valueAt(value: unknown, path: string[]): unknown {
+  let current = value;
+  for (const name of path) {
+    if (!current || typeof current !== "object" || Array.isArray(current)) return undefined;
+    current = (current as Record<string, unknown>)[name];
+  }
+  return current;
+}
+
+function typeOfValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value === "number" && Number.isInteger(value) ? "integer" : typeof value;
+}
+
+/** Completions for the keys of sample data, for those the schema did not already name. */
+function dataCompletions(value: unknown, known: Completion[], source: string): Completion[] {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return known;
+  const names = new Set(known.map((c) => c.label));
+  const extra = Object.entries(value as Record<string, unknown>)
+    .filter(([name]) => !names.has(name))
+    .map(([name, item]) => ({ label: name, type: "property", detail: `${typeOfValue(item)} · ${source}` }));
+  return [...known, ...extra];
 }
 
 const SAME_CONTEXT = new Set([
@@ -164,12 +227,17 @@ export function completionsFor(chain: string[], scope: ExpressionScope): Complet
     return roots;
   }
   const [root, ...rest] = chain;
+  const sample = scope.sample;
   if (root === "input")
-    return Object.entries(propertiesOf(walk(scope.input, rest))).map(([name, schema]) => ({
-      label: name,
-      type: "property",
-      detail: describe(schema),
-    }));
+    return dataCompletions(
+      sample ? valueAt(sample.data.input, rest) : undefined,
+      Object.entries(propertiesOf(walk(scope.input, rest))).map(([name, schema]) => ({
+        label: name,
+        type: "property",
+        detail: describe(schema),
+      })),
+      sample?.source ?? "",
+    );
   if (root === "vars" && rest.length === 0)
     return scope.variables.map((name) => ({ label: name, type: "variable", detail: "variable" }));
   if (root === "nodes") {
@@ -184,11 +252,15 @@ export function completionsFor(chain: string[], scope: ExpressionScope): Complet
     if (rest.length === 1) return [{ label: "output", type: "property", detail: "the node's result" }];
     const node = scope.nodes.find((n) => n.id === rest[0]);
     if (node && rest[1] === "output")
-      return Object.entries(propertiesOf(walk(node.output, rest.slice(2)))).map(([name, schema]) => ({
-        label: name,
-        type: "property",
-        detail: describe(schema),
-      }));
+      return dataCompletions(
+        sample ? valueAt(sample.data.nodes[node.id]?.output, rest.slice(2)) : undefined,
+        Object.entries(propertiesOf(walk(node.output, rest.slice(2)))).map(([name, schema]) => ({
+          label: name,
+          type: "property",
+          detail: describe(schema),
+        })),
+        sample?.source ?? "",
+      );
   }
   return [];
 }

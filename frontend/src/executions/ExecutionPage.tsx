@@ -184,6 +184,8 @@ function RunCanvas({
           onNodesChange={onNodesChange}
           fitView
           fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+          // A long workflow still fits whole (React Flow stops zooming out at 0.5 by default).
+          minZoom={0.1}
           proOptions={{ hideAttribution: true }}
           colorMode="system"
         >

@@ -6,6 +6,7 @@ import type { CompletionSource } from "@codemirror/autocomplete";
 import { useEffect, useId, useMemo, useState, type ReactNode } from "react";
 import type { JsonSchema } from "../api/types";
 import { CodeEditor, type EditorLanguage } from "../editors/CodeEditor";
+import { ExpressionPreview } from "../editors/ExpressionPreview";
 import { checkExpression, type ExpressionScope } from "../editors/expressions";
 import { humanize, labelOf } from "./schemaText";
 
@@ -206,6 +207,14 @@ function FieldFrame({
 
 export function SchemaField(props: FieldProps) {
   const { schema, path, hints } = props;
+  // An object given for a field that may be text or an object (an agent's tool: a component's
+  // name, or a component with fixed settings) is edited as that object, hints for the text aside.
+  const objectBranch = isObject(props.value)
+    ? alternativesOf(schema)?.find(
+        (option) => typesOf(option).includes("object") && hasPropertiesOf(option) && !isSecretRef(option),
+      )
+    : undefined;
+  if (objectBranch) return <ObjectField {...props} schema={objectBranch} />;
   // A hint for "/tools/*" applies to every item of the tools list.
   const hint =
     hints[path] ?? hints[path.replace(/\/\d+(?=\/|$)/g, "/*")] ?? (schema["x-editor"] as FieldHint | undefined);
@@ -330,6 +339,7 @@ function EditorField({
         completions={language === "expression" ? context.completions : undefined}
         onChange={(next) => onChange(next === "" ? undefined : next)}
       />
+      {language === "expression" && <ExpressionPreview id={id} source={text} scope={context.scope} />}
     </FieldFrame>
   );
 }

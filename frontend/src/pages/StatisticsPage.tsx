@@ -17,12 +17,16 @@ interface StatusCounts {
   completed: number;
   failed: number;
   canceled: number;
+  /** Of the counted runs, the test runs of drafts. */
+  test_runs: number;
 }
 
 interface RunStatistics {
   window: { since: string; until: string; bucket: "hour" | "day" };
   totals: StatusCounts & { success_rate: number | null };
   buckets: (StatusCounts & { start: string })[];
+  /** The test runs `tests=exclude` left out of every number. */
+  test_runs_left_out: number;
 }
 
 interface WorkflowStatistics {
@@ -33,6 +37,8 @@ interface WorkflowStatistics {
   completed: number;
   failed: number;
   canceled: number;
+  test_runs: number;
+  test_runs_left_out: number;
   success_rate: number | null;
   avg_duration_ms: number | null;
   p50_duration_ms: number | null;
@@ -62,6 +68,20 @@ const WINDOWS = {
   "30d": { label: "Last 30 days", hours: 24 * 30, bucket: "day" },
 } as const;
 type WindowKey = keyof typeof WINDOWS;
+
+/** Test runs of drafts (started from the builder) are counted apart: left out by default, so the
+ * numbers are those of deployed versions. */
+const TEST_RUNS = {
+  exclude: "Left out",
+  include: "Counted with the others",
+  only: "Only test runs",
+} as const;
+type TestRunsKey = keyof typeof TEST_RUNS;
+
+/** How a test run count reads: "3", or "3 left out" when they were not counted. */
+function testRunsText(counted: number, leftOut: number, tests: TestRunsKey): string {
+  return tests === "exclude" ? `${leftOut} left out` : String(counted);
+}
 
 const SERIES = [
   { key: "completed", label: "completed", color: "#16A34A" },
@@ -225,10 +245,11 @@ export function StatisticsPage() {
   const { projectId } = useWorkspace();
   const [windowKey, setWindowKey] = useState<WindowKey>("7d");
   const [workflowId, setWorkflowId] = useState("");
+  const [tests, setTests] = useState<TestRunsKey>("exclude");
   const available = useAsync(() => hasRoute("/api/v1/statistics/runs"), "statistics");
   const choice = WINDOWS[windowKey];
   // The window is fixed when the filters change, so every chart covers the same span.
-  const key = `${available.data}|${projectId}|${workflowId}|${windowKey}`;
+  const key = `${available.data}|${projectId}|${workflowId}|${windowKey}|${tests}`;
   const stats = useAsync(async () => {
     if (!available.data) return null;
     const until = new Date();
@@ -236,8 +257,8 @@ export function StatisticsPage() {
     const scope = { project_id: projectId, workflow_id: workflowId };
     const window = { since: since.toISOString(), until: until.toISOString() };
     const [runs, workflows, components] = await Promise.all([
-      api<RunStatistics>("/statistics/runs", { query: { ...scope, ...window, bucket: choice.bucket } }),
-      api<{ items: WorkflowStatistics[] }>("/statistics/workflows", { query: { ...scope, ...window } }),
+      api<RunStatistics>("/statistics/runs", { query: { ...scope, ...window, bucket: choice.bucket, tests } }),
+      api<{ items: WorkflowStatistics[] }>("/statistics/workflows", { query: { ...scope, ...window, tests } }),
       api<ComponentStatistics[]>("/statistics/components", { query: scope }),
     ]);
     return { runs, workflows: workflows.items, components };
@@ -256,7 +277,10 @@ export function StatisticsPage() {
           Refresh
         </button>
       </div>
-      <p className="lead">Runs of the workflows you can see, in the project chosen at the top.</p>
+      <p className="lead">
+        Runs of the workflows you can see, in the project chosen at the top. Test runs of drafts are left out unless you
+        choose otherwise.
+      </p>
       <div className="filters">
         <label htmlFor="statistics-window">Window</label>
         <select
@@ -276,6 +300,14 @@ export function StatisticsPage() {
           {workflows.data?.items.map((w) => (
             <option key={w.id} value={w.id}>
               {w.display_name || w.name}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="statistics-tests">Test runs</label>
+        <select id="statistics-tests" value={tests} onChange={(event) => setTests(event.target.value as TestRunsKey)}>
+          {Object.entries(TEST_RUNS).map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
             </option>
           ))}
         </select>
@@ -313,6 +345,12 @@ export function StatisticsPage() {
               <dt>In progress</dt>
               <dd data-testid="in-progress">{data.runs.totals.running + data.runs.totals.pending}</dd>
             </div>
+            <div title="Runs of a draft started with Test draft in the builder">
+              <dt>Test runs</dt>
+              <dd data-testid="test-runs">
+                {testRunsText(data.runs.totals.test_runs, data.runs.test_runs_left_out, tests)}
+              </dd>
+            </div>
           </dl>
           <RunsOverTime stats={data.runs} />
           <div className="two-columns">
@@ -332,7 +370,7 @@ export function StatisticsPage() {
             <BarList
               title="Duration per component"
               id="component-chart"
-              note="Average per call since the first run of the selected workflows; the window does not apply."
+              note="Average per call since the first run of the selected workflows, test runs included; the window and the test-run choice do not apply."
               rows={data.components.map((c) => ({
                 key: c.component_id,
                 label: c.display_name || c.name || c.component_id,
@@ -352,6 +390,7 @@ export function StatisticsPage() {
                 <th scope="col">Runs</th>
                 <th scope="col">Completed</th>
                 <th scope="col">Failed</th>
+                <th scope="col">Test runs</th>
                 <th scope="col">Success</th>
                 <th scope="col">Average</th>
                 <th scope="col">p50</th>
@@ -366,6 +405,7 @@ export function StatisticsPage() {
                   <td>{w.runs}</td>
                   <td>{w.completed}</td>
                   <td>{w.failed}</td>
+                  <td>{testRunsText(w.test_runs, w.test_runs_left_out, tests)}</td>
                   <td>{percent(w.success_rate)}</td>
                   <td>{ms(w.avg_duration_ms)}</td>
                   <td>{ms(w.p50_duration_ms)}</td>
@@ -375,7 +415,7 @@ export function StatisticsPage() {
               ))}
               {data.workflows.length === 0 && (
                 <tr>
-                  <td colSpan={9} className="empty">
+                  <td colSpan={10} className="empty">
                     No runs in this window.
                   </td>
                 </tr>

@@ -9,6 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 Bucket = Literal["hour", "day"]
+# Which runs a statistic counts: every run, all but the test runs of drafts, or those alone.
+TestRuns = Literal["include", "exclude", "only"]
 
 
 class StatusCounts(BaseModel):
@@ -53,6 +55,11 @@ class RunStatistics(BaseModel):
     window: Window
     totals: RunTotals
     buckets: list[RunBucket]
+    test_runs_left_out: int = Field(
+        default=0,
+        description="The test runs of drafts started in the window that `tests=exclude` left "
+        "out of every number above (0 otherwise).",
+    )
 
 
 class WorkflowStatistics(BaseModel):
@@ -67,6 +74,9 @@ class WorkflowStatistics(BaseModel):
     failed: int
     canceled: int
     test_runs: int = Field(default=0, description="Of the runs, the test runs of drafts.")
+    test_runs_left_out: int = Field(
+        default=0, description="The workflow's test runs that `tests=exclude` left out."
+    )
     success_rate: float | None
     avg_duration_ms: float | None
     min_duration_ms: int | None

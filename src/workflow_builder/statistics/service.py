@@ -17,6 +17,7 @@ from workflow_builder.statistics.models import (
     RunBucket,
     RunStatistics,
     RunTotals,
+    TestRuns,
     Window,
     WorkflowStatistics,
 )
@@ -25,13 +26,18 @@ BUCKET_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 MAX_BUCKETS = 1000
 
-_STATUS_COUNTS = """count(*) as total,
-  count(*) filter (where e.status = 'pending') as pending,
-  count(*) filter (where e.status = 'running') as running,
-  count(*) filter (where e.status = 'completed') as completed,
-  count(*) filter (where e.status = 'failed') as failed,
-  count(*) filter (where e.status = 'canceled') as canceled,
-  count(*) filter (where e.is_test) as test_runs"""
+# Which runs count: `tests` is include (all), exclude (no test runs of drafts) or only.
+_COUNTED = """(:tests = 'include' or (:tests = 'exclude' and not e.is_test)
+  or (:tests = 'only' and e.is_test))"""
+
+_STATUS_COUNTS = f"""count(*) filter (where {_COUNTED}) as total,
+  count(*) filter (where {_COUNTED} and e.status = 'pending') as pending,
+  count(*) filter (where {_COUNTED} and e.status = 'running') as running,
+  count(*) filter (where {_COUNTED} and e.status = 'completed') as completed,
+  count(*) filter (where {_COUNTED} and e.status = 'failed') as failed,
+  count(*) filter (where {_COUNTED} and e.status = 'canceled') as canceled,
+  count(*) filter (where {_COUNTED} and e.is_test) as test_runs,
+  count(*) filter (where e.is_test and not {_COUNTED}) as test_runs_left_out"""
 
 _RUN_FILTER = """e.started_at >= :since and e.started_at < :until
   and (cast(:project_id as uuid) is null or e.project_id = :project_id)
@@ -100,8 +106,12 @@ def run_statistics(
     window: Window,
     project_id: UUID | None,
     workflow_id: UUID | None,
+    tests: TestRuns = "include",
 ) -> RunStatistics:
-    """Return the runs started in the window per bucket (UTC) and status, and their totals."""
+    """Return the runs started in the window per bucket (UTC) and status, and their totals.
+
+    `tests` counts the test runs of drafts with the others (include), leaves them out (exclude:
+    `test_runs_left_out` says how many) or counts them alone (only)."""
     bucket = window.bucket or "day"
     params: dict[str, Any] = {
         "since": window.since,
@@ -110,6 +120,7 @@ def run_statistics(
         "step": f"1 {bucket}",
         "project_id": project_id,
         "workflow_id": workflow_id,
+        "tests": tests,
     }
     rows = (
         db_session.execute(
@@ -125,7 +136,8 @@ def run_statistics(
                     select slots.start, coalesce(total, 0) as total,
                       coalesce(pending, 0) as pending, coalesce(running, 0) as running,
                       coalesce(completed, 0) as completed, coalesce(failed, 0) as failed,
-                      coalesce(canceled, 0) as canceled, coalesce(test_runs, 0) as test_runs
+                      coalesce(canceled, 0) as canceled, coalesce(test_runs, 0) as test_runs,
+                      coalesce(test_runs_left_out, 0) as test_runs_left_out
                     from slots left join runs using (start) order by slots.start"""
             ),
             params,
@@ -134,6 +146,7 @@ def run_statistics(
         .all()
     )
     buckets = [RunBucket.model_validate(dict(row)) for row in rows]
+    left_out = sum(row["test_runs_left_out"] for row in rows)
     totals = {
         key: sum(getattr(b, key) for b in buckets)
         for key in ("total", "pending", "running", "completed", "failed", "canceled", "test_runs")
@@ -144,6 +157,7 @@ def run_statistics(
             **totals, success_rate=_success_rate(totals["completed"], totals["failed"])
         ),
         buckets=buckets,
+        test_runs_left_out=left_out,
     )
 
 
@@ -153,30 +167,35 @@ def workflow_statistics(
     window: Window,
     project_id: UUID | None,
     workflow_id: UUID | None,
+    tests: TestRuns = "include",
 ) -> list[WorkflowStatistics]:
-    """Return, per workflow with runs in the window, run counts and finished-run durations."""
+    """Return, per workflow with runs in the window, run counts and finished-run durations
+    (of the runs `tests` counts, see run_statistics)."""
     rows = db_session.execute(
         text(
             f"""select w.id as workflow_id, w.name, w.display_name, w.project_id,
-                  count(*) as runs,
-                  count(*) filter (where e.status = 'completed') as completed,
-                  count(*) filter (where e.status = 'failed') as failed,
-                  count(*) filter (where e.status = 'canceled') as canceled,
-                  count(*) filter (where e.is_test) as test_runs,
-                  avg(e.duration_ms) as avg_duration_ms,
-                  min(e.duration_ms) as min_duration_ms,
-                  max(e.duration_ms) as max_duration_ms,
+                  count(*) filter (where {_COUNTED}) as runs,
+                  count(*) filter (where {_COUNTED} and e.status = 'completed') as completed,
+                  count(*) filter (where {_COUNTED} and e.status = 'failed') as failed,
+                  count(*) filter (where {_COUNTED} and e.status = 'canceled') as canceled,
+                  count(*) filter (where {_COUNTED} and e.is_test) as test_runs,
+                  count(*) filter (where e.is_test and not {_COUNTED}) as test_runs_left_out,
+                  avg(e.duration_ms) filter (where {_COUNTED}) as avg_duration_ms,
+                  min(e.duration_ms) filter (where {_COUNTED}) as min_duration_ms,
+                  max(e.duration_ms) filter (where {_COUNTED}) as max_duration_ms,
                   percentile_cont(array[0.5, 0.95, 0.99]) within group
-                    (order by e.duration_ms) as percentiles
+                    (order by e.duration_ms) filter (where {_COUNTED}) as percentiles
                 from workflow_executions e join workflows w on w.id = e.workflow_id
                 where {_RUN_FILTER}
-                group by w.id order by count(*) desc, w.name, w.id"""
+                group by w.id having count(*) filter (where {_COUNTED}) > 0
+                order by count(*) filter (where {_COUNTED}) desc, w.name, w.id"""
         ),
         {
             "since": window.since,
             "until": window.until,
             "project_id": project_id,
             "workflow_id": workflow_id,
+            "tests": tests,
         },
     ).mappings()
     result = []
@@ -193,6 +212,7 @@ def workflow_statistics(
                 failed=row["failed"],
                 canceled=row["canceled"],
                 test_runs=row["test_runs"],
+                test_runs_left_out=row["test_runs_left_out"],
                 success_rate=_success_rate(row["completed"], row["failed"]),
                 avg_duration_ms=(
                     float(row["avg_duration_ms"]) if row["avg_duration_ms"] is not None else None

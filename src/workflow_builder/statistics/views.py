@@ -14,6 +14,7 @@ from workflow_builder.statistics.models import (
     Bucket,
     ComponentStatistics,
     RunStatistics,
+    TestRuns,
     WorkflowStatisticsPage,
 )
 
@@ -33,6 +34,14 @@ BucketParam = Annotated[
     ),
 ]
 
+TestsParam = Annotated[
+    TestRuns,
+    Query(
+        description="The test runs of drafts: counted with the others (`include`), left out "
+        "(`exclude`, and `test_runs_left_out` says how many) or counted alone (`only`)."
+    ),
+]
+
 
 @router.get("/runs")
 def run_statistics(
@@ -43,12 +52,17 @@ def run_statistics(
     since: Since = None,
     until: Until = None,
     bucket: BucketParam = "day",
+    tests: TestsParam = "include",
 ) -> RunStatistics:
     """Runs started in the window, per hour or day and status, with the success rate."""
     window = service.window(since=since, until=until, bucket=bucket)
     service.check_scope(db_session=db_session, project_id=project_id, workflow_id=workflow_id)
     return service.run_statistics(
-        db_session=db_session, window=window, project_id=project_id, workflow_id=workflow_id
+        db_session=db_session,
+        window=window,
+        project_id=project_id,
+        workflow_id=workflow_id,
+        tests=tests,
     )
 
 
@@ -60,6 +74,7 @@ def workflow_statistics(
     workflow_id: UUID | None = None,
     since: Since = None,
     until: Until = None,
+    tests: TestsParam = "include",
 ) -> WorkflowStatisticsPage:
     """Per workflow: runs in the window, success rate, and duration average and percentiles."""
     window = service.window(since=since, until=until, bucket=None)
@@ -67,7 +82,11 @@ def workflow_statistics(
     return WorkflowStatisticsPage(
         window=window,
         items=service.workflow_statistics(
-            db_session=db_session, window=window, project_id=project_id, workflow_id=workflow_id
+            db_session=db_session,
+            window=window,
+            project_id=project_id,
+            workflow_id=workflow_id,
+            tests=tests,
         ),
     )
 
