@@ -91,8 +91,12 @@ def check_histories(
     counts: dict[str, int] = {}
     for run, execution_id in runs.items():
         body = api.wait(execution_id, timeout=240)
-        assert body["status"] == "completed", body
         steps = {s["node_id"]: s for s in body["steps"]}
+        assert body["status"] == "completed", (
+            body["status"],
+            body.get("error"),
+            {n: (s["status"], s.get("error")) for n, s in steps.items()},
+        )
         for node in nodes:
             key = f"{tag}-{run}-{node}"
             counts[key] = peer.count(key)
