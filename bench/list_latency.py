@@ -298,11 +298,11 @@ _PARTS = [
         "commit and giving the connection back",
         r"\bcommit\b|scope\.__exit__|__exit__ \(workflow_builder/db|_finish",
     ),
-    ("the listing's query (SQL round trip, rows)", r"list_executions|peer_executions"),
     (
         "response validation and serialization",
         r"serialize_response|dump_json|jsonable_encoder|to_json|model_validate",
     ),
+    ("the listing's query (SQL round trip, rows)", r"list_executions|peer_executions"),
     (
         "thread hand-offs (anyio worker threads, waking the loop)",
         r"anyio/|to_thread|run_in_threadpool|concurrent/futures|threading\.py"
