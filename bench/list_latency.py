@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -256,7 +257,10 @@ def profiled(pids: list[int], folder: str | None, name: str) -> Iterator[list[st
     if not folder:
         yield files
         return
-    spy = str(Path(sys.executable).with_name("py-spy"))
+    beside = Path(sys.executable).with_name("py-spy")
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("py-spy is neither beside this Python nor on PATH")
     Path(folder).mkdir(parents=True, exist_ok=True)
     recorders = []
     for pid in pids:
