@@ -42,11 +42,15 @@ WORKFLOWS_PER_USER = 1 if quick() else 2
 API_PROCESSES = 1 if quick() else 2
 TARGET_P99_MS = 50.0
 # The offered rates of the ramp (requests/s), each a window of its own for each system.
-RATES = [10, 20] if quick() else [50, 63, 80, 100, 125, 160, 200, 250, 320, 400, 500, 630, 800]
+RATES = (
+    [10, 20]
+    if quick()
+    else [10, 15, 20, 25, 32, 40, 50, 63, 80, 100, 125, 160, 200, 250, 320, 400, 500, 630, 800]
+)
 # A system's ramp stops after this many failed steps in a row.
-FAILS_TO_STOP = 2
+FAILS_TO_STOP = 3
 # CPU per request is measured at this rate, below both systems' limits.
-COST_RATE = 10 if quick() else 50
+COST_RATE = 10 if quick() else 30
 # The first requests of a process open its pooled connections and fill its caches.
 WARM_UP_SECONDS = 0.5 if quick() else 3.0
 PEER_PATH = "/bench/peer/executions"
@@ -312,6 +316,7 @@ _PARTS = [
         r"anyio/|to_thread|run_in_threadpool|concurrent/futures|threading\.py"
         r"|call_soon_threadsafe|_write_to_self|selectors\.py",
     ),
+    ("FastAPI's dependency and parameter resolution", r"solve_dependencies"),
     (
         "HTTP parsing, routing, middleware",
         r"uvicorn/|starlette/|fastapi/|h11|httptools|telemetry|input_guard|proxies",
