@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,11 +50,14 @@ RATES = (
 )
 # A system's ramp stops after this many failed steps in a row.
 FAILS_TO_STOP = 3
-# CPU per request is measured at this rate, below both systems' limits.
-COST_RATE = 10 if quick() else 30
 # The first requests of a process open its pooled connections and fill its caches.
 WARM_UP_SECONDS = 0.5 if quick() else 3.0
+# Clients of the closed-loop measurement (the most each system delivers), and its rounds.
+PEAK_CLIENTS = 4 * API_PROCESSES
+PEAK_ROUNDS = 1 if quick() else 3
 PEER_PATH = "/bench/peer/executions"
+PRODUCT = "product (access token)"
+PEER = "peer"
 PRODUCT_PATH = "/api/v1/executions"
 
 # Run g goes to workflow g mod W; its status cycles with g / W, so every workflow has runs of
@@ -174,6 +178,7 @@ class Step:
     p99_ms: float
     errors: int
     error_sample: tuple[str, ...] = ()
+    ok: int = 0
 
     @property
     def served(self) -> bool:
@@ -190,6 +195,7 @@ class Step:
             summary["p99_ms"],
             summary["errors"],
             tuple(summary["error_sample"]),
+            summary["ok"],
         )
 
 
@@ -218,6 +224,26 @@ class System:
             f"B7 {self.name} at {rate:.0f}/s: p50 {step.p50_ms:.1f} ms, p99 {step.p99_ms:.1f} ms, "
             f"{step.achieved:.0f} req/s, {step.errors} errors"
             + (f" {list(step.error_sample)}" if step.errors else "")
+        )
+        return step
+
+    def peak(self, seconds: float) -> Step:
+        """Closed loop: PEAK_CLIENTS clients back to back for `seconds`; the step's achieved
+        rate is the most the system delivers."""
+        summary = load(
+            {
+                "urls": self.urls,
+                "method": "GET",
+                "headers": self.headers,
+                "concurrency": PEAK_CLIENTS,
+                "seconds": seconds,
+                "expect": [200],
+            }
+        )
+        step = Step.of(0, summary)
+        progress(
+            f"B7 {self.name} closed loop, {PEAK_CLIENTS} clients: {step.achieved:.0f} req/s, "
+            f"p50 {step.p50_ms:.1f} ms, p99 {step.p99_ms:.1f} ms, {step.errors} errors"
         )
         return step
 
@@ -324,8 +350,17 @@ _PARTS = [
 ]
 
 
+# A sample whose running frame is one of these is a thread waiting (for work, for the
+# database's answer, for a socket in the event loop's C code), not using the CPU.
+_WAITING = re.compile(
+    r"^(Condition\.wait|Connection\.wait|Runner\.run|Event\.wait|Queue\.get|Thread\.join"
+    r"|Semaphore\.acquire|\w+\.select) \("
+)
+
+
 def profile_table(paths: list[str]) -> tuple[list[tuple[str, float]], int]:
-    """Return the share of py-spy's samples in each part of the request path, and the count."""
+    """Return the share of py-spy's busy samples in each part of the request path, and their
+    count (samples of a waiting thread are left out)."""
     shares: Counter[str] = Counter()
     total = 0
     for path in paths:
@@ -336,8 +371,10 @@ def profile_table(paths: list[str]) -> tuple[list[tuple[str, float]], int]:
             if not stack or not count.isdigit():
                 continue
             samples = int(count)
-            total += samples
             frames = stack.split(";")
+            if _WAITING.match(frames[-1]):
+                continue
+            total += samples
             part = "other"
             for name, pattern in _PARTS:
                 if any(re.search(pattern, frame) for frame in frames):
@@ -348,24 +385,30 @@ def profile_table(paths: list[str]) -> tuple[list[tuple[str, float]], int]:
     return [(name, 100 * shares[name] / total if total else 0.0) for name in order], total
 
 
-def costs(
+def peak_rounds(
     systems: list[System], pids: list[int], seconds: float, folder: str | None
 ) -> dict[str, dict[str, Any]]:
-    """At COST_RATE for each system: the API processes' CPU ms per request, and (with a
-    folder) a py-spy profile of the window."""
-    found: dict[str, dict[str, Any]] = {}
-    for system in systems:
-        with profiled(pids, folder, system.name.split()[0]) as files:
+    """The most each system delivers (closed loop), PEAK_ROUNDS rounds interleaved, with the
+    API processes' CPU ms per answered request; then (with a folder) one more round each under
+    py-spy, for where that CPU goes (not counted in the rates: sampling slows the processes)."""
+    found: dict[str, dict[str, Any]] = {
+        system.name: {"rounds": [], "cpu_ms": [], "profile": None} for system in systems
+    }
+    for index in range(PEAK_ROUNDS):
+        for system in systems if index % 2 == 0 else systems[::-1]:
             before = cpu_seconds(pids)
-            step = system.window(COST_RATE, seconds)
+            step = system.peak(seconds)
             used = cpu_seconds(pids) - before
-        sent = COST_RATE * seconds
-        found[system.name] = {
-            "cpu_ms": 1000 * used / sent,
-            "step": step,
-            "profile": profile_table(files) if files else None,
-        }
-        progress(f"B7 {system.name}: {1000 * used / sent:.2f} ms of API CPU per request")
+            found[system.name]["rounds"].append(step)
+            per_request = 1000 * used / max(1, step.ok)
+            found[system.name]["cpu_ms"].append(per_request)
+            progress(f"B7 {system.name}: {per_request:.2f} ms of API CPU per request")
+    if folder:
+        for system in systems:
+            slug = re.sub(r"\W+", "-", system.name).strip("-")
+            with profiled(pids, folder, slug) as files:
+                system.peak(seconds)
+            found[system.name]["profile"] = profile_table(files)
     return found
 
 
@@ -424,12 +467,12 @@ def measure(rows: int, seconds: float) -> dict[str, Any]:
             _fresh_token(running, me)
             return [
                 System(
-                    "product (access token)",
+                    PRODUCT,
                     [f"{url}{PRODUCT_PATH}" for url in running.base_urls],
                     me.headers,
                 ),
                 System(
-                    "peer",
+                    PEER,
                     [f"{url}{PEER_PATH}" for url in running.base_urls],
                     {"X-Bench-User": me.user_id},
                 ),
@@ -444,19 +487,16 @@ def measure(rows: int, seconds: float) -> dict[str, Any]:
             {"X-API-Key": key},
         )
         api_key.window(RATES[0], WARM_UP_SECONDS)
-        found_costs = costs([*measured, api_key], pids, seconds * 2, folder)
+        peaks = peak_rounds([*measured, api_key], pids, seconds, folder)
         steps = ramp(systems(), seconds)
-        product_best = best_rate(steps["product (access token)"])
-        # The same listing with an API key at the access token's best rate.
-        key_step = api_key.window(product_best or RATES[0], seconds)
     return {
         "rows": rows,
         "visible": visible,
         "plan": plan,
         "statement_ms": statement_ms,
         "steps": steps,
-        "costs": found_costs,
-        "key_step": key_step,
+        "peaks": peaks,
+        "load_end": os.getloadavg()[0],
         "profiles": folder,
     }
 
@@ -465,18 +505,7 @@ def _ms(value: float) -> str:
     return "no answer" if value != value else f"{value:,.1f}"
 
 
-def section(found: dict[str, Any], where: str, seconds: float) -> str:
-    """Return the Markdown section."""
-    steps: dict[str, list[Step]] = found["steps"]
-    product = steps["product (access token)"]
-    peer = steps["peer"]
-    best, peer_best = best_rate(product), best_rate(peer)
-    ratio = best / peer_best if peer_best else float("nan")
-    met = "met" if ratio >= 0.5 else "missed"
-    top = RATES[-1]
-    ceiling = (
-        " (the peer served the ramp's top rate: its limit is higher)" if peer_best >= top else ""
-    )
+def _ramp_table(steps: dict[str, list[Step]]) -> str:
     by_rate: dict[float, dict[str, Step]] = {}
     for name, done in steps.items():
         for step in done:
@@ -488,7 +517,7 @@ def section(found: dict[str, Any], where: str, seconds: float) -> str:
     ]
     for rate in sorted(by_rate):
         cells = []
-        for name in ("product (access token)", "peer"):
+        for name in (PRODUCT, PEER):
             step = by_rate[rate].get(name)
             if step is None:
                 cells += ["(stopped)", ""]
@@ -496,40 +525,65 @@ def section(found: dict[str, Any], where: str, seconds: float) -> str:
                 mark = "" if step.served else " ✗"
                 cells += [f"{_ms(step.p50_ms)} / {_ms(step.p99_ms)}{mark}", f"{step.errors}"]
         lines.append(f"| {rate:.0f} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    cost_lines = [
-        f"| system, at {COST_RATE} req/s | API CPU ms per request | p50 / p99 ms |",
-        "| --- | ---: | ---: |",
+    return "\n".join(lines)
+
+
+def _peak_table(peaks: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| system | req/s, median (each round) | API CPU ms per request, median "
+        "| p50 / p99 ms (median round) | errors |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, cost in found["costs"].items():
-        step = cost["step"]
-        cost_lines.append(
-            f"| {name} | {cost['cpu_ms']:.2f} | {_ms(step.p50_ms)} / {_ms(step.p99_ms)} |"
+    for name, found in peaks.items():
+        done: list[Step] = found["rounds"]
+        middle = sorted(done, key=lambda s: s.achieved)[len(done) // 2]
+        rounds = ", ".join(f"{s.achieved:.0f}" for s in done)
+        lines.append(
+            f"| {name} | {statistics.median(s.achieved for s in done):.0f} ({rounds}) "
+            f"| {statistics.median(found['cpu_ms']):.2f} "
+            f"| {_ms(middle.p50_ms)} / {_ms(middle.p99_ms)} | {sum(s.errors for s in done)} |"
         )
-    cost_table = "\n".join(cost_lines)
-    profile = ""
-    profiled_costs = {n: c for n, c in found["costs"].items() if c["profile"]}
-    if profiled_costs:
-        names = list(profiled_costs)
-        rows = ["| part of the request path | " + " | ".join(names) + " |"]
-        rows.append("| --- |" + " ---: |" * len(names))
-        parts = [part for part, _ in next(iter(profiled_costs.values()))["profile"][0]]
-        for index, part in enumerate(parts):
-            rows.append(
-                f"| {part} | "
-                + " | ".join(f"{c['profile'][0][index][1]:.0f} %" for c in profiled_costs.values())
-                + " |"
-            )
-        rows.append(
-            "| samples | "
-            + " | ".join(f"{c['profile'][1]:,}" for c in profiled_costs.values())
-            + " |"
+    return "\n".join(lines)
+
+
+def _profile_table(peaks: dict[str, dict[str, Any]]) -> str:
+    profiled_ = {name: found["profile"] for name, found in peaks.items() if found["profile"]}
+    if not profiled_:
+        return "(no profile: run with WFB_BENCH_PYSPY=<dir>)"
+    rows = ["| part of the request path | " + " | ".join(profiled_) + " |"]
+    rows.append("| --- |" + " ---: |" * len(profiled_))
+    parts = [part for part, _ in next(iter(profiled_.values()))[0]]
+    for index, part in enumerate(parts):
+        shares = " | ".join(f"{table[index][1]:.0f} %" for table, _ in profiled_.values())
+        rows.append(f"| {part} | {shares} |")
+    rows.append("| busy samples | " + " | ".join(f"{n:,}" for _, n in profiled_.values()) + " |")
+    return "\n".join(rows)
+
+
+def section(found: dict[str, Any], where: str, seconds: float) -> str:
+    """Return the Markdown section."""
+    steps: dict[str, list[Step]] = found["steps"]
+    best, peer_best = best_rate(steps[PRODUCT]), best_rate(steps[PEER])
+    ceiling = (
+        " (the peer served the ramp's top rate: its limit is higher)"
+        if peer_best >= RATES[-1]
+        else ""
+    )
+    if peer_best:
+        ratio = best / peer_best
+        verdict = f"{ratio:.2f}x the peer (target ≥ 0.5x: {'met' if ratio >= 0.5 else 'missed'})"
+    else:
+        verdict = (
+            f"no ratio: at this run's load (load average {found['load_end']:.1f} at the end) "
+            f"not even the peer held p99 ≤ {TARGET_P99_MS:.0f} ms at {RATES[0]} requests/s"
         )
-        profile = "\n".join(rows)
-    key_step: Step = found["key_step"]
+    peaks: dict[str, dict[str, Any]] = found["peaks"]
+    most = {name: statistics.median(s.achieved for s in f["rounds"]) for name, f in peaks.items()}
+    cpu = {name: statistics.median(f["cpu_ms"]) for name, f in peaks.items()}
+    most_ratio = most[PRODUCT] / most[PEER] if most[PEER] else 0.0
     return f"""## {SECTION}
 
-`python -m bench.list_latency` — {where}.
+`python -m bench.list_latency` — {where}; load average {found["load_end"]:.2f} at the end.
 
 {found["rows"]:,} executions in `workflow_executions`, spread evenly over {USERS} users x
 {WORKFLOWS_PER_USER} workflows (bulk-inserted with `generate_series`, then `VACUUM ANALYZE`
@@ -543,33 +597,37 @@ claims included).
 in the same {API_PROCESSES} `wfb api` processes, only because the benchmark starts them with
 `WFB_BENCH_PEER_ROUTE=1` (never on by default): a plain `def` route that takes a connection
 from the same pool, sets the same role and claim in one statement, runs the same statement and
-returns its rows as JSON. It does no authentication (the user's id comes in a header), so the
-product's authentication is part of the product's cost, not the peer's.
+returns its rows as JSON. It does no authentication (the user's id comes in a header): the
+product's authentication is counted in the product's cost and not in the peer's.
 
-A separate load-generating process (`bench/loadgen.py`, aiohttp) offers each rate on a fixed
-schedule (open loop; latency counted from when each request was due), alternating between the
-{API_PROCESSES} processes (one per core, as a load balancer would spread them). The ramp offers
-{", ".join(str(r) for r in RATES)} requests/s, one {seconds:.0f}-second window per rate for each
-system, the two interleaved (the order alternating per rate); a system stops after
-{FAILS_TO_STOP} failed steps in a row. A step is served when its p99 is ≤ {TARGET_P99_MS:.0f} ms
-with no error.
+**The ramp.** A separate load-generating process (`bench/loadgen.py`, aiohttp) offers each
+rate on a fixed schedule (open loop; latency counted from when each request was due),
+alternating between the {API_PROCESSES} processes (one per core, as a load balancer would
+spread them): {", ".join(str(r) for r in RATES)} requests/s, one {seconds:.0f}-second window
+per rate for each system, the two interleaved (the order alternating per rate); a system stops
+after {FAILS_TO_STOP} failed steps in a row. A step is served when its p99 is ≤
+{TARGET_P99_MS:.0f} ms with no error (✗: not served).
 
-{table}
+{_ramp_table(steps)}
 
 Result: the product serves {best:.0f} requests/s with p99 ≤ {TARGET_P99_MS:.0f} ms, the peer
-{peer_best:.0f}{ceiling}: {ratio:.2f}x the peer (target ≥ 0.5x: {met}).
+{peer_best:.0f}{ceiling}: {verdict}. At most (closed loop) the product delivers
+{most[PRODUCT]:.0f} requests/s, {most_ratio:.2f}x the peer's {most[PEER]:.0f}, spending
+{cpu[PRODUCT]:.2f} ms of API CPU per request against the peer's {cpu[PEER]:.2f}.
 
-With an API key (`X-API-Key`) instead of the access token, at {key_step.rate:.0f} requests/s:
-p50 {_ms(key_step.p50_ms)} ms, p99 {_ms(key_step.p99_ms)} ms, {key_step.errors} errors.
+**The most each delivers**: {PEAK_CLIENTS} clients sending back to back (closed loop) for
+{seconds:.0f} s, {PEAK_ROUNDS} rounds, the systems interleaved; the API processes' CPU time
+(user + system, from /proc) over each round divided by the requests answered. The product is
+also measured with an API key (`X-API-Key`) instead of the access token.
 
-Where the CPU goes: the API processes' CPU time (user + system, from /proc) over a
-{seconds * 2:.0f}-second window at {COST_RATE} requests/s, divided by the requests sent; and
-py-spy (`--nonblocking`, 200 samples/s) on both processes over the same windows, each sample
-counted once, in the first part of this list that one of its frames belongs to:
+{_peak_table(peaks)}
 
-{cost_table}
+**Where the CPU goes**: py-spy (`--nonblocking`, 200 samples/s) on both processes over one more
+closed-loop round of each (not counted above), samples of a waiting thread left out, each busy
+sample counted once, in the first part of this list that one of its frames belongs to
+(`python -m bench.profile_summary <files>` lists the functions):
 
-{profile}
+{_profile_table(peaks)}
 
 The listing's statement as the `authenticated` role (`EXPLAIN ANALYZE`):
 

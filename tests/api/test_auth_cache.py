@@ -1,5 +1,6 @@
 """Verified callers are cached for a few seconds (auth/cache.py); revoking still takes effect:
-at once through the API, and within the cache's lifetime when made behind this process's back."""
+at once through the API (in every process: a PostgreSQL notification tells the others), and
+within the cache's lifetime when made behind the API's back."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.api.conftest import ApiUser, assert_problem, sign_up
-from workflow_builder.auth.cache import AuthCache, auth_cache
-from workflow_builder.db import system_session
+from workflow_builder.auth.cache import CHANNEL, AuthCache, auth_cache
+from workflow_builder.db import Database, system_session
 
 
 @pytest.fixture
@@ -63,13 +65,33 @@ def test_revoking_a_used_api_key_takes_effect_at_once(client: TestClient, alice:
     assert_problem(client.get("/api/v1/executions", headers=headers), 401)
 
 
-def test_a_key_revoked_elsewhere_stops_working_when_its_entry_expires(
+def test_a_revocation_notified_by_another_process_takes_effect_at_once(
+    client: TestClient, alice: ApiUser, db: Database
+) -> None:
+    key = _key(client, alice)
+    headers = {"X-API-Key": key["key"]}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    # What another API process does when it revokes the key: delete it and notify, in one
+    # transaction, on a connection of its own.
+    with psycopg.connect(db.url) as other:
+        other.execute("set role service_role")
+        other.execute("delete from public.api_keys where id = %s", (key["id"],))
+        other.execute("select pg_notify(%s, %s)", (CHANNEL, f"credential:{key['id']}"))
+
+    deadline = time.monotonic() + 5
+    while client.get("/api/v1/me", headers=headers).status_code == 200:
+        assert time.monotonic() < deadline, "the notification never dropped the entry"
+        time.sleep(0.05)
+    assert auth_cache.seconds >= 5  # well before the entry would have expired on its own
+
+
+def test_a_key_revoked_behind_the_apis_back_stops_working_when_its_entry_expires(
     client: TestClient, alice: ApiUser, short_cache: AuthCache
 ) -> None:
     key = _key(client, alice)
     headers = {"X-API-Key": key["key"]}
     assert client.get("/api/v1/me", headers=headers).status_code == 200
-    # Another API process (or an operator in psql) deletes it: this process is not told.
+    # An operator deletes it in psql: no process is told.
     with system_session() as session:
         session.execute(text("delete from public.api_keys where id = :id"), {"id": key["id"]})
 

@@ -80,10 +80,13 @@ def unauthorized(detail: str) -> ProblemError:
     )
 
 
-def _principal_from_api_key(key_hash: str) -> tuple[Principal, datetime | None]:
-    """Look the key up (a transaction of its own); return its principal and expiry."""
+def _principal_from_api_key(
+    key_hash: str, database: Database
+) -> tuple[Principal, datetime | None, bool]:
+    """Look the key up (a transaction of its own); return its principal, its expiry and whether
+    it may be cached (revocations reach this process)."""
     now = datetime.now(UTC)
-    with system_session() as session:
+    with system_session(db=database) as session:
         row = session.execute(
             select(ApiKey.id, ApiKey.user_id, ApiKey.expires_at).where(
                 ApiKey.key_hash == key_hash,
@@ -103,26 +106,31 @@ def _principal_from_api_key(key_hash: str) -> tuple[Principal, datetime | None]:
             )
             .values(last_used_at=now)
         )
-    return Principal(user_id=row.user_id, api_key_id=row.id), row.expires_at
+    cacheable = auth_cache.listening(database.url)
+    return Principal(user_id=row.user_id, api_key_id=row.id), row.expires_at, cacheable
 
 
 async def _api_key_principal(key: str) -> Principal:
     """Return the principal of an API key: from the cache (auth/cache.py, keyed by the key's
     SHA-256), else looked up in a worker thread."""
     key_hash = sha256_hex(key)
+    database = get_database()
     cached: Principal | None = auth_cache.get(("api_key", key_hash))
     if cached is not None:
         return cached
     generation = auth_cache.generation
-    principal, expires_at = await run_in_threadpool(_principal_from_api_key, key_hash)
-    auth_cache.put(
-        ("api_key", key_hash),
-        principal,
-        user_id=principal.user_id,
-        credential_id=principal.api_key_id,
-        generation=generation,
-        seconds=(expires_at - datetime.now(UTC)).total_seconds() if expires_at else None,
+    principal, expires_at, cacheable = await run_in_threadpool(
+        _principal_from_api_key, key_hash, database
     )
+    if cacheable:
+        auth_cache.put(
+            ("api_key", key_hash),
+            principal,
+            user_id=principal.user_id,
+            credential_id=principal.api_key_id,
+            generation=generation,
+            seconds=(expires_at - datetime.now(UTC)).total_seconds() if expires_at else None,
+        )
     return principal
 
 
@@ -141,10 +149,33 @@ async def get_principal(
         raise unauthorized("Send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'")
     if is_api_key(bearer.credentials):
         return await _api_key_principal(bearer.credentials)
-    claims = read_token(bearer.credentials, expected="access")
+    return _token_principal(bearer.credentials)
+
+
+def _token_principal(token: str) -> Principal:
+    """Return the principal of a valid, unexpired access token: from the cache (keyed by the
+    token's SHA-256, never past the token's expiry) once its signature was verified."""
+    key = ("token", sha256_hex(token))
+    cached: Principal | None = auth_cache.get(key)
+    if cached is not None:
+        return cached
+    generation = auth_cache.generation
+    claims = read_token(token, expected="access")
     if claims is None:
         raise unauthorized("The access token is invalid or expired")
-    return Principal(user_id=claims.user_id, session_id=claims.session_id)
+    principal = Principal(user_id=claims.user_id, session_id=claims.session_id)
+    if claims.expires_at is not None:
+        # Only the signature's verdict: whether the session is still live is `caller_of`'s
+        # question, asked on every request that uses the caller or the database.
+        auth_cache.put(
+            key,
+            principal,
+            user_id=claims.user_id,
+            credential_id=claims.session_id,
+            generation=generation,
+            seconds=(claims.expires_at - datetime.now(UTC)).total_seconds(),
+        )
+    return principal
 
 
 async def get_optional_principal(
@@ -170,8 +201,9 @@ _CALLER = text(
 ).bindparams(bindparam("session_id", type_=Uuid()), bindparam("user_id", type_=Uuid()))
 
 
-def _load_caller(principal: Principal, database: Database) -> CurrentUser:
-    """Read the caller and check their sign-in session, in a transaction of its own as them."""
+def _load_caller(principal: Principal, database: Database) -> tuple[CurrentUser, bool]:
+    """Read the caller and check their sign-in session, in a transaction of its own as them;
+    return it and whether it may be cached (revocations reach this process)."""
     with user_session(principal.user_id, db=database) as session:
         caller = session.execute(
             _CALLER, {"user_id": principal.user_id, "session_id": principal.session_id}
@@ -180,13 +212,14 @@ def _load_caller(principal: Principal, database: Database) -> CurrentUser:
         raise unauthorized("The account no longer exists")
     if not caller.live:
         raise unauthorized("The session has ended; sign in again")
-    return CurrentUser(
+    found = CurrentUser(
         id=principal.user_id,
         email=caller.email,
         role=caller.role,
         permissions=frozenset(caller.permissions),
         session_id=principal.session_id,
     )
+    return found, auth_cache.listening(database.url)
 
 
 async def caller_of(principal: Principal, database: Database) -> CurrentUser:
@@ -197,14 +230,15 @@ async def caller_of(principal: Principal, database: Database) -> CurrentUser:
     if cached is not None:
         return cached
     generation = auth_cache.generation
-    caller = await run_in_threadpool(_load_caller, principal, database)
-    auth_cache.put(
-        key,
-        caller,
-        user_id=principal.user_id,
-        credential_id=principal.session_id,
-        generation=generation,
-    )
+    caller, cacheable = await run_in_threadpool(_load_caller, principal, database)
+    if cacheable:
+        auth_cache.put(
+            key,
+            caller,
+            user_id=principal.user_id,
+            credential_id=principal.session_id,
+            generation=generation,
+        )
     return caller
 
 

@@ -6,11 +6,13 @@ a sign-in session (keyed by user and session id, after the access token's signat
 were verified), the caller's email, role and permissions and that the session is live. An entry
 lives at most `AUTH_CACHE_SECONDS` (and never past the API key's own expiry).
 
-Revoking takes effect at once in the process that revokes: deleting an API key, signing out,
-ending other sessions with a password change, changing a user's role or a role's permissions
-drop the entries concerned as the change is made and again once it commits (a request that read
-the old row in between cannot keep it). Another API process sees the change when its entry
-expires, within `AUTH_CACHE_SECONDS`.
+Revoking takes effect at once in every API process: deleting an API key, signing out, ending
+other sessions with a password change, changing a user's role or a role's permissions drop the
+entries concerned in the process that makes the change, and send a PostgreSQL notification
+(`NOTIFY wfb_auth_revoked`, delivered when the change commits) on which every other process
+drops them too. Each process listens on a connection of its own and caches nothing while that
+connection is down. A change made behind the API's back (SQL in psql) takes effect when the
+entries expire, within `AUTH_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event
+import psycopg
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 AUTH_CACHE_SECONDS = 5.0
 AUTH_CACHE_ENTRIES = 10_000
+CHANNEL = "wfb_auth_revoked"
+_FIRST_CONNECT_SECONDS = 2.0
+_NOTIFY = text("select pg_notify(:channel, :payload)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class AuthCache:
         # Bumped by every forget: a value read from the database before a revocation is not
         # stored after it (`put` with the generation read before the lookup).
         self.generation = 0
+        self._listeners: dict[str, _Listener] = {}
 
     def get(self, key: Hashable) -> Any:
         """Return the live value stored under `key`, else None."""
@@ -105,28 +112,83 @@ class AuthCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def listening(self, database_url: str) -> bool:
+        """Whether revocations on `database_url` reach this process now (its listener is
+        connected), starting the listener on first use (and waiting a moment for it to
+        connect; call it from a worker thread). Nothing is cached while it is not."""
+        listener = self._listeners.get(database_url)
+        if listener is None:
+            with self._lock:
+                listener = self._listeners.get(database_url)
+                if listener is None:
+                    listener = self._listeners[database_url] = _Listener(database_url, self)
+                    listener.start()
+            listener.ready.wait(_FIRST_CONNECT_SECONDS)
+        return listener.ready.is_set()
+
+    def apply(self, payload: str) -> None:
+        """Drop what a revocation notification names: `credential:<id>`, `user:<id>`, `all`."""
+        kind, _, value = payload.partition(":")
+        try:
+            if kind == "credential":
+                credential = UUID(value)
+                self.forget(lambda entry: entry.credential_id == credential)
+            elif kind == "user":
+                user = UUID(value)
+                self.forget(lambda entry: entry.user_id == user)
+            else:
+                self.clear()
+        except ValueError:
+            self.clear()
+
+
+class _Listener(threading.Thread):
+    """Receives revocation notifications for one database and applies them to the cache;
+    while its connection is down the cache is emptied and nothing is stored."""
+
+    def __init__(self, database_url: str, cache: AuthCache) -> None:
+        super().__init__(name="wfb-auth-revocations", daemon=True)
+        self.database_url = database_url
+        self.cache = cache
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                with psycopg.connect(self.database_url, autocommit=True) as conn:
+                    conn.execute(f"listen {CHANNEL}")
+                    self.ready.set()
+                    for notification in conn.notifies():
+                        self.cache.apply(notification.payload)
+            except Exception:  # the connection went away, whatever the error: reconnect
+                pass
+            finally:
+                self.ready.clear()
+                self.cache.clear()  # revocations may have been missed meanwhile
+            time.sleep(1.0)
+
 
 auth_cache = AuthCache()
 
 
-def _now_and_after_commit(session: Session | None, drop: Callable[[], None]) -> None:
-    drop()
-    if session is not None:
-        event.listen(session, "after_commit", lambda _: drop(), once=True)
+def _revoke(session: Session, payload: str) -> None:
+    """Drop what `payload` names now, tell every process when `session` commits, and drop it
+    here again then (a request that read the old row meanwhile cannot keep it)."""
+    auth_cache.apply(payload)
+    session.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+    event.listen(session, "after_commit", lambda _: auth_cache.apply(payload), once=True)
 
 
-def forget_credential(credential_id: UUID, session: Session | None = None) -> None:
+def forget_credential(credential_id: UUID, session: Session) -> None:
     """Drop what is cached for one API key or one sign-in session (its id)."""
-    _now_and_after_commit(
-        session, lambda: auth_cache.forget(lambda entry: entry.credential_id == credential_id)
-    )
+    _revoke(session, f"credential:{credential_id}")
 
 
-def forget_user(user_id: UUID, session: Session | None = None) -> None:
+def forget_user(user_id: UUID, session: Session) -> None:
     """Drop what is cached for every credential of a user."""
-    _now_and_after_commit(session, lambda: auth_cache.forget(lambda e: e.user_id == user_id))
+    _revoke(session, f"user:{user_id}")
 
 
-def forget_everyone(session: Session | None = None) -> None:
+def forget_everyone(session: Session) -> None:
     """Drop the whole cache (a role's permissions changed)."""
-    _now_and_after_commit(session, auth_cache.clear)
+    _revoke(session, "all")
