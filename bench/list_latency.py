@@ -24,6 +24,8 @@ from typing import Any
 import psutil
 import psycopg
 
+from bench.costs import cpu_seconds as tree_cpu_seconds
+from bench.costs import postmaster_pid
 from bench.harness import (
     Api,
     Stack,
@@ -55,6 +57,7 @@ WARM_UP_SECONDS = 0.5 if quick() else 3.0
 # Clients of the closed-loop measurement (the most each system delivers), and its rounds.
 PEAK_CLIENTS = 4 * API_PROCESSES
 PEAK_ROUNDS = 1 if quick() else 3
+SAMPLES_PER_SECOND = 200  # py-spy's, per process
 PEER_PATH = "/bench/peer/executions"
 PRODUCT = "product (access token)"
 PEER = "peer"
@@ -298,7 +301,8 @@ def profiled(pids: list[int], folder: str | None, name: str) -> Iterator[list[st
         recorders.append(
             subprocess.Popen(
                 [
-                    *(spy, "record", "--nonblocking", "--format", "raw", "--rate", "200"),
+                    *(spy, "record", "--nonblocking", "--format", "raw"),
+                    *("--rate", str(SAMPLES_PER_SECOND)),
                     *("--pid", str(pid), "--output", files[-1]),
                 ],
                 stdout=subprocess.DEVNULL,
@@ -386,29 +390,36 @@ def profile_table(paths: list[str]) -> tuple[list[tuple[str, float]], int]:
 
 
 def peak_rounds(
-    systems: list[System], pids: list[int], seconds: float, folder: str | None
+    systems: list[System], pids: list[int], postmaster: int, seconds: float, folder: str | None
 ) -> dict[str, dict[str, Any]]:
     """The most each system delivers (closed loop), PEAK_ROUNDS rounds interleaved, with the
     API processes' CPU ms per answered request; then (with a folder) one more round each under
     py-spy, for where that CPU goes (not counted in the rates: sampling slows the processes)."""
     found: dict[str, dict[str, Any]] = {
-        system.name: {"rounds": [], "cpu_ms": [], "profile": None} for system in systems
+        system.name: {"rounds": [], "cpu_ms": [], "db_ms": [], "profile": None}
+        for system in systems
     }
     for index in range(PEAK_ROUNDS):
         for system in systems if index % 2 == 0 else systems[::-1]:
-            before = cpu_seconds(pids)
+            before, db_before = cpu_seconds(pids), tree_cpu_seconds(postmaster)
             step = system.peak(seconds)
             used = cpu_seconds(pids) - before
+            db_used = tree_cpu_seconds(postmaster) - db_before
             found[system.name]["rounds"].append(step)
             per_request = 1000 * used / max(1, step.ok)
             found[system.name]["cpu_ms"].append(per_request)
-            progress(f"B7 {system.name}: {per_request:.2f} ms of API CPU per request")
+            found[system.name]["db_ms"].append(1000 * db_used / max(1, step.ok))
+            progress(
+                f"B7 {system.name}: {per_request:.2f} ms of API CPU per request, "
+                f"{found[system.name]['db_ms'][-1]:.2f} ms of the database's"
+            )
     if folder:
         for system in systems:
             slug = re.sub(r"\W+", "-", system.name).strip("-")
             with profiled(pids, folder, slug) as files:
-                system.peak(seconds)
-            found[system.name]["profile"] = profile_table(files)
+                step = system.peak(seconds)
+            shares, busy = profile_table(files)
+            found[system.name]["profile"] = (shares, busy, step.ok)
     return found
 
 
@@ -487,7 +498,8 @@ def measure(rows: int, seconds: float) -> dict[str, Any]:
             {"X-API-Key": key},
         )
         api_key.window(RATES[0], WARM_UP_SECONDS)
-        peaks = peak_rounds([*measured, api_key], pids, seconds, folder)
+        postmaster = postmaster_pid(running.database_url)
+        peaks = peak_rounds([*measured, api_key], pids, postmaster, seconds, folder)
         steps = ramp(systems(), seconds)
     return {
         "rows": rows,
@@ -518,12 +530,12 @@ def _ramp_table(steps: dict[str, list[Step]]) -> str:
     for rate in sorted(by_rate):
         cells = []
         for name in (PRODUCT, PEER):
-            step = by_rate[rate].get(name)
-            if step is None:
+            found = by_rate[rate].get(name)
+            if found is None:
                 cells += ["(stopped)", ""]
             else:
-                mark = "" if step.served else " ✗"
-                cells += [f"{_ms(step.p50_ms)} / {_ms(step.p99_ms)}{mark}", f"{step.errors}"]
+                mark = "" if found.served else " ✗"
+                cells += [f"{_ms(found.p50_ms)} / {_ms(found.p99_ms)}{mark}", f"{found.errors}"]
         lines.append(f"| {rate:.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -531,8 +543,8 @@ def _ramp_table(steps: dict[str, list[Step]]) -> str:
 def _peak_table(peaks: dict[str, dict[str, Any]]) -> str:
     lines = [
         "| system | req/s, median (each round) | API CPU ms per request, median "
-        "| p50 / p99 ms (median round) | errors |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| database CPU ms per request, median | p50 / p99 ms (median round) | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, found in peaks.items():
         done: list[Step] = found["rounds"]
@@ -541,6 +553,7 @@ def _peak_table(peaks: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {name} | {statistics.median(s.achieved for s in done):.0f} ({rounds}) "
             f"| {statistics.median(found['cpu_ms']):.2f} "
+            f"| {statistics.median(found['db_ms']):.2f} "
             f"| {_ms(middle.p50_ms)} / {_ms(middle.p99_ms)} | {sum(s.errors for s in done)} |"
         )
     return "\n".join(lines)
@@ -553,10 +566,23 @@ def _profile_table(peaks: dict[str, dict[str, Any]]) -> str:
     rows = ["| part of the request path | " + " | ".join(profiled_) + " |"]
     rows.append("| --- |" + " ---: |" * len(profiled_))
     parts = [part for part, _ in next(iter(profiled_.values()))[0]]
+
+    def cell(table: list[tuple[str, float]], busy: int, answered: int, index: int) -> str:
+        # Busy sample time per answered request: 200 samples a second per process.
+        per_request = busy / SAMPLES_PER_SECOND / max(1, answered) * 1000
+        return f"{table[index][1]:.0f} % ({table[index][1] / 100 * per_request:.2f} ms)"
+
     for index, part in enumerate(parts):
-        shares = " | ".join(f"{table[index][1]:.0f} %" for table, _ in profiled_.values())
-        rows.append(f"| {part} | {shares} |")
-    rows.append("| busy samples | " + " | ".join(f"{n:,}" for _, n in profiled_.values()) + " |")
+        cells = " | ".join(cell(t, b, a, index) for t, b, a in profiled_.values())
+        rows.append(f"| {part} | {cells} |")
+    rows.append(
+        "| busy samples per answered request (ms) | "
+        + " | ".join(
+            f"{b:,} / {a:,} ({b / SAMPLES_PER_SECOND / max(1, a) * 1000:.2f} ms)"
+            for _, b, a in profiled_.values()
+        )
+        + " |"
+    )
     return "\n".join(rows)
 
 
@@ -617,15 +643,18 @@ Result: the product serves {best:.0f} requests/s with p99 ≤ {TARGET_P99_MS:.0f
 
 **The most each delivers**: {PEAK_CLIENTS} clients sending back to back (closed loop) for
 {seconds:.0f} s, {PEAK_ROUNDS} rounds, the systems interleaved; the API processes' CPU time
-(user + system, from /proc) over each round divided by the requests answered. The product is
+(user + system, from /proc) and the PostgreSQL server's (every backend) over each round,
+divided by the requests answered. The product is
 also measured with an API key (`X-API-Key`) instead of the access token.
 
 {_peak_table(peaks)}
 
 **Where the CPU goes**: py-spy (`--nonblocking`, 200 samples/s) on both processes over one more
 closed-loop round of each (not counted above), samples of a waiting thread left out, each busy
-sample counted once, in the first part of this list that one of its frames belongs to
-(`python -m bench.profile_summary <files>` lists the functions):
+sample counted once, in the first part of this list that one of its frames belongs to; in
+brackets, that share of the busy sample time per answered request (a thread runnable but
+waiting for a core counts as busy, so these run high on a loaded machine;
+`python -m bench.profile_summary <files>` lists the functions):
 
 {_profile_table(peaks)}
 
