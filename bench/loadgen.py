@@ -7,6 +7,10 @@ whatever the answers' latency (open loop), and each latency is counted from the 
 request was due, so a server that falls behind is not hidden by a client that waits for it.
 Prints one JSON object: sent, errors (with a sample), latencies in ms (p50, p90, p99, max),
 the achieved rate, and the ids the answers carried (`execution_id`) when asked to.
+
+With "concurrency": N in the spec instead of "rate", the load is closed instead: N clients
+each send their next request as soon as the last one is answered, for `seconds`; the rate is
+then the answers per second (the most the server delivers), latencies counted from sending.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ def _percentile(samples: list[float], share: float) -> float:
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Send the load described by `spec` and return its summary."""
+    if spec.get("concurrency"):
+        return await closed(spec)
     rate = float(spec["rate"])
     urls = list(spec["urls"])
     total = int(rate * float(spec["seconds"]))
@@ -84,6 +90,56 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "p99_ms": _percentile(latencies, 0.99),
         "max_ms": max(latencies, default=float("nan")),
         "ids": ids,
+    }
+
+
+async def closed(spec: dict[str, Any]) -> dict[str, Any]:
+    """Closed loop: `concurrency` clients sending back to back for `seconds`."""
+    urls = list(spec["urls"])
+    expect = set(spec.get("expect", [200]))
+    headers = {**spec.get("headers", {})}
+    latencies: list[float] = []
+    errors: list[str] = []
+    connector = aiohttp.TCPConnector(limit=int(spec["concurrency"]))
+    timeout = aiohttp.ClientTimeout(total=float(spec.get("timeout", 30)))
+    started = time.perf_counter()
+    stop = started + float(spec["seconds"])
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def client(index: int) -> None:
+            sent = index
+            while time.perf_counter() < stop:
+                began = time.perf_counter()
+                try:
+                    url = urls[sent % len(urls)]
+                    async with session.request(
+                        spec.get("method", "GET"), url, headers=headers
+                    ) as response:
+                        payload = await response.read()
+                        if response.status not in expect:
+                            errors.append(f"{response.status} {payload[:200]!r}")
+                            continue
+                except Exception as exc:  # counted, the client goes on
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                finally:
+                    sent += 1
+                latencies.append((time.perf_counter() - began) * 1000)
+
+        await asyncio.gather(*(client(i) for i in range(int(spec["concurrency"]))))
+    elapsed = time.perf_counter() - started
+    return {
+        "sent": len(latencies) + len(errors),
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "seconds": elapsed,
+        "rate": len(latencies) / elapsed if elapsed else 0.0,
+        "p50_ms": _percentile(latencies, 0.50),
+        "p90_ms": _percentile(latencies, 0.90),
+        "p99_ms": _percentile(latencies, 0.99),
+        "max_ms": max(latencies, default=float("nan")),
+        "ids": [],
     }
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 import workflow_builder
-from workflow_builder.api import errors
+from workflow_builder.api import bench_peer, errors
 from workflow_builder.api.input_guard import InputGuard
 from workflow_builder.api.openapi import problem_openapi
 from workflow_builder.api.proxies import TrustedProxies, parse_networks
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)  # first: its calls then skip matching every API route
     app.include_router(api_router())
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
+    if bench_peer.enabled():  # the benchmark's own processes only (api/bench_peer.py)
+        app.include_router(bench_peer.router)
 
     @app.get("/health", tags=["system"])
     def health() -> dict[str, str]:

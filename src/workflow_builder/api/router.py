@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from workflow_builder.api.deps import one_hop
 from workflow_builder.api.errors import PROBLEM_RESPONSES
 from workflow_builder.auth import views as auth
 from workflow_builder.components import views as components
@@ -41,5 +42,5 @@ def api_router() -> APIRouter:
         executions.router,
         statistics.router,
     ):
-        router.include_router(domain_router)
+        router.include_router(one_hop(domain_router))
     return router

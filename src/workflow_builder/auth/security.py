@@ -38,6 +38,7 @@ class TokenClaims:
     user_id: UUID
     session_id: UUID
     token_type: TokenType
+    expires_at: datetime | None = None
 
 
 def hash_password(password: str) -> str:
@@ -99,7 +100,8 @@ def read_token(token: str, *, expected: TokenType) -> TokenClaims | None:
         )
         if claims["typ"] != expected:
             return None
-        return TokenClaims(UUID(claims["sub"]), UUID(claims["sid"]), expected)
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        return TokenClaims(UUID(claims["sub"]), UUID(claims["sid"]), expected, expires_at)
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from workflow_builder.api.errors import ProblemError, conflict, forbidden, invalid, not_found
 from workflow_builder.api.pagination import Page, PageParams, paginate
+from workflow_builder.auth.cache import forget_credential, forget_everyone, forget_user
 from workflow_builder.auth.models import (
     ApiKey,
     ApiKeyCreate,
@@ -220,6 +221,7 @@ def refresh(*, refresh_token: str) -> TokenPair:
             else:
                 # An already rotated token came back: it was copied, so end the session.
                 row.revoked_at = now
+                forget_credential(row.id, session)
     if tokens is None:
         raise ProblemError(401, "unauthorized", "Not signed in", "The session has ended")
     return tokens
@@ -240,6 +242,7 @@ def sign_out(*, user_id: UUID | None, session_id: UUID | None, refresh_token: st
                 .where(AuthSession.id == claims.session_id, AuthSession.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+            forget_credential(claims.session_id, session)
         return
     if user_id is None or session_id is None:
         raise invalid("refresh_token", "send the refresh token, or sign out with an access token")
@@ -249,6 +252,7 @@ def sign_out(*, user_id: UUID | None, session_id: UUID | None, refresh_token: st
             .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        forget_credential(session_id, session)
 
 
 def get_me(*, db_session: Session, user_id: UUID) -> MeRead:
@@ -271,6 +275,7 @@ def update_me(
         user.display_name = data.display_name
     if data.email is not None and data.email.lower() != account.email.lower():
         account.email = data.email.lower()
+        forget_user(user_id, db_session)  # the cached caller carries the email
     if data.password is not None:
         if data.current_password is None or not verify_password(
             data.current_password, account.encrypted_password
@@ -285,6 +290,7 @@ def update_me(
         if session_id is not None:
             others = others.where(AuthSession.id != session_id)
         db_session.execute(others.values(revoked_at=datetime.now(UTC)))
+        forget_user(user_id, db_session)
     db_session.flush()
     db_session.refresh(user)
     return MeRead.model_validate(user)
@@ -329,6 +335,7 @@ def delete_api_key(*, db_session: Session, api_key_id: UUID) -> None:
     ).first()
     if deleted is None:
         raise not_found("API key")
+    forget_credential(api_key_id, db_session)
 
 
 def list_users(*, db_session: Session, params: PageParams, q: str | None) -> Page[UserRead]:
@@ -371,6 +378,7 @@ def update_user(*, db_session: Session, user_id: UUID, data: UserUpdate) -> User
             raise conflict("The last admin cannot lose the admin role")
         user.role_id = role.id
         user.role_row = role
+        forget_user(user_id, db_session)  # the cached caller carries the role's permissions
     db_session.flush()
     db_session.refresh(user)
     return UserRead.model_validate(user)
@@ -413,6 +421,7 @@ def update_role(*, db_session: Session, role_id: UUID, data: RoleUpdate) -> Role
         role.description = data.description
     if data.permissions is not None:
         role.permissions = data.permissions
+        forget_everyone(db_session)
     db_session.flush()
     return RoleRead.model_validate(role)
 
@@ -424,3 +433,4 @@ def delete_role(*, db_session: Session, role_id: UUID) -> None:
         raise conflict(f"The built-in role {role.name!r} cannot be deleted")
     db_session.delete(role)
     db_session.flush()
+    forget_everyone(db_session)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Literal
 from uuid import UUID
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -51,6 +51,8 @@ class Database:
         )
         self.pool_capacity = pool_size + max_overflow
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._request_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._request_sessions, "after_begin", _claims_at_begin)
 
     @contextmanager
     def unit_of_work(self, role: DbRole, user_id: UUID | None = None) -> Iterator[Session]:
@@ -63,6 +65,18 @@ class Database:
         claims = {"role": role, "sub": str(user_id) if user_id else ""}
         with self._sessions() as session, _begin(session, claims):
             yield session
+
+    def request_session(self, role: DbRole, user_id: UUID | None = None) -> Session:
+        """Return a session whose transaction begins at its first statement (or at
+        `begin_request`), running as `role` with `auth.uid()` = `user_id`, like
+        `unit_of_work`'s; the caller commits or rolls it back and closes it.
+
+        An API request's transaction begins in the thread that runs its route, so the request
+        needs one hand-off to a worker thread, not one to open and another to commit.
+        """
+        session = self._request_sessions()
+        session.info["claims"] = {"role": role, "sub": str(user_id) if user_id else ""}
+        return session
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -88,6 +102,25 @@ def _begin(session: Session, claims: Mapping[str, str]) -> SessionTransaction:
             if attempt == 2 or not lost:
                 raise
     raise AssertionError("unreachable")
+
+
+def _claims_at_begin(session: Session, _transaction: object, connection: object) -> None:
+    # Whatever statement begins a request session's transaction, its role and claim are set
+    # first, in one statement: nothing in it runs with the pool's login role.
+    connection.execute(_SET_CLAIMS, session.info["claims"])  # type: ignore[attr-defined]
+
+
+def begin_request(session: Session) -> None:
+    """Begin the transaction of a session from `request_session` now (its role and claim
+    set), on a fresh connection if the pooled one turns out to be closed (as `_begin`)."""
+    for attempt in (1, 2):
+        try:
+            session.connection()
+            return
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
 
 
 _database: Database | None = None
