@@ -197,3 +197,20 @@ def test_calls_of_one_process_arriving_together_get_distinct_slots(db: Database)
     ):
         time.sleep(slots.LINGER_SECONDS)
     assert free == list(range(limit))
+
+
+def test_a_lost_slot_connection_does_not_fail_the_call(db: Database) -> None:
+    """The database blinking (here: the process's slot connection cut) makes a call wait for
+    its slot, not fail."""
+    from workflow_builder.runtime import slots
+
+    queue = unique("blink")
+    with slots.activity_slot(queue, 2, timeout=5):
+        pid = slots._holder._connection.info.backend_pid  # type: ignore[union-attr]
+    deadline = time.monotonic() + 5
+    while _advisory_locks(db, pid) and time.monotonic() < deadline:
+        time.sleep(slots.LINGER_SECONDS)
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("select pg_terminate_backend(%s)", (pid,))
+    with slots.activity_slot(queue, 2, timeout=5) as slot:
+        assert slot == 0

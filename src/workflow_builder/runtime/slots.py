@@ -16,11 +16,13 @@ limit holds exactly; another process waiting for it gets it at most LINGER_SECON
 Calls arriving together share round trips: the call that asks the database takes a slot for
 each call of the process waiting on that queue at that moment (up to the free ones), and hands
 the spares to the others as lingering slots; slots due for release go in one statement per
-queue.
+queue. A call waits out the database blinking (its connection lost, the server restarting) as
+it waits for a busy slot, within its timeout.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +33,9 @@ import psycopg
 
 from workflow_builder.activities.contract import ActivityError
 from workflow_builder.db import get_database
+from workflow_builder.runtime.aio import transient
+
+log = logging.getLogger(__name__)
 
 # Calls of one worker process that may hold a slot at once (its activity threads).
 MAX_HELD_PER_PROCESS = 128
@@ -181,12 +186,24 @@ class _Holder:
 _holder = _Holder()
 
 
+def _take(task_queue: str, limit: int) -> int | None:
+    """Take a slot; the database blinking (its connection lost, the server restarting) is
+    waited out like busy slots, within the call's timeout, rather than failing the call."""
+    try:
+        return _holder.take(task_queue, limit)
+    except Exception as error:
+        if not transient(error):
+            raise
+        log.warning("database unavailable for an activity slot (%s); waiting", error)
+        return None
+
+
 @contextmanager
 def activity_slot(task_queue: str, limit: int, timeout: float | None) -> Iterator[int]:
     """Hold one of `task_queue`'s `limit` slots for the block; wait up to `timeout` seconds."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.01
-    while (slot := _holder.take(task_queue, limit)) is None:
+    while (slot := _take(task_queue, limit)) is None:
         if deadline is not None and time.monotonic() + pause > deadline:
             raise ActivityError(
                 f"all {limit} activity slots of task queue {task_queue!r} stayed busy "
