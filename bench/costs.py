@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,7 +169,10 @@ class Meter:
         if not folder or not self.profile or "workers" not in self.groups:
             yield
             return
-        spy = str(Path(sys.executable).with_name("py-spy"))
+        beside = Path(sys.executable).with_name("py-spy")
+        spy = str(beside) if beside.exists() else shutil.which("py-spy")
+        if spy is None:
+            raise RuntimeError("WFB_BENCH_PYSPY is set but py-spy is not installed")
         Path(folder).mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%H%M%S")
         recorders = [

@@ -125,6 +125,9 @@ script inserting one row per transaction, on a database of its own on the same s
 
 Result: {versus:.2f}x the hand-written DBOS workflow's steps/s (target ≥ 0.8x: {met}); the
 product reaches {share:.1%} of pgbench's insert rate, the peer {peer_share:.1%}.
+
+What was changed for these figures and where the rest of the cost is: "B3 and B5 on DBOS" under
+Profiles.
 """
 
 

@@ -430,7 +430,8 @@ class Stack:
             args += ["--project", project_id]
         process = Process(args, product_env(self.database_url, WFB_WORKER_ID=worker_id), name)
         self.workers.append(process)
-        deadline = time.monotonic() + 60
+        # Generous: at a load average of 15 on two cores, importing the product takes a minute.
+        deadline = time.monotonic() + 180
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             while time.monotonic() < deadline:
                 process.check_alive()

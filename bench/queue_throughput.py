@@ -327,6 +327,9 @@ the window (queue polling, heartbeats), so it counts what the runs added; CPU is
 
 Result: {verdict}.
 
+What was changed for these figures and where the rest of the cost is: "B3 and B5 on DBOS" under
+Profiles.
+
 Peak RSS during B3: API {peaks["api"]:.0f} MiB, worker {peaks["worker"]:.0f} MiB.
 """
 

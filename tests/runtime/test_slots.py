@@ -161,3 +161,94 @@ def test_a_lingering_slot_beyond_a_lowered_limit_is_not_reused(db: Database) -> 
     # Slots 0-2 linger; with the limit now 1 only slot 0 may be used.
     with slots.activity_slot(queue, 1, timeout=5) as slot:
         assert slot == 0
+
+
+def _lockable(db: Database, queue: str, limit: int) -> list[int]:
+    """Return the slots of `queue` another session can take now (and gives back at once)."""
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select s from generate_series(0, %(n)s - 1) s "
+            "where pg_try_advisory_lock(hashtext(%(q)s), s)",
+            {"n": limit, "q": queue},
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def test_every_slot_is_released_after_many_overlapping_calls(db: Database) -> None:
+    """A process taking a slot while it holds others never locks one it holds a second time
+    (a session's advisory locks are re-entrant: one release would leave it locked forever)."""
+    from workflow_builder.runtime import slots
+
+    queue = unique("reentrant")
+    # Enough takes for the statement to be prepared and planned generically.
+    for _ in range(12):
+        with (
+            slots.activity_slot(queue, 6, timeout=5),
+            slots.activity_slot(queue, 6, timeout=5),
+            slots.activity_slot(queue, 6, timeout=5),
+        ):
+            pass
+        time.sleep(slots.LINGER_SECONDS * 3)
+    deadline = time.monotonic() + 10
+    while (free := _lockable(db, queue, 6)) != list(range(6)) and time.monotonic() < deadline:
+        time.sleep(slots.LINGER_SECONDS)
+    assert free == list(range(6))
+
+
+def test_calls_of_one_process_arriving_together_get_distinct_slots(db: Database) -> None:
+    """Calls asking at once share round trips (one asks for every waiting call); each still
+    gets a slot of its own, never more than the limit at once, and all are released after."""
+    import threading
+
+    from workflow_builder.runtime import slots
+
+    queue = unique("together")
+    limit = 4
+    start = threading.Barrier(10)
+    lock = threading.Lock()
+    using: set[int] = set()
+    shared: list[int] = []
+    most = [0]
+
+    def one() -> None:
+        start.wait(timeout=30)
+        with slots.activity_slot(queue, limit, timeout=30) as slot:
+            with lock:
+                if slot in using:
+                    shared.append(slot)
+                using.add(slot)
+                most[0] = max(most[0], len(using))
+            time.sleep(0.05)
+            with lock:
+                using.discard(slot)
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not shared
+    assert most[0] == limit
+    deadline = time.monotonic() + 10
+    while (free := _lockable(db, queue, limit)) != list(range(limit)) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(slots.LINGER_SECONDS)
+    assert free == list(range(limit))
+
+
+def test_a_lost_slot_connection_does_not_fail_the_call(db: Database) -> None:
+    """The database blinking (here: the process's slot connection cut) makes a call wait for
+    its slot, not fail."""
+    from workflow_builder.runtime import slots
+
+    queue = unique("blink")
+    with slots.activity_slot(queue, 2, timeout=5):
+        pid = slots._holder._connection.info.backend_pid  # type: ignore[union-attr]
+    deadline = time.monotonic() + 5
+    while _advisory_locks(db, pid) and time.monotonic() < deadline:
+        time.sleep(slots.LINGER_SECONDS)
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("select pg_terminate_backend(%s)", (pid,))
+    with slots.activity_slot(queue, 2, timeout=5) as slot:
+        assert slot == 0

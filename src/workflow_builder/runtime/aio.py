@@ -131,18 +131,23 @@ class AsyncPool:
     async def transaction_once(
         self, statements: Sequence[tuple[str, Mapping[str, Any]]]
     ) -> list[list[dict[str, Any]]]:
-        """Run statements in one transaction, sent together (one round trip); return each
-        statement's rows."""
+        """Run statements in one transaction, sent together with its BEGIN and COMMIT (one
+        round trip: no lock the statements take waits for this process to answer); return
+        each statement's rows."""
         connection = await self._take()
         try:
             results: list[list[dict[str, Any]]] = []
-            async with connection.transaction():
-                cursors = []
-                async with connection.pipeline():
-                    for sql, params in statements:
-                        cursors.append(await connection.execute(sql, params))
-                for cursor in cursors:
-                    results.append(await cursor.fetchall() if cursor.description else [])
+            cursors = []
+            # Not connection.transaction(): in a pipeline it waits for its BEGIN and COMMIT.
+            async with connection.pipeline():
+                await connection.execute("begin")
+                for sql, params in statements:
+                    cursors.append(await connection.execute(sql, params))
+                await connection.execute("commit")
+            # A failed statement raised above; the server skipped the COMMIT behind it, and the
+            # connection, its transaction aborted, is closed below.
+            for cursor in cursors:
+                results.append(await cursor.fetchall() if cursor.description else [])
         except BaseException:
             if not connection.closed:
                 await connection.close()

@@ -38,6 +38,7 @@ from workflow_builder.activities import sandbox
 from workflow_builder.config import Settings, get_settings
 from workflow_builder.db import get_database, system_session
 from workflow_builder.runtime import admission
+from workflow_builder.runtime.aio import retrying
 from workflow_builder.runtime.engines import dbos as engine
 from workflow_builder.runtime.lease import LEASE
 
@@ -96,7 +97,8 @@ class Worker:
         except Exception as exc:
             self._register(status="error", error=f"{type(exc).__name__}: {exc}")
             raise
-        self._register(status="running")
+        # The engine runs runs already: a database that blinks now must not stop the worker.
+        retrying(lambda: self._register(status="running"), "registering the worker")
         self._connected_since = time.monotonic()
         self.maintain()
         self._heartbeat = threading.Thread(target=self._beat, name="wfb-heartbeat", daemon=True)
