@@ -5,8 +5,10 @@ the workflow kept since its last activity), runs the component on a thread of it
 heartbeating (a worker that dies mid-call is noticed within seconds and the call retried on
 another worker by its retry policy), and records the attempt's result with its statistics,
 counted once per attempt. The others load a run, keep records, create a child's execution row,
-close a run and start a schedule's tick. Every database write retries through outages
-(`aio.retrying`); the runtime's own activities are retried by Temporal forever besides.
+close a run and start a schedule's tick; a run loads and closes itself (and keeps records) with
+local activities. The workflow hands each activity what it knows of its run (`run`), so they
+need not read it. Every database write retries through outages (`aio.retrying`); the runtime's
+own activities are retried by Temporal forever besides.
 """
 
 from __future__ import annotations
@@ -186,6 +188,7 @@ def load(execution_id: str) -> dict[str, Any]:
             "max_concurrent_activities": int(row["max_concurrent_activities"]),
             "variables": row["variables"],
             "deadline": float(row["deadline"]),
+            "trace_parent": row["trace_parent"],
         },
         "deadline": float(row["deadline"]),
         "plan": json.loads(row["workflow_code"]),
@@ -228,6 +231,28 @@ def _run(execution_id: str) -> RunSpec:
     )
 
 
+def _run_of(request: dict[str, Any]) -> RunSpec:
+    """The run an activity works for: as the workflow hands it (`run`, see
+    workflows.RunWorkflow._ref), else read once per process."""
+    ref = request.get("run")
+    if ref is None:
+        return _run(request["execution_id"])
+    return RunSpec(
+        execution_id=request["execution_id"],
+        workflow_id=ref["workflow_id"],
+        project_id=ref["project_id"],
+        compiled_code_id=ref["compiled_code_id"],
+        inputs=None,
+        created_by=ref["created_by"],
+        parent_execution_id=None,
+        parent_close_policy=None,
+        task_queue_name=ref["task_queue_name"],
+        max_concurrent_activities=int(ref["max_concurrent_activities"]),
+        plan={},
+        trace_parent=ref["trace_parent"],
+    )
+
+
 def _write(run: RunSpec, records: Records, what: str) -> None:
     if records:
         ref = RunRef(run.execution_id, run.workflow_id, run.project_id)
@@ -238,7 +263,7 @@ def _write(run: RunSpec, records: Records, what: str) -> None:
 def call(request: dict[str, Any]) -> dict[str, Any]:
     """One attempt of a component call (Temporal retries it by the node's retry policy)."""
     info = activity.info()
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     attempt = info.attempt
     retry = RetryPolicy(
         maximum_attempts=int(request["retry"]["maximum_attempts"]),
@@ -332,7 +357,7 @@ def _heartbeating(run: RunSpec, the_call: Call, span: Any = None) -> Outcome:
 @activity.defn(name=names.RECORD)
 def record(request: dict[str, Any]) -> None:
     """Write the records a workflow kept (before it waits)."""
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     _write(run, _records(request["records"]), "a run's records")
 
 
@@ -341,7 +366,7 @@ def create_child(request: dict[str, Any]) -> dict[str, Any]:
     """Create (once) a child's execution row as the parent's owner; its workflow starts it."""
     from workflow_builder.runtime.service import start_child
 
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     _write(run, _records(request.get("records") or []), "a run's records")
     spec = RunSpec(**{**run.__dict__, "created_by": request.get("created_by") or run.created_by})
     child = retrying(
@@ -369,7 +394,7 @@ def close(request: dict[str, Any]) -> bool:
     runs waiting behind it."""
     from workflow_builder.runtime.admission import admit_after
 
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     records = _records(request.get("records") or [])
     records.variables = request.get("variables")
     results = _transaction(
