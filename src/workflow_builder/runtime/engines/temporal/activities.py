@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -388,12 +387,42 @@ def create_child(request: dict[str, Any]) -> dict[str, Any]:
     return {"execution_id": child.execution_id, "queue": child.extra["queue"]}
 
 
-@activity.defn(name=names.CLOSE)
-def close(request: dict[str, Any]) -> bool:
-    """Write the run's last records and close it (counters, children's policies); admit the
-    runs waiting behind it."""
-    from workflow_builder.runtime.admission import admit_after
+# Whether runs of the closed run's task queue wait for admission. Every run on Temporal goes
+# through admission, so this is asked at every close; the share lock on the queue row waits for
+# an admission in flight (which holds it `for no key update` until it commits) without making
+# closes wait for each other, and the second statement, with a snapshot of its own, sees what
+# that admission committed: a run it held back because this one was still open.
+_HOLD_QUEUE = """
+select 1 from task_queues q join workflows w on w.task_queue_id = q.id
+where w.id = %(w)s for share of q
+"""
+_WAITING = """
+select w.task_queue_id as queue, exists (
+  select 1 from workflow_executions x join workflows y on y.id = x.workflow_id
+  where y.task_queue_id = w.task_queue_id and x.admitted_at is null and x.completed_at is null
+) as waiting
+from workflows w where w.id = %(w)s
+"""
 
+
+def _admit_after(run: RunSpec) -> None:
+    """Admit the runs of the task queue that waited for room, if any wait."""
+    from workflow_builder.runtime.admission import admit_waiting
+
+    _, found = _transaction(
+        [(_HOLD_QUEUE, {"w": run.workflow_id}), (_WAITING, {"w": run.workflow_id})],
+        "looking for runs waiting for admission",
+    )
+    if found and found[0]["waiting"]:
+        retrying(lambda: admit_waiting(found[0]["queue"]), "admitting waiting runs")
+
+
+@activity.defn(name=names.CLOSE)
+def close(request: dict[str, Any]) -> bool | str:
+    """Write the run's last records and close it (counters, children's policies); admit the
+    runs waiting behind it. Returns True when this closed the run; when it was closed already
+    (by a cancel, or by this activity's earlier attempt whose result Temporal did not keep),
+    the status it was closed with."""
     run = _run_of(request)
     records = _records(request.get("records") or [])
     records.variables = request.get("variables")
@@ -409,10 +438,16 @@ def close(request: dict[str, Any]) -> bool:
     if closed:
         metrics.count_closed(run.execution_id)
     try:
-        retrying(lambda: admit_after(UUID(run.workflow_id)), "admitting waiting runs")
+        _admit_after(run)
     except Exception:  # every heartbeat admits what still fits
         activity.logger.exception("admitting the runs waiting behind a run failed")
-    return closed
+    if closed:
+        return True
+    [[row]] = _transaction(
+        [("select status from workflow_executions where id = %(e)s", {"e": run.execution_id})],
+        "reading how a run was closed",
+    )
+    return str(row["status"])
 
 
 @activity.defn(name=names.TICK)

@@ -157,7 +157,11 @@ class RunWorkflow:
                 "variables": self.variables,
             },
         )
-        return {"status": end.status if closed else "canceled", "output": end.output}
+        # `closed`: True, or how the run was closed already (by a cancel, or by an earlier
+        # attempt of this close whose result Temporal did not keep).
+        if closed is not True:
+            end = RunEnd(closed if isinstance(closed, str) else "canceled", end.output)
+        return {"status": end.status, "output": end.output}
 
     def _load(self, loaded: dict[str, Any]) -> None:
         run = loaded["run"]
