@@ -154,3 +154,47 @@ def test_a_one_call_run_schedules_its_call_alone_and_loads_and_closes_locally(
         for e in _of_type(events, "MARKER_RECORDED")
     ]
     assert markers.count("core_local_activity") == 2, markers
+
+
+def test_the_runs_a_transaction_admits_start_in_one_trip_to_the_client(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs admitted together start once their transaction commits, one after another in one
+    trip to the Temporal client's event loop (not a thread hand-over each); a rolled-back
+    transaction starts none."""
+    from uuid import UUID
+
+    from workflow_builder.db import user_session
+    from workflow_builder.runtime.engines.temporal import client as temporal_client
+    from workflow_builder.runtime.service import insert_execution
+
+    workflow_id = api.deploy(
+        {"nodes": [trigger(), {"id": "done", "type": "end"}], "edges": chain("start", "done")}
+    )
+    trips: list[object] = []
+    real_call = temporal_client.call
+
+    def counting(make: Any, timeout: float = temporal_client.RPC_SECONDS) -> Any:
+        trips.append(make)
+        return real_call(make, timeout)
+
+    monkeypatch.setattr(temporal_client, "call", counting)
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack), user_session(api.user.id) as session:
+        insert_execution(
+            session, user_id=api.user.id, workflow_id=UUID(workflow_id), inputs={}, enqueue=True
+        )
+        raise RolledBack
+    with user_session(api.user.id) as session:
+        started = [
+            insert_execution(
+                session, user_id=api.user.id, workflow_id=UUID(workflow_id), inputs={}, enqueue=True
+            )
+            for _ in range(3)
+        ]
+    assert len(trips) == 1, trips
+    for run in started:
+        assert api.wait(str(run.execution_id))["status"] == "completed"
