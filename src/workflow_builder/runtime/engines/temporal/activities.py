@@ -5,8 +5,10 @@ the workflow kept since its last activity), runs the component on a thread of it
 heartbeating (a worker that dies mid-call is noticed within seconds and the call retried on
 another worker by its retry policy), and records the attempt's result with its statistics,
 counted once per attempt. The others load a run, keep records, create a child's execution row,
-close a run and start a schedule's tick. Every database write retries through outages
-(`aio.retrying`); the runtime's own activities are retried by Temporal forever besides.
+close a run and start a schedule's tick; a run loads and closes itself (and keeps records) with
+local activities. The workflow hands each activity what it knows of its run (`run`), so they
+need not read it. Every database write retries through outages (`aio.retrying`); the runtime's
+own activities are retried by Temporal forever besides.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -102,9 +103,7 @@ _RUN = """
 select e.id, e.status, e.completed_at is not null as closed, e.workflow_id, e.project_id,
   e.compiled_code_id, e.inputs, e.created_by, e.parent_execution_id, e.parent_close_policy,
   e.variables, extract(epoch from e.deadline_at)::float8 as deadline, e.trace_parent,
-  q.name as task_queue_name, q.max_concurrent_activities, c.workflow_code,
-  exists (select 1 from execution_journal j
-          where j.execution_id = e.id and j.key like 'retry:%%') as retried
+  q.name as task_queue_name, q.max_concurrent_activities, c.workflow_code
 from workflow_executions e
 join workflows w on w.id = e.workflow_id
 join task_queues q on q.id = w.task_queue_id
@@ -112,62 +111,64 @@ join workflow_compiled_code c on c.id = e.compiled_code_id
 where e.id = %(e)s
 """
 
+# What a run loads besides its row, read in the same transaction as its start, each only while
+# the run is open (as `wfb_start_execution` starts only an open run).
+_OPEN = "exists (select 1 from workflow_executions o where o.id = %(e)s and o.completed_at is null)"
 # Signals and items sent before the run started (while it waited for admission), taken by
 # this Temporal run once: its retries find them again, a later run (a retry) does not.
-_EARLY_SIGNALS = """
+_EARLY_SIGNALS = f"""
 update execution_signals set consumed_by = %(taker)s, consumed_at = now()
-where execution_id = %(e)s and (consumed_by is null or consumed_by = %(taker)s)
+where execution_id = %(e)s and (consumed_by is null or consumed_by = %(taker)s) and {_OPEN}
 returning name, payload, sent_at, id
 """
-_EARLY_ITEMS = """
+_EARLY_ITEMS = f"""
 update work_queue_items set status = 'taken', taken_at = now(),
   taken_by = %(taker)s || ':' || id::text
 where execution_id = %(e)s
-  and (status = 'queued' or taken_by = %(taker)s || ':' || id::text)
+  and (status = 'queued' or taken_by = %(taker)s || ':' || id::text) and {_OPEN}
 returning queue_name, payload, priority, dedupe_key, enqueued_at, id
 """
+# The outputs of calls a retried run keeps (only a retry from the failed node has any).
 _RECORDED = """
 select node_id || iteration as key, outputs from execution_steps
 where execution_id = %(e)s and status = 'completed' and node_type in ('activity', 'agent')
+  and exists (select 1 from execution_journal j
+              where j.execution_id = %(e)s and j.key like 'retry:%%')
 """
 _BLOCK_UNTIL = """
 select child_workflow_name, block_until from workflow_child_workflows
-where parent_workflow_id = %(w)s and block_until is not null
+where parent_workflow_id = (select workflow_id from workflow_executions where id = %(e)s)
+  and block_until is not null
 """
 
 
 @activity.defn(name=names.LOAD)
 def load(execution_id: str) -> dict[str, Any]:
-    """Mark the run running (counted the first time) and return what its workflow needs."""
+    """Mark the run running (counted the first time) and return what its workflow needs, in
+    one transaction."""
     from workflow_builder.activities.registry import pure_implementations
 
-    run_id = activity.info().workflow_run_id
-    taker = f"start:{run_id}"
-    started, _, rows = _transaction(
+    info = activity.info()
+    params = {"e": execution_id, "taker": f"start:{info.workflow_run_id}"}
+    started, _, rows, signals, items, recorded, blocks = _transaction(
         [
-            ("select public.wfb_start_execution(%(e)s) as started", {"e": execution_id}),
+            ("select public.wfb_start_execution(%(e)s) as started", params),
             (
                 "update workflow_executions set engine_run_id = %(r)s, "
                 "engine_workflow_id = %(w)s where id = %(e)s and completed_at is null",
-                {"e": execution_id, "r": run_id, "w": activity.info().workflow_id},
+                {"e": execution_id, "r": info.workflow_run_id, "w": info.workflow_id},
             ),
-            (_RUN, {"e": execution_id}),
+            (_RUN, params),
+            (_EARLY_SIGNALS, params),
+            (_EARLY_ITEMS, params),
+            (_RECORDED, params),
+            (_BLOCK_UNTIL, params),
         ],
         "loading a run",
     )
     row = rows[0]
     if row["closed"] or not started[0]["started"]:
         return {"closed": True, "status": row["status"]}
-    params = {"e": execution_id, "taker": taker, "w": row["workflow_id"]}
-    signals, items, recorded, blocks = _transaction(
-        [
-            (_EARLY_SIGNALS, params),
-            (_EARLY_ITEMS, params),
-            (_RECORDED if row["retried"] else "select 1 where false", params),
-            (_BLOCK_UNTIL, params),
-        ],
-        "loading a run's early signals",
-    )
     return {
         "closed": False,
         "status": row["status"],
@@ -186,6 +187,7 @@ def load(execution_id: str) -> dict[str, Any]:
             "max_concurrent_activities": int(row["max_concurrent_activities"]),
             "variables": row["variables"],
             "deadline": float(row["deadline"]),
+            "trace_parent": row["trace_parent"],
         },
         "deadline": float(row["deadline"]),
         "plan": json.loads(row["workflow_code"]),
@@ -228,6 +230,28 @@ def _run(execution_id: str) -> RunSpec:
     )
 
 
+def _run_of(request: dict[str, Any]) -> RunSpec:
+    """The run an activity works for: as the workflow hands it (`run`, see
+    workflows.RunWorkflow._ref), else read once per process."""
+    ref = request.get("run")
+    if ref is None:
+        return _run(request["execution_id"])
+    return RunSpec(
+        execution_id=request["execution_id"],
+        workflow_id=ref["workflow_id"],
+        project_id=ref["project_id"],
+        compiled_code_id=ref["compiled_code_id"],
+        inputs=None,
+        created_by=ref["created_by"],
+        parent_execution_id=None,
+        parent_close_policy=None,
+        task_queue_name=ref["task_queue_name"],
+        max_concurrent_activities=int(ref["max_concurrent_activities"]),
+        plan={},
+        trace_parent=ref["trace_parent"],
+    )
+
+
 def _write(run: RunSpec, records: Records, what: str) -> None:
     if records:
         ref = RunRef(run.execution_id, run.workflow_id, run.project_id)
@@ -238,7 +262,7 @@ def _write(run: RunSpec, records: Records, what: str) -> None:
 def call(request: dict[str, Any]) -> dict[str, Any]:
     """One attempt of a component call (Temporal retries it by the node's retry policy)."""
     info = activity.info()
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     attempt = info.attempt
     retry = RetryPolicy(
         maximum_attempts=int(request["retry"]["maximum_attempts"]),
@@ -332,7 +356,7 @@ def _heartbeating(run: RunSpec, the_call: Call, span: Any = None) -> Outcome:
 @activity.defn(name=names.RECORD)
 def record(request: dict[str, Any]) -> None:
     """Write the records a workflow kept (before it waits)."""
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     _write(run, _records(request["records"]), "a run's records")
 
 
@@ -341,7 +365,7 @@ def create_child(request: dict[str, Any]) -> dict[str, Any]:
     """Create (once) a child's execution row as the parent's owner; its workflow starts it."""
     from workflow_builder.runtime.service import start_child
 
-    run = _run(request["execution_id"])
+    run = _run_of(request)
     _write(run, _records(request.get("records") or []), "a run's records")
     spec = RunSpec(**{**run.__dict__, "created_by": request.get("created_by") or run.created_by})
     child = retrying(
@@ -363,31 +387,58 @@ def create_child(request: dict[str, Any]) -> dict[str, Any]:
     return {"execution_id": child.execution_id, "queue": child.extra["queue"]}
 
 
-@activity.defn(name=names.CLOSE)
-def close(request: dict[str, Any]) -> bool:
-    """Write the run's last records and close it (counters, children's policies); admit the
-    runs waiting behind it."""
-    from workflow_builder.runtime.admission import admit_after
+# Whether runs of the task queue wait for admission, asked last in the transaction that closes
+# a run (every run on Temporal goes through admission). The share lock on the queue row waits
+# for an admission in flight, which holds it `for no key update` until it commits, without
+# making closes wait for each other; the next statement, with a snapshot of its own, sees what
+# that admission committed (a run it held back because this one was still open), and an
+# admission after this commit sees this run closed.
+_HOLD_QUEUE = """
+select 1 from task_queues q join workflows w on w.task_queue_id = q.id
+where w.id = %(w)s for share of q
+"""
+_WAITING = """
+select w.task_queue_id as queue, exists (
+  select 1 from workflow_executions x join workflows y on y.id = x.workflow_id
+  where y.task_queue_id = w.task_queue_id and x.admitted_at is null and x.completed_at is null
+) as waiting
+from workflows w where w.id = %(w)s
+"""
 
-    run = _run(request["execution_id"])
+
+@activity.defn(name=names.CLOSE)
+def close(request: dict[str, Any]) -> bool | str:
+    """Write the run's last records and close it (counters, children's policies); admit the
+    runs waiting behind it. Returns True when this closed the run; when it was closed already
+    (by a cancel, or by this activity's earlier attempt whose result Temporal did not keep),
+    the status it was closed with."""
+    from workflow_builder.runtime.admission import admit_waiting
+
+    run = _run_of(request)
     records = _records(request.get("records") or [])
     records.variables = request.get("variables")
-    results = _transaction(
-        statements(
-            RunRef(run.execution_id, run.workflow_id, run.project_id),
-            records,
-            close=(request["status"], request.get("output"), request.get("error")),
-        ),
+    ref = RunRef(run.execution_id, run.workflow_id, run.project_id)
+    ending = (request["status"], request.get("output"), request.get("error"))
+    queue = {"w": run.workflow_id}
+    *results, _, found = _transaction(
+        [*statements(ref, records, close=ending), (_HOLD_QUEUE, queue), (_WAITING, queue)],
         "closing a run",
     )
     closed = bool(results[-1][0]["closed"])
     if closed:
         metrics.count_closed(run.execution_id)
-    try:
-        retrying(lambda: admit_after(UUID(run.workflow_id)), "admitting waiting runs")
-    except Exception:  # every heartbeat admits what still fits
-        activity.logger.exception("admitting the runs waiting behind a run failed")
-    return closed
+    if found and found[0]["waiting"]:
+        try:
+            retrying(lambda: admit_waiting(found[0]["queue"]), "admitting waiting runs")
+        except Exception:  # every heartbeat admits what still fits
+            activity.logger.exception("admitting the runs waiting behind a run failed")
+    if closed:
+        return True
+    [[row]] = _transaction(
+        [("select status from workflow_executions where id = %(e)s", {"e": run.execution_id})],
+        "reading how a run was closed",
+    )
+    return str(row["status"])
 
 
 @activity.defn(name=names.TICK)

@@ -6,7 +6,7 @@ call runs on one background event loop per process (`call`). A run's workflow is
 only once the transaction that admitted it has committed (so its first activity finds its
 row); a run whose start did not go through (Temporal away at that moment) is started by the
 next worker heartbeat (`start_unstarted`), idempotently: a run's Temporal workflow id is its
-execution id.
+execution id. The runs one transaction admits are started in one trip to the client's loop.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RPC_SECONDS = 30.0
+# The runs a transaction admitted, to start once it commits (in the session's `info`).
+_STARTS = "wfb_temporal_starts"
 
 
 class TemporalUnavailable(EngineUnavailable):
@@ -173,21 +175,41 @@ class TemporalEngine:
     def enqueue_run(
         self, session: Session, *, execution_id: str, queue: str, run_id: str | None = None
     ) -> None:
-        after_commit(session, lambda: self.start_run(execution_id, queue))
+        """Start the run's workflow once `session` commits. The runs a transaction admits are
+        started together, one after another in one trip to the client's event loop (not one
+        trip each)."""
+        batch: list[tuple[str, str]] | None = session.info.get(_STARTS)
+        if batch is None:
+            started: list[tuple[str, str]] = []
+            session.info[_STARTS] = batch = started
+
+            def start() -> None:
+                if session.info.get(_STARTS) is started:
+                    del session.info[_STARTS]
+                    self.start_runs(started)
+
+            def discard(_session: Session) -> None:
+                if session.info.get(_STARTS) is started:
+                    del session.info[_STARTS]
+
+            after_commit(session, start)
+            event.listen(session, "after_rollback", discard, once=True)
+        batch.append((execution_id, queue))
 
     def start_run(self, execution_id: str, queue: str) -> str:
         """Start the run's workflow (nothing if it runs already); return its run id."""
-        handle = call(
-            lambda client: client.start_workflow(
-                names.RUN_WORKFLOW,
-                execution_id,
-                id=names.workflow_id(execution_id),
-                task_queue=queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            )
-        )
+        handle = call(lambda client: _start(client, execution_id, queue))
         return str(handle.result_run_id or handle.run_id or execution_id)
+
+    def start_runs(self, runs: list[tuple[str, str]]) -> None:
+        """Start these runs' workflows (execution id, task queue), one after another; those
+        a failure leaves unstarted are started by a worker heartbeat (`start_unstarted`)."""
+
+        async def start_all(client: Client) -> None:
+            for execution_id, queue in runs:
+                await _start(client, execution_id, queue)
+
+        call(start_all, timeout=RPC_SECONDS + len(runs))
 
     def register_queue(self, task_queue: str, max_concurrent_workflows: int) -> None:
         """Nothing: a Temporal task queue exists as soon as a worker polls it (admission holds
@@ -292,6 +314,18 @@ class TemporalEngine:
 
     def resume_runs(self, run_ids_by_queue: Mapping[str, list[str]]) -> None:
         """Nothing: Temporal hands a worker's runs to other workers itself."""
+
+
+async def _start(client: Client, execution_id: str, queue: str) -> Any:
+    """Start a run's workflow (nothing if it runs already)."""
+    return await client.start_workflow(
+        names.RUN_WORKFLOW,
+        execution_id,
+        id=names.workflow_id(execution_id),
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
 
 
 TEMPORAL_ENGINE = TemporalEngine()

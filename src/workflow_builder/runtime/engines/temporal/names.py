@@ -17,6 +17,11 @@ CREATE_CHILD = "wfb_create_child"
 CLOSE = "wfb_close"
 TICK = "wfb_tick_start"
 
+# The patch (`workflow.patched`) under which a run loads and closes itself with local activities
+# (in the worker running its workflow task, no activity task of their own). Runs started before
+# it replay their regular activities.
+LOCAL_BOOKKEEPING = "wfb-local-bookkeeping-1"
+
 # The update that adds a work item and answers whether it was accepted.
 ADD_ITEM = "wfb_add_item"
 

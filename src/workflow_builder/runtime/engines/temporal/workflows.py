@@ -10,7 +10,10 @@ runs in the SDK's sandbox; everything it learns from the database arrives throug
 
 What the product records of a run — its history rows, statistics, its end — is written by the
 activities (`activities.py`): the rows of pure nodes travel with the next activity the run
-calls, so they cost no extra round trip.
+calls, so they cost no extra round trip. Loading the run (its pinned plan, marking it started)
+and closing it are local activities: they run in the worker that runs the workflow task, within
+that task, so a one-call run costs the Temporal server one activity task and two workflow
+tasks, as a hand-written one-activity workflow does.
 """
 
 from __future__ import annotations
@@ -56,6 +59,15 @@ _FOREVER = TemporalRetryPolicy(
 async def _bookkeeping(name: str, argument: Any) -> Any:
     """Run one of the runtime's own activities (on the workflow's task queue)."""
     return await workflow.execute_activity(
+        name, argument, start_to_close_timeout=timedelta(seconds=60), retry_policy=_FOREVER
+    )
+
+
+async def _local(name: str, argument: Any) -> Any:
+    """Run one of the runtime's own activities as a local activity: in this worker, within the
+    workflow task (retried like `_bookkeeping`'s; a worker that dies meanwhile loses the task,
+    and the worker that takes it over runs the activity again)."""
+    return await workflow.execute_local_activity(
         name, argument, start_to_close_timeout=timedelta(seconds=60), retry_policy=_FOREVER
     )
 
@@ -110,12 +122,17 @@ class RunWorkflow:
         self.pure: frozenset[str] = frozenset()
         # Signals that arrive before the run has loaded its plan (with its start, say).
         self.early: list[tuple[str, Any]] = []
+        # Whether this run loads and closes itself with local activities (names.LOCAL_BOOKKEEPING;
+        # runs started before the patch replay regular ones).
+        self.local = False
 
     # -- the run ----------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, execution_id: str) -> dict[str, Any]:
-        loaded = await _bookkeeping(names.LOAD, execution_id)
+        self.local = workflow.patched(names.LOCAL_BOOKKEEPING)
+        keep = _local if self.local else _bookkeeping
+        loaded = await keep(names.LOAD, execution_id)
         if loaded["closed"]:
             return {"status": loaded["status"], "output": None, "error": None}
         self._load(loaded)
@@ -128,9 +145,10 @@ class RunWorkflow:
             end = RunEnd("failed", None, "the run exceeded the workflow's execution timeout")
         except asyncio.CancelledError:
             end = RunEnd("canceled", None, "canceled")
-        closed = await _bookkeeping(
+        closed = await keep(
             names.CLOSE,
             {
+                **self._ref(),
                 "execution_id": execution_id,
                 "status": end.status,
                 "output": end.output,
@@ -139,7 +157,11 @@ class RunWorkflow:
                 "variables": self.variables,
             },
         )
-        return {"status": end.status if closed else "canceled", "output": end.output}
+        # `closed`: True, or how the run was closed already (by a cancel, or by an earlier
+        # attempt of this close whose result Temporal did not keep).
+        if closed is not True:
+            end = RunEnd(closed if isinstance(closed, str) else "canceled", end.output)
+        return {"status": end.status, "output": end.output}
 
     def _load(self, loaded: dict[str, Any]) -> None:
         run = loaded["run"]
@@ -160,6 +182,24 @@ class RunWorkflow:
             self._deliver(name, payload)
         self.early.clear()
 
+    def _ref(self) -> dict[str, Any]:
+        """What an activity needs to know of the run, so it need not read it (`run`; only
+        when the run loaded itself with a local activity, which reads its trace parent)."""
+        if not self.local or self.spec is None:
+            return {}
+        spec = self.spec
+        return {
+            "run": {
+                "workflow_id": spec.workflow_id,
+                "project_id": spec.project_id,
+                "compiled_code_id": spec.compiled_code_id,
+                "created_by": spec.created_by,
+                "task_queue_name": spec.task_queue_name,
+                "max_concurrent_activities": spec.max_concurrent_activities,
+                "trace_parent": spec.trace_parent,
+            }
+        }
+
     def _take_pending(self) -> list[dict[str, Any]]:
         taken, self.pending = self.pending, []
         return taken
@@ -169,7 +209,11 @@ class RunWorkflow:
         if self.pending:
             await workflow.execute_local_activity(
                 names.RECORD,
-                {"execution_id": self._spec.execution_id, "records": self._take_pending()},
+                {
+                    **self._ref(),
+                    "execution_id": self._spec.execution_id,
+                    "records": self._take_pending(),
+                },
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=_FOREVER,
             )
@@ -267,6 +311,7 @@ class RunWorkflow:
             result = await workflow.execute_activity(
                 names.CALL,
                 {
+                    **self._ref(),
                     "execution_id": self._spec.execution_id,
                     "node": dict(node),
                     "component": dict(call.component),
@@ -366,6 +411,7 @@ class RunWorkflow:
         created = await _bookkeeping(
             names.CREATE_CHILD,
             {
+                **self._ref(),
                 "execution_id": self._spec.execution_id,
                 "created_by": self._spec.created_by,
                 "key": request.key,
