@@ -255,6 +255,19 @@ def worker(
             )
             raise typer.Exit(2) from None
     running = Worker(projects or None)  # no --project: every project
+    # From here SIGTERM and Ctrl-C mean "drain and stop", even while the worker is starting:
+    # one that arrives once it has registered (and may already run runs) must hand its runs
+    # over, not abort. Asked twice before the start is done, it gives up at once.
+    stop = threading.Event()
+    started = threading.Event()
+
+    def _on_stop(*_: object) -> None:
+        if stop.is_set() and not started.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _on_stop)
     try:
         running.start()
     except ValueError as exc:
@@ -267,9 +280,7 @@ def worker(
     console.print(f"Worker [bold]{running.worker_id}[/bold] running; Ctrl-C or SIGTERM stops it")
     if console.quiet:
         log.info("worker %s running", running.worker_id)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    started.set()
     stop.wait()
     with console.status("Draining"):
         running.stop(drain_seconds)

@@ -175,6 +175,24 @@ def test_killed_workers_repeat_only_the_calls_in_flight_and_every_run_completes(
         assert any(first_arrival[key] <= killed for killed in kills), key
 
 
+def test_sigterm_the_moment_a_worker_registers_still_drains_and_stops_it(
+    stack: Stack, server: PrivateServer
+) -> None:
+    stack.sign_up()
+    worker = stack.start_worker(wait=False)
+    deadline = time.monotonic() + 120
+    with psycopg.connect(stack.url, autocommit=True) as conn:
+        query = "select count(*) from worker_leases where status = 'running'"
+        while not conn.execute(query).fetchone()[0]:  # type: ignore[index]
+            assert worker.alive() and time.monotonic() < deadline, worker.output()
+            time.sleep(0.002)
+    worker.signal(signal.SIGTERM)  # while it may still be finishing its start
+    assert worker.wait(timeout=60) == 0, worker.output()
+    with psycopg.connect(stack.url, autocommit=True) as conn:
+        status = conn.execute("select status from worker_leases").fetchall()
+    assert status == [("stopped",)]
+
+
 def test_sigterm_hands_waiting_runs_to_workers_started_later(
     stack: Stack, server: PrivateServer
 ) -> None:
