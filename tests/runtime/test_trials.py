@@ -194,3 +194,28 @@ def test_a_test_run_checks_its_inputs_and_the_draft(api: Api) -> None:
         "POST", f"/workflows/{api.create_workflow(broken)}/test-runs", 422, json={"inputs": {}}
     ).json()
     assert problem["type"].endswith("/compilation")
+
+
+def test_a_test_runs_calls_are_left_out_of_the_components_statistics(api: Api) -> None:
+    workflow_id = api.deploy(_shout())
+
+    def calls() -> int:
+        rows = api.call(
+            "GET", "/statistics/components", 200, params={"workflow_id": workflow_id}
+        ).json()
+        items = rows["items"] if isinstance(rows, dict) else rows
+        return sum(row["execution_count"] for row in items)
+
+    test_run = api.call(
+        "POST", f"/workflows/{workflow_id}/test-runs", 201, json={"inputs": {"name": "Ada"}}
+    ).json()
+    assert api.wait(test_run["id"])["status"] == "completed"
+    assert calls() == 0
+    assert api.wait(api.start(workflow_id, {"name": "Bob"}))["status"] == "completed"
+    counted = calls()
+    assert counted > 0  # the deployed run's calls count
+    again = api.call(
+        "POST", f"/workflows/{workflow_id}/test-runs", 201, json={"inputs": {"name": "Cy"}}
+    ).json()
+    assert api.wait(again["id"])["status"] == "completed"
+    assert calls() == counted

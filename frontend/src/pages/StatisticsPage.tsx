@@ -370,7 +370,7 @@ export function StatisticsPage() {
             <BarList
               title="Duration per component"
               id="component-chart"
-              note="Average per call since the first run of the selected workflows, test runs included; the window and the test-run choice do not apply."
+              note="Average per call since the first run of the selected workflows; calls of test runs never count here, and the window does not apply."
               rows={data.components.map((c) => ({
                 key: c.component_id,
                 label: c.display_name || c.name || c.component_id,
