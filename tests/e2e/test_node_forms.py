@@ -354,6 +354,11 @@ def fill_llm_agent(page: Page, panel: Locator, servers: Loopback) -> None:
     tools = config.get_by_role("group", name="Tools", exact=True)
     tools.get_by_role("button", name="Add to Tools").click()
     tools.get_by_label("Tools 1", exact=True).select_option("transform")
+    # A tool offered under a name of its own, with fixed settings: a group, not JSON.
+    tools.get_by_role("button", name="Add one with settings to Tools").click()
+    offered = tools.get_by_role("group", name="Tools 2", exact=True)
+    offered.get_by_label("Name", exact=True).fill("reshape")
+    offered.get_by_label("Component", exact=True).select_option("transform")
     config.get_by_label("Maximum tool rounds").fill("2")
     config.get_by_label("Maximum tokens").fill("200")
     config.get_by_label("Temperature").fill("0.2")
@@ -371,7 +376,7 @@ def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], servers: Loopbac
         "api_key": {"$secret": "OPENAI_KEY"},
         "prompt": {"prompt_content": "Summarize the order of {{ amount }}."},
         "system": "You are terse.",
-        "tools": ["transform"],
+        "tools": ["transform", {"name": "reshape", "component": "transform"}],
         "max_tool_rounds": 2,
         "max_tokens": 200,
         "temperature": 0.2,
@@ -384,7 +389,7 @@ def check_llm_agent(saved: dict[str, Any], run: dict[str, Any], servers: Loopbac
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["authorization"] == "Bearer sk-test"
     assert request["body"]["messages"][0] == {"role": "system", "content": "You are terse."}
-    assert [t["function"]["name"] for t in request["body"]["tools"]] == ["transform"]
+    assert [t["function"]["name"] for t in request["body"]["tools"]] == ["transform", "reshape"]
 
 
 def fill_signal_parent(page: Page, panel: Locator, servers: Loopback) -> None:

@@ -773,6 +773,11 @@ function ListField({ schema, path, value, onChange, label, required, errors, id,
   };
   const items = (schema.items ?? {}) as JsonSchema;
   const own = errorsUnder(errors, path, false);
+  // Items that may also be a group of settings (an agent's tool offered under a name of its
+  // own, with a fixed config) can be added as that group.
+  const withSettings = alternativesOf(items)?.some(
+    (option) => typesOf(option).includes("object") && hasPropertiesOf(option) && !isSecretRef(option),
+  );
   return (
     <fieldset className="form-group-fields form-list" data-field={id}>
       <legend id={`${id}-label`}>
@@ -813,6 +818,16 @@ function ListField({ schema, path, value, onChange, label, required, errors, id,
       >
         + Add
       </button>
+      {withSettings && (
+        <button
+          type="button"
+          className="form-array-button"
+          onClick={() => update([...rows, {}])}
+          aria-label={`Add one with settings to ${label}`}
+        >
+          + Add with settings
+        </button>
+      )}
     </fieldset>
   );
 }
