@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import pytest
 
-from tests.support import unique
+from tests.support import run_async, unique
 from workflow_builder.db import Database
 from workflow_builder.runtime.aio import AsyncPool
 
@@ -40,7 +38,7 @@ def test_a_transaction_answers_each_statement_and_commits(db: Database, table: s
         finally:
             await pool.close()
 
-    assert asyncio.run(run()) == [[{"v": 1}], [{"n": 1}], []]
+    assert run_async(run()) == [[{"v": 1}], [{"n": 1}], []]
     assert _values(db, table) == [1, 2]
 
 
@@ -61,5 +59,5 @@ def test_a_failing_statement_rolls_the_whole_transaction_back(db: Database, tabl
         finally:
             await pool.close()
 
-    assert asyncio.run(run()) == [[{"v": 3}]]
+    assert run_async(run()) == [[{"v": 3}]]
     assert _values(db, table) == [1, 3]

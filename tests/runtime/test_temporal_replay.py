@@ -4,13 +4,13 @@ Temporal's replayer feeds the workflow a recorded history.)"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from tests.support import run_async
 from workflow_builder.runtime.engines.temporal.worker import _RUNNER
 from workflow_builder.runtime.engines.temporal.workflows import RunWorkflow, TickWorkflow
 
@@ -23,7 +23,7 @@ def replay(name: str) -> None:
     started = recorded["events"][0]["workflowExecutionStartedEventAttributes"]
     history = WorkflowHistory.from_json(started.get("workflowId", "recorded"), recorded)
     replayer = Replayer(workflows=[RunWorkflow, TickWorkflow], workflow_runner=_RUNNER)
-    asyncio.run(replayer.replay_workflow(history))
+    run_async(replayer.replay_workflow(history))
 
 
 def test_a_run_that_loaded_and_closed_itself_with_activities_replays() -> None:
