@@ -4,6 +4,7 @@ the runs, and the workers page shows the live worker."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -205,7 +206,12 @@ def test_build_with_a_condition_deploy_run_and_watch_every_node_turn_done(
     ).to_contain_text('"amount": 250')
     screenshot(page, "execution-detail")
     # Keyboard: a focused node opens with Enter.
+    # The click left the clicked node focused once its selection settled; then move the focus.
+    expect(node(page, "activity_1")).to_be_focused()
+    expect(node(page, "activity_1")).to_have_class(re.compile(r"\bselected\b"))
+    page.wait_for_timeout(300)
     node(page, "end_1").focus()
+    expect(node(page, "end_1")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("region", name="Steps of end_1")).to_be_visible()
 
