@@ -173,9 +173,14 @@ class _Holder:
                     return
 
     def close(self) -> None:
-        """Give every slot back at once by ending the session that holds their locks."""
-        with self._lock:
+        """Give every slot back at once by ending the session that holds their locks. Bounded:
+        a thread stuck in a statement (the database unreachable) does not hold the exit up."""
+        locked = self._lock.acquire(timeout=2)
+        try:
             self._drop()
+        finally:
+            if locked:
+                self._lock.release()
 
     def _forget(self) -> None:
         self._held.clear()
