@@ -276,7 +276,6 @@ def peer_workers(url: str, count: int, queues: dict[str, int]) -> Iterator[list[
 @contextlib.contextmanager
 def peer_webhook(url: str, queue: str, key: str) -> Iterator[tuple[Any, str]]:
     """Start the peer's webhook process; yield it and its base URL."""
-    import httpx
 
     from bench.harness import Process, free_port
 
@@ -287,16 +286,10 @@ def peer_webhook(url: str, queue: str, key: str) -> Iterator[tuple[Any, str]]:
         "dbos-peer-webhook",
     )
     base = f"http://127.0.0.1:{port}"
+    from bench.harness import wait_healthy
+
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            process.check_alive()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the peer webhook never answered:\n{process.output()}")
-            time.sleep(0.1)
+        wait_healthy(process, base, "the peer webhook", timeout=120)
         yield process, base
     finally:
         process.stop()

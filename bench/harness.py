@@ -505,7 +505,7 @@ def _own_stack(*, apis: int) -> Iterator[Stack]:
         )
         try:
             for process, base_url in zip(running.api_processes, running.base_urls, strict=True):
-                _wait_healthy(process, base_url)
+                wait_healthy(process, base_url)
             yield running
         finally:
             running.stop_workers()
@@ -515,15 +515,19 @@ def _own_stack(*, apis: int) -> Iterator[Stack]:
             database.dispose()
 
 
-def _wait_healthy(process: Process, base_url: str) -> None:
-    deadline = time.monotonic() + 180
+def wait_healthy(
+    process: Process, base_url: str, what: str = "the API", timeout: float = 180
+) -> None:
+    """Wait until `process` answers 200 on /health; fail with its output if it dies or never
+    answers within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         process.check_alive()
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"the API never answered:\n{process.output()}")
+    raise RuntimeError(f"{what} never answered:\n{process.output()}")
 
 
 # -- runs ---------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from bench.harness import (
     server_url,
     update_docs,
     wait_all_closed,
+    wait_healthy,
     wait_terminal,
 )
 from bench.webhook_ingress import Step, best_rate, ramp_table, webhook_definition
@@ -135,7 +136,6 @@ def peer_workers(address: str, queue: str, count: int) -> Iterator[list[Process]
 @contextlib.contextmanager
 def peer_webhook(address: str, queue: str, key: str) -> Iterator[tuple[Process, str]]:
     """Start the hand-written FastAPI -> Temporal webhook; yield it and its base URL."""
-    import httpx
 
     from bench.dbos_peer import _python_env
 
@@ -147,15 +147,7 @@ def peer_webhook(address: str, queue: str, key: str) -> Iterator[tuple[Process, 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            process.check_alive()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the peer webhook never answered:\n{process.output()}")
-            time.sleep(0.1)
+        wait_healthy(process, base, "the peer webhook", timeout=120)
         yield process, base
     finally:
         process.stop()
