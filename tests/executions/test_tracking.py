@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -165,14 +166,38 @@ def _run(db: Database, world: dict[str, Any], execution_id: UUID, seed: int) -> 
     return calls
 
 
+def _fold(db: Database) -> int:
+    with system_session(db=db) as s:
+        return int(s.execute(text("select public.wfb_fold_statistics()")).scalar_one())
+
+
 def test_counters_equal_the_sum_of_concurrent_histories(db: Database) -> None:
+    """Runs record their counters and statistics as deltas while folds move them into the
+    counted rows at the same time: once the last fold is done, every counter is exact."""
     world = _setup(db)
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        histories = list(
-            pool.map(
-                lambda a: _run(db, world, *a), [(run, i) for i, run in enumerate(world["runs"])]
+    done = threading.Event()
+    folded: list[int] = []
+
+    def fold_meanwhile() -> None:
+        while not done.is_set():
+            folded.append(_fold(db))
+
+    folder = threading.Thread(target=fold_meanwhile)
+    folder.start()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            histories = list(
+                pool.map(
+                    lambda a: _run(db, world, *a),
+                    [(run, i) for i, run in enumerate(world["runs"])],
+                )
             )
-        )
+    finally:
+        done.set()
+        folder.join()
+    folded.append(_fold(db))
+    assert sum(folded) > folded[-1], "no fold ran while the runs recorded"
+    assert _fold(db) == 0
     calls = [call for history in histories for call in history]
     durations = [d for d, _, _ in calls]
     expected_stats = (

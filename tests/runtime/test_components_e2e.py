@@ -37,6 +37,7 @@ from workflow_builder.activities.llm_agent import SPEC as LLM_AGENT
 from workflow_builder.activities.pricing import cost_usd
 from workflow_builder.db import Database, system_session
 from workflow_builder.runtime.worker import Worker
+from workflow_builder.statistics.service import fold_counters
 
 # The test SMTP server takes AUTH without TLS on purpose: it listens on loopback only.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -159,6 +160,7 @@ def create_prompt(api: Api, **fields: Any) -> str:
 
 def statistics(component_id: str, workflow_id: str | None) -> dict[str, Any]:
     with system_session() as session:
+        fold_counters(session)
         row = (
             session.execute(
                 text(

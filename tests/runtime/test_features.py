@@ -12,6 +12,7 @@ from tests.runtime.conftest import Api, chain, edge, transform, trigger, waits_f
 from tests.support import unique
 from workflow_builder.config import get_settings
 from workflow_builder.db import system_session
+from workflow_builder.statistics.service import fold_counters
 
 
 def queue_workflow(
@@ -358,6 +359,7 @@ def test_statistics_equal_what_concurrent_runs_histories_add_up_to(api: Api) -> 
     assert {r["status"] for r in finished} == {"completed"}
     calls = [s for r in finished for s in r["steps"] if s["node_type"] == "activity"]
     with system_session() as session:
+        fold_counters(session)
         stats = session.execute(
             text(
                 """select execution_count, success_count, failure_count

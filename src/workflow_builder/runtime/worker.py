@@ -16,8 +16,8 @@ No run depends on a particular worker coming back:
   still tries to record is refused by the run's fence once the run has moved.
 
 Every heartbeat also admits waiting runs that fit under their workflow's limit
-(`admission.py`) and closes runs whose engine workflow ended without the interpreter closing
-them.
+(`admission.py`), closes runs whose engine workflow ended without the interpreter closing
+them, and folds the counter and statistics deltas runs recorded (`fold_statistics`).
 """
 
 from __future__ import annotations
@@ -278,9 +278,11 @@ class Worker:
         worker has been connected long enough to judge), resume orphaned runs, admit waiting
         runs, close runs the engine ended. (On Temporal, which owns who runs what: declare silent
         workers dead in the registry, serve new projects' task queues, admit waiting runs, start
-        the admitted runs whose start did not go through.)"""
+        the admitted runs whose start did not go through.) On both, fold the runs' counter
+        and statistics deltas."""
         after = self.settings.worker_dead_after_seconds
         connected = self._connected_since
+        fold_statistics()
         # The registry says which workers went silent on either engine (on Temporal their runs
         # move on by Temporal's own timeouts; only the rows are ours to mark).
         if connected is not None and time.monotonic() - connected >= after:
@@ -352,6 +354,14 @@ def _resume(rows: Sequence[tuple[str, str | None]]) -> None:
     if by_queue:
         engine.DBOS_ENGINE.resume_runs(by_queue)
         log.info("resumed %d runs on their queues", len(rows))
+
+
+def fold_statistics() -> int:
+    """Move the counter and statistics deltas runs recorded into `projects`,
+    `workflow_compiled_code` and `activity_statistics` (migration 0061); return how many.
+    The API folds before it reads them, so this only keeps the deltas few."""
+    with system_session() as session:
+        return int(session.execute(text("select public.wfb_fold_statistics()")).scalar_one())
 
 
 def reconcile() -> int:

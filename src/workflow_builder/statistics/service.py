@@ -44,6 +44,17 @@ _RUN_FILTER = """e.started_at >= :since and e.started_at < :until
   and (cast(:workflow_id as uuid) is null or e.workflow_id = :workflow_id)"""
 
 
+def fold_counters(db_session: Session) -> None:
+    """Bring the counters and component statistics up to date before reading them.
+
+    Runs record what they add as deltas in their own transactions (migration 0061);
+    `wfb_fold_statistics()` moves every committed delta into `projects`,
+    `workflow_compiled_code` and `activity_statistics`. Call it first in a transaction,
+    before anything that locks one of those rows.
+    """
+    db_session.execute(text("select public.wfb_fold_statistics()"))
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -235,6 +246,7 @@ def component_statistics(
 
     The global rows (no workflow) are left out: they count every tenant's calls.
     """
+    fold_counters(db_session)
     rows = db_session.execute(
         text(
             """select a.component_id, c.name, c.display_name, t.name as type,
