@@ -270,3 +270,34 @@ def test_counters_equal_the_sum_of_concurrent_histories(db: Database) -> None:
         assert sorted(json.dumps(m, sort_keys=True) for m in recorded) == sorted(
             json.dumps(m or None, sort_keys=True) for _, _, m in calls
         )
+
+
+def test_only_a_run_closed_from_outside_is_announced_closed(db: Database) -> None:
+    """`closed` on channel wfb_run tells a run that someone else closed it (a cancel, its
+    parent's terminate policy); a run closing itself announces nothing, so its close does not
+    wake every worker's listener."""
+    import psycopg
+
+    world = _setup(db)
+    own, outside = world["runs"][0], world["runs"][1]
+    with psycopg.connect(db.url, autocommit=True) as listener:
+        listener.execute("listen wfb_run")
+        with system_session(db=db) as s:
+            for run in (own, outside):
+                assert s.execute(text("select public.wfb_start_execution(:e)"), {"e": run}).scalar()
+            assert s.execute(
+                text("select public.wfb_close_own_execution(:e, 'completed', '{}', null)"),
+                {"e": own},
+            ).scalar()
+            assert s.execute(
+                text("select public.wfb_close_execution(:e, 'canceled', null, 'canceled')"),
+                {"e": outside},
+            ).scalar()
+        heard = [n.payload for n in listener.notifies(timeout=1.0)]
+    assert heard == [f"closed:{outside}"], heard
+    with system_session(db=db) as s:
+        closed = s.execute(
+            text("select id, status from workflow_executions where id = any(:ids)"),
+            {"ids": [own, outside]},
+        ).all()
+    assert {row.id: row.status for row in closed} == {own: "completed", outside: "canceled"}

@@ -91,9 +91,10 @@ select public.wfb_count_calls(%(e)s, %(w)s, %(p)s, cast(%(calls)s as jsonb)) as 
 from ({fence}) as fence
 """
 
+# The run closing itself: no `closed` announcement (that is for a run closed from outside).
 _CLOSE = """
-select public.wfb_close_execution(%(e)s, %(status)s, cast(%(outputs)s as jsonb), %(error)s)
-  as closed
+select public.wfb_close_own_execution(%(e)s, %(status)s, cast(%(outputs)s as jsonb),
+  %(error)s) as closed
 from ({fence}) as fence
 """
 

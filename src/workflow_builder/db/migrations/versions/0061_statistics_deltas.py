@@ -15,6 +15,10 @@ transaction: every worker heartbeat calls it, and so does the API before it read
 so what the API answers is exact. Folds run one at a time (an advisory lock), each taking its
 row locks in one order (statistics by component then workflow, projects, versions).
 
+A run that closes itself (`wfb_close_own_execution`) no longer announces `closed` on channel
+`wfb_run`: that announcement is for a run someone else closed, and it woke every worker's
+listener for every run.
+
 Revision ID: 0061
 Revises: 0060
 """
@@ -167,6 +171,39 @@ begin
   return true;
 end $$;
 
+-- A run closing itself (its interpreter's end): as wfb_close_execution, without announcing
+-- `closed` on channel wfb_run. That announcement tells a run that someone else closed it;
+-- the run closing itself needs none, and it woke every worker's listener for every run.
+create function public.wfb_close_own_execution(
+  run uuid, new_status text, new_outputs jsonb, new_error text
+) returns boolean
+language plpgsql as $$
+declare
+  closed boolean;
+begin
+  perform set_config('wfb.closing_itself', run::text, true);
+  closed := public.wfb_close_execution(run, new_status, new_outputs, new_error);
+  perform set_config('wfb.closing_itself', '', true);
+  return closed;
+end $$;
+
+create or replace function public.wfb_announce_run() returns trigger
+language plpgsql as $$
+begin
+  if old.completed_at is null and new.completed_at is not null then
+    if new.id::text is distinct from current_setting('wfb.closing_itself', true) then
+      perform public.wfb_announce('closed', new.id);
+    end if;
+    if new.parent_execution_id is not null then
+      perform public.wfb_announce('child', new.parent_execution_id);
+    end if;
+  end if;
+  if old.cancel_requested_at is null and new.cancel_requested_at is not null then
+    perform public.wfb_announce('stop', new.id);
+  end if;
+  return null;
+end $$;
+
 -- Move every committed delta into the counters and statistics; return how many deltas.
 -- One fold at a time; call it first in a transaction (before it locks any counted row).
 create function public.wfb_fold_statistics() returns integer
@@ -181,17 +218,19 @@ begin
     delete from public.activity_statistics_deltas returning *
   ),
   per_workflow as (
-    select component_id, workflow_id, sum(execution_count) as n, sum(success_count) as ok,
-      sum(total_duration_ms) as duration, min(min_duration_ms) as shortest,
-      max(max_duration_ms) as longest, sum(input_tokens) as input_tokens,
-      sum(output_tokens) as output_tokens, sum(cost_usd) as cost, max(recorded_at) as at
+    select component_id, workflow_id, sum(execution_count)::bigint as n,
+      sum(success_count)::bigint as ok, sum(total_duration_ms)::bigint as duration,
+      min(min_duration_ms) as shortest, max(max_duration_ms) as longest,
+      sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
+      sum(cost_usd) as cost, max(recorded_at) as at
     from taken group by component_id, workflow_id
   ),
   scoped as (
     select * from per_workflow where workflow_id is not null
     union all
-    select component_id, null, sum(n), sum(ok), sum(duration), min(shortest), max(longest),
-      sum(input_tokens), sum(output_tokens), sum(cost), max(at)
+    select component_id, null, sum(n)::bigint, sum(ok)::bigint, sum(duration)::bigint,
+      min(shortest), max(longest), sum(input_tokens)::bigint, sum(output_tokens)::bigint,
+      sum(cost), max(at)
     from per_workflow group by component_id
   ),
   upserted as (
@@ -225,8 +264,9 @@ begin
       recorded_at
   ),
   grouped as (
-    select project_id, compiled_code_id, sum(started) as started, sum(finished) as finished,
-      sum(duration_ms) as duration_ms, sum(activity_calls) as activity_calls,
+    select project_id, compiled_code_id, sum(started)::bigint as started,
+      sum(finished)::bigint as finished, sum(duration_ms)::bigint as duration_ms,
+      sum(activity_calls)::bigint as activity_calls,
       max(recorded_at) filter (where started > 0) as last_start, count(*) as deltas
     from taken group by project_id, compiled_code_id
   )
@@ -247,8 +287,8 @@ begin
         / nullif(p.finished_workflow_executions + d.finished, 0),
       p.avg_execution_duration_ms)
   from (
-    select project_id, sum(started) as started, sum(finished) as finished,
-      sum(duration_ms) as duration_ms, sum(activity_calls) as activity_calls,
+    select project_id, sum(started)::bigint as started, sum(finished)::bigint as finished,
+      sum(duration_ms)::bigint as duration_ms, sum(activity_calls)::bigint as activity_calls,
       max(last_start) as last_start
     from jsonb_to_recordset(folded) as f(project_id uuid, started bigint, finished bigint,
       duration_ms bigint, activity_calls bigint, last_start timestamptz)
@@ -265,8 +305,8 @@ begin
       (c.total_duration_ms + d.duration_ms) / nullif(c.finished_count + d.finished, 0),
       c.avg_execution_duration_ms)
   from (
-    select compiled_code_id, sum(started) as started, sum(finished) as finished,
-      sum(duration_ms) as duration_ms, max(last_start) as last_start
+    select compiled_code_id, sum(started)::bigint as started, sum(finished)::bigint as finished,
+      sum(duration_ms)::bigint as duration_ms, max(last_start) as last_start
     from jsonb_to_recordset(folded) as f(compiled_code_id uuid, started bigint,
       finished bigint, duration_ms bigint, last_start timestamptz)
     where compiled_code_id is not null group by compiled_code_id
@@ -294,6 +334,7 @@ def downgrade() -> None:
     op.execute(
         """
         drop function public.wfb_fold_statistics();
+        drop function public.wfb_close_own_execution(uuid, text, jsonb, text);
         drop table public.activity_statistics_deltas;
         drop table public.run_counter_deltas;
         """
@@ -301,7 +342,8 @@ def downgrade() -> None:
 
 
 def _functions_0012() -> str:
-    """wfb_start_execution and wfb_close_execution as migration 0012 created them."""
+    """wfb_start_execution, wfb_close_execution and wfb_announce_run as migration 0012
+    created them."""
     from importlib import import_module
 
     durable = import_module("workflow_builder.db.migrations.versions.0012_durable_runtime")
@@ -310,5 +352,7 @@ def _functions_0012() -> str:
     end = text.index("-- Count finished call attempts")
     close = text.index("create function public.wfb_close_execution")
     close_end = text.index("create function public.wfb_announce(")
-    both = text[start:end] + text[close:close_end]
+    announce = text.index("create function public.wfb_announce_run()")
+    announce_end = text.index("create trigger workflow_executions_announce")
+    both = text[start:end] + text[close:close_end] + text[announce:announce_end]
     return both.replace("create function", "create or replace function")
