@@ -55,7 +55,7 @@ def main() -> None:
 def summary(document: str) -> str:
     """Return the summary section: each benchmark's `Result:` paragraph, in order."""
     lines = [f"## {SUMMARY}", "", "| benchmark | result |", "| --- | --- |"]
-    for found in re.finditer(r"^## (B\d) — (.+?)\n(.*?)(?=^## |\Z)", document, re.M | re.S):
+    for found in re.finditer(r"^## (B\d+) — (.+?)\n(.*?)(?=^## |\Z)", document, re.M | re.S):
         key, title, body = found.groups()
         result = re.search(r"^Result: (.*?)(?:\n\n|\Z)", body, re.M | re.S)
         if result:
