@@ -301,3 +301,34 @@ def test_only_a_run_closed_from_outside_is_announced_closed(db: Database) -> Non
             {"ids": [own, outside]},
         ).all()
     assert {row.id: row.status for row in closed} == {own: "completed", outside: "canceled"}
+
+
+def test_deltas_of_a_deleted_workflow_or_component_fold_as_their_delete_would_have(
+    db: Database,
+) -> None:
+    """A call counted, then its workflow deleted before the fold: the workflow keeps no
+    statistics row (deleting it cascades), the component's overall row still counts the
+    call. A deleted component's deltas go with it. Neither stops the fold."""
+    kept, gone = _setup(db), _setup(db)
+    for world in (kept, gone):
+        with system_session(db=db) as s:
+            s.execute(text("select public.wfb_start_execution(:e)"), {"e": world["runs"][0]})
+            assert _record(s, world, world["runs"][0], 0, (40, True, {})) == 1
+    with system_session(db=db) as s:
+        s.execute(
+            text("delete from workflow_executions where workflow_id = :w"), {"w": kept["workflow"]}
+        )
+        s.execute(text("delete from workflows where id = :w"), {"w": kept["workflow"]})
+        s.execute(text("delete from components where id = :c"), {"c": gone["component"]})
+    assert _fold(db) > 0
+    with system_session(db=db) as s:
+        rows = s.execute(
+            text(
+                """select component_id, workflow_id, execution_count from activity_statistics
+                   where component_id = any(:c)"""
+            ),
+            {"c": [kept["component"], gone["component"]]},
+        ).all()
+        left = scalar(s, "select count(*) from activity_statistics_deltas")
+    assert [tuple(row) for row in rows] == [(kept["component"], None, 1)], rows
+    assert left == 0

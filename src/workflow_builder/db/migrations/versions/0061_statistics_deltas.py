@@ -223,10 +223,16 @@ begin
       min(min_duration_ms) as shortest, max(max_duration_ms) as longest,
       sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
       sum(cost_usd) as cost, max(recorded_at) as at
-    from taken group by component_id, workflow_id
+    from taken t
+    -- A component deleted since (its statistics went with it): its deltas go too.
+    where exists (select 1 from public.components c where c.id = t.component_id)
+    group by component_id, workflow_id
   ),
   scoped as (
-    select * from per_workflow where workflow_id is not null
+    -- A workflow deleted since keeps no row of its own; its calls still count overall.
+    select * from per_workflow p
+    where p.workflow_id is not null
+      and exists (select 1 from public.workflows w where w.id = p.workflow_id)
     union all
     select component_id, null, sum(n)::bigint, sum(ok)::bigint, sum(duration)::bigint,
       min(shortest), max(longest), sum(input_tokens)::bigint, sum(output_tokens)::bigint,
