@@ -43,7 +43,6 @@ from workflow_builder.runtime import service as runtime
 from workflow_builder.runtime import trials
 from workflow_builder.runtime.schedules import register_schedules, unregister_schedules
 from workflow_builder.runtime.service import RUN_WORKFLOW
-from workflow_builder.statistics.service import fold_counters
 from workflow_builder.webhooks.service import forget_hooks
 from workflow_builder.workflows.catalog import RegistryCatalog
 from workflow_builder.workflows.models import Workflow
@@ -257,8 +256,7 @@ def try_node(
 
 
 def list_versions(*, db_session: Session, workflow_id: UUID) -> list[VersionRead]:
-    """Return the workflow's compiled versions, newest first (counters up to date)."""
-    fold_counters(db_session)
+    """Return the workflow's compiled versions, newest first."""
     get_workflow(db_session=db_session, workflow_id=workflow_id)
     rows = db_session.execute(
         text(
@@ -272,7 +270,6 @@ def list_versions(*, db_session: Session, workflow_id: UUID) -> list[VersionRead
 
 def get_version(*, db_session: Session, workflow_id: UUID, version_id: UUID) -> VersionDetail:
     """Return one compiled version with its plan and pinned components."""
-    fold_counters(db_session)
     row = db_session.execute(
         text(
             f"select {_VERSION_COLUMNS}, workflow_code, activities_code "
@@ -294,7 +291,6 @@ def get_version(*, db_session: Session, workflow_id: UUID, version_id: UUID) -> 
 
 def activate_version(*, db_session: Session, workflow_id: UUID, version_id: UUID) -> VersionRead:
     """Make a compiled version the one new runs use (a rollback when it is an older one)."""
-    fold_counters(db_session)
     get_workflow(db_session=db_session, workflow_id=workflow_id)
     exists = db_session.execute(
         text("select 1 from workflow_compiled_code where workflow_id = :w and id = :v"),

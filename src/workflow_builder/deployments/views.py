@@ -19,6 +19,7 @@ from workflow_builder.deployments.models import (
     VersionDetail,
     VersionRead,
 )
+from workflow_builder.statistics.service import fold_counters
 
 router = APIRouter(prefix="/workflows/{workflow_id}", tags=["deployments"])
 schemas_router = APIRouter(prefix="/schemas", tags=["schemas"])
@@ -65,6 +66,7 @@ def try_node(
 @router.get("/versions")
 def list_versions(workflow_id: UUID, db_session: DbSession, user: Reader) -> list[VersionRead]:
     """List the compiled versions, newest first; exactly one is active."""
+    fold_counters(db_session)
     return service.list_versions(db_session=db_session, workflow_id=workflow_id)
 
 
@@ -73,6 +75,7 @@ def get_version(
     workflow_id: UUID, version_id: UUID, db_session: DbSession, user: Reader
 ) -> VersionDetail:
     """Return a compiled version with its execution plan."""
+    fold_counters(db_session)
     return service.get_version(
         db_session=db_session, workflow_id=workflow_id, version_id=version_id
     )
@@ -83,6 +86,7 @@ def activate_version(
     workflow_id: UUID, version_id: UUID, db_session: DbSession, user: Writer
 ) -> VersionRead:
     """Make this version the one new runs use (roll back or forward); runs in flight keep theirs."""
+    fold_counters(db_session)
     return service.activate_version(
         db_session=db_session, workflow_id=workflow_id, version_id=version_id
     )

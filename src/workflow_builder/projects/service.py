@@ -21,7 +21,6 @@ from workflow_builder.projects.models import (
     TaskQueueRead,
     TaskQueueUpdate,
 )
-from workflow_builder.statistics.service import fold_counters
 
 
 def _not_null(changes: dict[str, Any], *fields: str) -> dict[str, Any]:
@@ -84,16 +83,14 @@ def delete_task_queue(*, db_session: Session, task_queue_id: UUID) -> None:
 
 
 def get_project(*, db_session: Session, project_id: UUID) -> Project:
-    """Return a project the caller owns (its counters up to date)."""
-    fold_counters(db_session)
+    """Return a project the caller owns."""
     return get_or_404(db_session, Project, project_id, "Project")
 
 
 def list_projects(
     *, db_session: Session, params: PageParams, is_active: bool | None, q: str | None
 ) -> Page[ProjectRead]:
-    """Return a page of the caller's projects (their counters up to date)."""
-    fold_counters(db_session)
+    """Return a page of the caller's projects."""
     statement: Select[Any] = select(Project)
     if is_active is not None:
         statement = statement.where(Project.is_active.is_(is_active))

@@ -19,6 +19,7 @@ from workflow_builder.projects.models import (
     TaskQueueRead,
     TaskQueueUpdate,
 )
+from workflow_builder.statistics.service import fold_counters
 
 projects_router = APIRouter(prefix="/projects", tags=["projects"])
 task_queues_router = APIRouter(prefix="/task-queues", tags=["task queues"])
@@ -98,6 +99,7 @@ def list_projects(
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[ProjectRead]:
     """The caller's projects with their statistics."""
+    fold_counters(db_session)
     return service.list_projects(db_session=db_session, params=paging, is_active=is_active, q=q)
 
 
@@ -111,6 +113,7 @@ def create_project(data: ProjectCreate, db_session: DbSession, user: WriteProjec
 @projects_router.get("/{project_id}")
 def read_project(project_id: UUID, db_session: DbSession, user: ReadProjects) -> ProjectRead:
     """One project with its statistics."""
+    fold_counters(db_session)
     return ProjectRead.model_validate(
         service.get_project(db_session=db_session, project_id=project_id)
     )
@@ -121,6 +124,7 @@ def update_project(
     project_id: UUID, data: ProjectUpdate, db_session: DbSession, user: WriteProjects
 ) -> ProjectRead:
     """Rename, describe, activate or deactivate a project."""
+    fold_counters(db_session)
     project = service.update_project(db_session=db_session, project_id=project_id, data=data)
     return ProjectRead.model_validate(project)
 

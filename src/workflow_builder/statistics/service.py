@@ -50,7 +50,10 @@ def fold_counters(db_session: Session) -> None:
     Runs record what they add as deltas in their own transactions (migration 0061);
     `wfb_fold_statistics()` moves every committed delta into `projects`,
     `workflow_compiled_code` and `activity_statistics`. Call it first in a transaction,
-    before anything that locks one of those rows.
+    before anything that locks one of those rows (folds run one at a time: a transaction
+    that locked such a row and then waited for the fold lock could deadlock with a fold
+    waiting for that row), so the API calls it at the start of the endpoints that answer
+    with a counter, never from a service function another one may call.
     """
     db_session.execute(text("select public.wfb_fold_statistics()"))
 
@@ -246,7 +249,6 @@ def component_statistics(
 
     The global rows (no workflow) are left out: they count every tenant's calls.
     """
-    fold_counters(db_session)
     rows = db_session.execute(
         text(
             """select a.component_id, c.name, c.display_name, t.name as type,

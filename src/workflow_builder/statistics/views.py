@@ -100,6 +100,7 @@ def component_statistics(
 ) -> list[ComponentStatistics]:
     """Per component: calls from the selected workflows since their first run, with success,
     durations, tokens and cost."""
+    service.fold_counters(db_session)
     service.check_scope(db_session=db_session, project_id=project_id, workflow_id=workflow_id)
     return service.component_statistics(
         db_session=db_session, project_id=project_id, workflow_id=workflow_id
