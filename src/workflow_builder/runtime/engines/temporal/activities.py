@@ -559,6 +559,18 @@ from workflows w where w.id = %(w)s
 """
 
 
+# How the run stands once closed, read in the closing transaction: the status a close that
+# found it closed already answers, and what the run metrics count (telemetry.metrics).
+_ENDED = """
+select e.status, e.trigger_kind, q.name as task_queue,
+  extract(epoch from (coalesce(e.completed_at, now()) - e.started_at))::float8 as seconds
+from workflow_executions e
+join workflows w on w.id = e.workflow_id
+join task_queues q on q.id = w.task_queue_id
+where e.id = %(e)s
+"""
+
+
 @activity.defn(name=names.CLOSE)
 def close(request: dict[str, Any]) -> bool | str:
     """Write the run's last records and close it (counters, children's policies); admit the
@@ -573,25 +585,29 @@ def close(request: dict[str, Any]) -> bool | str:
     ref = RunRef(run.execution_id, run.workflow_id, run.project_id)
     ending = (request["status"], request.get("output"), request.get("error"))
     queue = {"w": run.workflow_id}
-    *results, _, found = _transaction(
-        [*statements(ref, records, close=ending), (_HOLD_QUEUE, queue), (_WAITING, queue)],
+    *results, [ended], _, found = _transaction(
+        [
+            *statements(ref, records, close=ending),
+            (_ENDED, {"e": run.execution_id}),
+            (_HOLD_QUEUE, queue),
+            (_WAITING, queue),
+        ],
         "closing a run",
     )
     closed = bool(results[-1][0]["closed"])
     if closed:
-        metrics.count_closed(run.execution_id)
+        metrics.run_finished(
+            status=ended["status"],
+            trigger=ended["trigger_kind"] or "manual",
+            task_queue=ended["task_queue"],
+            seconds=ended["seconds"],
+        )
     if found and found[0]["waiting"]:
         try:
             retrying(lambda: admit_waiting(found[0]["queue"]), "admitting waiting runs")
         except Exception:  # every heartbeat admits what still fits
             activity.logger.exception("admitting the runs waiting behind a run failed")
-    if closed:
-        return True
-    [[row]] = _transaction(
-        [("select status from workflow_executions where id = %(e)s", {"e": run.execution_id})],
-        "reading how a run was closed",
-    )
-    return str(row["status"])
+    return True if closed else str(ended["status"])
 
 
 @activity.defn(name=names.TICK)
