@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from temporalio import activity
 
 from workflow_builder.runtime import effects
 from workflow_builder.runtime.engines.temporal import activities, names
@@ -33,9 +34,7 @@ def beats(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The heartbeats the call sends (times since the fixture was made)."""
     since = time.monotonic()
     sent: list[float] = []
-    monkeypatch.setattr(
-        activities.activity, "heartbeat", lambda: sent.append(time.monotonic() - since)
-    )
+    monkeypatch.setattr(activity, "heartbeat", lambda: sent.append(time.monotonic() - since))
     monkeypatch.setattr(names, "HEARTBEAT_SECONDS", 0.3)
     monkeypatch.setattr(activities, "RUNNING_ROW_SECONDS", 0.2)
     return sent
