@@ -3,6 +3,7 @@ Temporal Schedules. (Runs on the Temporal pass of `make test`, `WFB_ENGINE=tempo
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -198,3 +199,149 @@ def test_the_runs_a_transaction_admits_start_in_one_trip_to_the_client(
     assert len(trips) == 1, trips
     for run in started:
         assert api.wait(str(run.execution_id))["status"] == "completed"
+
+
+def test_a_one_call_run_has_no_timer_patch_marker_or_search_attribute_upsert(
+    api: Api, peer: Peer
+) -> None:
+    """A run started under names.RUN_VERSION asks no `workflow.patched` (no patch marker, no
+    `TemporalChangeVersion` upsert) and, waiting on its call alone, arms no execution-timeout
+    timer (the call's schedule-to-close time is what is left of the run's)."""
+    definition = {
+        "nodes": [
+            trigger(),
+            call("fetch", f"{peer.url}/count/{unique('no-timer')}"),
+            {"id": "done", "type": "end", "config": {"output": "nodes.fetch.output"}},
+        ],
+        "edges": chain("start", "fetch", "done"),
+    }
+    execution_id = api.start(api.deploy(definition, execution_timeout_seconds=600))
+    assert api.wait(execution_id)["status"] == "completed"
+    events = _events(execution_id)
+    assert not _of_type(events, "TIMER_STARTED"), events
+    assert not _of_type(events, "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"), events
+    markers = [
+        e["markerRecordedEventAttributes"]["markerName"]
+        for e in _of_type(events, "MARKER_RECORDED")
+    ]
+    assert markers == ["core_local_activity", "core_local_activity"], markers
+    [scheduled] = _of_type(events, "ACTIVITY_TASK_SCHEDULED")
+    bound = scheduled["activityTaskScheduledEventAttributes"]["scheduleToCloseTimeout"]
+    assert 590 <= float(bound.rstrip("s")) <= 601, bound
+
+
+def test_a_run_past_its_timeout_during_a_call_fails_without_a_timer(api: Api, peer: Peer) -> None:
+    """The run's deadline bounds a call in flight (its schedule-to-close time): the run fails
+    with the execution timeout when it passes, though it never armed a timer."""
+    definition = {
+        "nodes": [
+            trigger(),
+            call("slow", f"{peer.url}/slow/{unique('late')}?seconds=30", timeout_seconds=60),
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "slow", "done"),
+    }
+    started = time.monotonic()
+    execution_id = api.start(api.deploy(definition, execution_timeout_seconds=2))
+    run = api.wait(execution_id, timeout=25)
+    assert run["status"] == "failed" and "execution timeout" in run["error"], run
+    assert time.monotonic() - started < 25
+    assert not _of_type(_events(execution_id), "TIMER_STARTED")
+
+
+def test_a_completed_calls_row_and_statistics_are_written_once_with_the_next_write(
+    api: Api, peer: Peer
+) -> None:
+    """A completed call hands its history row and statistics back to the run, which writes
+    them with its next write (here the flush before a wait): the row is there while the run
+    waits, and the statistics count the call once, also after the run's close."""
+    definition = {
+        "signals": [{"name": "go"}],
+        "nodes": [
+            trigger(),
+            call("fetch", f"{peer.url}/count/{unique('kept')}"),
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+            {"id": "done", "type": "end", "config": {"output": "nodes.fetch.output"}},
+        ],
+        "edges": chain("start", "fetch", "wait", "done"),
+    }
+    workflow_id = api.deploy(definition)
+    execution_id = api.start(workflow_id)
+    api.wait_for_step(execution_id, "wait", "waiting")
+    steps = {s["node_id"]: s for s in api.execution(execution_id)["steps"]}
+    assert steps["fetch"]["status"] == "completed" and steps["fetch"]["attempts"] == 1, steps
+    assert steps["fetch"]["outputs"]["body"]["count"] == 1, steps["fetch"]
+    assert _statistics(workflow_id) == (1, 1, 0)
+    [completed] = _of_type(_events(execution_id), "ACTIVITY_TASK_COMPLETED")
+    result = completed["activityTaskCompletedEventAttributes"]["result"]["payloads"][0]
+    assert "kept" in json.loads(base64.b64decode(result["data"])), result
+
+    api.call("POST", f"/executions/{execution_id}/signals/go", 202, json={})
+    run = api.wait(execution_id)
+    assert run["status"] == "completed", run
+    assert _statistics(workflow_id) == (1, 1, 0)
+
+
+def _statistics(workflow_id: str) -> tuple[int, int, int]:
+    from sqlalchemy import text
+
+    from workflow_builder.db import system_session
+
+    with system_session() as session:
+        row = session.execute(
+            text(
+                "select execution_count, success_count, failure_count from activity_statistics "
+                "where workflow_id = :w"
+            ),
+            {"w": workflow_id},
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_a_run_that_waited_and_called_replays_from_its_history(api: Api, peer: Peer) -> None:
+    """A run of today's workflow code (a call, a timer armed for its wait, a signal) replays
+    deterministically from its own history."""
+    from temporalio.client import WorkflowHistory
+    from temporalio.worker import Replayer
+
+    from tests.support import run_async
+    from workflow_builder.runtime.engines.temporal.worker import _RUNNER
+    from workflow_builder.runtime.engines.temporal.workflows import RunWorkflow, TickWorkflow
+
+    definition = {
+        "signals": [{"name": "go"}],
+        "nodes": [
+            trigger(),
+            call("fetch", f"{peer.url}/count/{unique('replay')}"),
+            {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}},
+            {"id": "done", "type": "end", "config": {"output": "nodes.wait.output"}},
+        ],
+        "edges": chain("start", "fetch", "wait", "done"),
+    }
+    execution_id = api.start(api.deploy(definition, execution_timeout_seconds=600))
+    api.wait_for_step(execution_id, "wait", "waiting")
+    api.call("POST", f"/executions/{execution_id}/signals/go", 202, json={"n": 1})
+    assert api.wait(execution_id)["status"] == "completed"
+    shown = temporal("workflow", "show", "--workflow-id", execution_id)
+    assert _of_type(shown["events"], "TIMER_STARTED"), "the wait armed the deadline's timer"
+    history = WorkflowHistory.from_json(execution_id, shown)
+    replayer = Replayer(workflows=[RunWorkflow, TickWorkflow], workflow_runner=_RUNNER)
+    run_async(replayer.replay_workflow(history))
+
+
+def test_a_call_that_lasts_shows_running_with_the_rows_before_it(api: Api, peer: Peer) -> None:
+    """A call's running row is written once the call has lasted RUNNING_ROW_SECONDS, with the
+    rows the run kept before it: the history shows what runs while it runs."""
+    definition = {
+        "nodes": [
+            trigger(),
+            call("slow", f"{peer.url}/slow/{unique('lasting')}?seconds=4"),
+            {"id": "done", "type": "end"},
+        ],
+        "edges": chain("start", "slow", "done"),
+    }
+    execution_id = api.start(api.deploy(definition))
+    api.wait_for_step(execution_id, "slow", "running", timeout=3)
+    steps = {s["node_id"]: s["status"] for s in api.execution(execution_id)["steps"]}
+    assert steps == {"start": "completed", "slow": "running"}, steps
+    assert api.wait(execution_id)["status"] == "completed"

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import psycopg
+from psycopg.rows import DictRow, dict_row
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -39,24 +42,101 @@ from workflow_builder.runtime.port import Call, ChildRequest, Outcome, RetryPoli
 from workflow_builder.telemetry import logs, metrics, tracing
 
 _calls = ThreadPoolExecutor(max_workers=128, thread_name_prefix="wfb-temporal-call")
+# How long a call runs before its history row says it is running (for a workflow that keeps
+# results, see `call`); a call that ends sooner is written once, with its result.
+RUNNING_ROW_SECONDS = 0.5
+
+
+class _Connections:
+    """The activities' own connections to the database: plain psycopg, autocommit, running as
+    `service_role` (the system), at most POOL_SIZE open; a transaction is sent in one round
+    trip (see `_transaction`)."""
+
+    POOL_SIZE = 20
+
+    def __init__(self) -> None:
+        self._available = threading.Condition()
+        self._idle: list[psycopg.Connection[DictRow]] = []
+        self._open = 0
+        self._url: str | None = None
+        self._urls: dict[psycopg.Connection[DictRow], str] = {}  # what each one connects to
+
+    def take(self) -> psycopg.Connection[DictRow]:
+        url = get_database().url
+        with self._available:
+            if url != self._url:  # another database (tests): the old one's connections go
+                for connection in self._idle:
+                    self._urls.pop(connection, None)
+                    connection.close()
+                self._open -= len(self._idle)
+                self._idle.clear()
+                self._url = url
+            while not self._idle and self._open >= self.POOL_SIZE:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
+        try:
+            connection = psycopg.connect(
+                url,
+                autocommit=True,
+                row_factory=dict_row,
+                options="-c role=service_role",
+                application_name="wfb-temporal-activities",
+                connect_timeout=10,
+            )
+        except BaseException:
+            self.give_back(None)
+            raise
+        with self._available:
+            self._urls[connection] = url
+        return connection
+
+    def give_back(self, connection: psycopg.Connection[DictRow] | None) -> None:
+        """Return a connection for reuse (None, or a closed one: it is gone)."""
+        with self._available:
+            url = self._urls.get(connection) if connection is not None else None
+            if connection is not None and not connection.closed and url == self._url:
+                self._idle.append(connection)
+            else:
+                if connection is not None:
+                    self._urls.pop(connection, None)
+                    connection.close()
+                self._open -= 1
+            self._available.notify()
+
+
+_connections = _Connections()
+
+
+def _transaction_once(steps: Sequence[tuple[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Run statements in one transaction sent together with its BEGIN and COMMIT: one round
+    trip, so no lock a statement takes waits for this process to answer. Return each one's
+    rows."""
+    connection = _connections.take()
+    try:
+        cursors = []
+        # Not connection.transaction(): in a pipeline it waits for its BEGIN and COMMIT.
+        with connection.pipeline():
+            connection.execute("begin")
+            for sql, params in steps:
+                cursors.append(connection.execute(sql, params))
+            connection.execute("commit")
+        # A failed statement raised above; the server skipped the COMMIT behind it, and the
+        # connection, its transaction aborted, is closed below.
+        results = [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+    except BaseException:
+        connection.close()
+        _connections.give_back(connection)
+        raise
+    _connections.give_back(connection)
+    return results
 
 
 def _transaction(steps: Sequence[tuple[str, Any]], what: str) -> list[list[dict[str, Any]]]:
     """Run statements (psycopg placeholders) in one transaction as the system, again through
     transient errors; return each one's rows."""
-
-    def attempt() -> list[list[dict[str, Any]]]:
-        with get_database().engine.begin() as connection:
-            connection.exec_driver_sql("set local role service_role")
-            results = []
-            for sql, params in steps:
-                result = connection.exec_driver_sql(sql, params)
-                results.append(
-                    [dict(row) for row in result.mappings()] if result.returns_rows else []
-                )
-            return results
-
-    return retrying(attempt, what)
+    return retrying(lambda: _transaction_once(steps), what)
 
 
 def _at(seconds: float | None) -> datetime | None:
@@ -64,9 +144,13 @@ def _at(seconds: float | None) -> datetime | None:
 
 
 def _records(kept: Sequence[dict[str, Any]]) -> Records:
-    """Return the records a workflow kept (see workflows._record) as rows to write."""
+    """Return the records a workflow kept (see workflows._record, and a call's result kept
+    for the run's next write: `_kept_result`) as rows to write."""
     records = Records()
     for record in kept:
+        if "result" in record:
+            _keep_result(records, record["result"])
+            continue
         at = _at(record["at"])
         finished = record["status"] not in ("waiting", "running")
         records.keep_row(
@@ -97,6 +181,45 @@ def _records(kept: Sequence[dict[str, Any]]) -> Records:
                 )
             )
     return records
+
+
+def _kept_result(row: StepRow, key: str, entry: Any, counted: CountedCall) -> dict[str, Any]:
+    """A call attempt's result (its history row, journal entry and statistics) as the workflow
+    keeps it for the run's next write (JSON; see `_keep_result`)."""
+    return {
+        "row": {
+            **row.as_json(),
+            "metrics": dict(row.metrics) if row.metrics else None,
+        },
+        "key": key,
+        "entry": entry,
+        "counted": {
+            "component_id": counted.component_id,
+            "ok": counted.ok,
+            "duration_ms": counted.duration_ms,
+            "metrics": dict(counted.metrics),
+        },
+    }
+
+
+def _keep_result(records: Records, kept: dict[str, Any]) -> None:
+    """Add a call attempt's result kept by the workflow (`_kept_result`) to `records`: written
+    with them, counted once by its journal key as when the call wrote it itself."""
+    row = dict(kept["row"])
+    for field in ("started_at", "completed_at"):
+        row[field] = datetime.fromisoformat(row[field]) if row.get(field) else None
+    records.keep_row(StepRow(**row))
+    records.entries[kept["key"]] = kept["entry"]
+    counted = kept["counted"]
+    records.calls.append(
+        CountedCall(
+            kept["key"],
+            counted["component_id"],
+            bool(counted["ok"]),
+            int(counted["duration_ms"]),
+            counted["metrics"] or {},
+        )
+    )
 
 
 _RUN = """
@@ -270,7 +393,8 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
     )
     node = request["node"]
     component_id = request["component"].get("id")
-    records = _records(request.get("records") or [])
+    kept = list(request.get("records") or [])
+    records = _records(kept)
     records.keep_row(
         StepRow(
             node_id=node["id"],
@@ -283,7 +407,18 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
             started_at=datetime.now(UTC),
         )
     )
-    _write(run, records, "a call's start")
+    # A workflow that keeps results (`keep_result`) has the call's running row written only
+    # once the call has lasted RUNNING_ROW_SECONDS: a shorter call's rows, the records the
+    # workflow handed it included, are written with its result.
+    written = not request.get("keep_result")
+    if written:
+        _write(run, records, "a call's start")
+
+    def write_start() -> None:
+        nonlocal written
+        _write(run, records, "a call's start")
+        written = True
+
     the_call = Call(
         node,
         request["component"],
@@ -300,7 +435,7 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
         component=str(request["component"].get("name")),
         attempt=attempt,
     )
-    outcome = _heartbeating(run, the_call, span)
+    outcome = _heartbeating(run, the_call, span, None if written else write_start)
     tracing.end_call(span, outcome)
     duration_ms = int((datetime.now(UTC) - clock).total_seconds() * 1000)
     ok = bool(outcome.get("ok"))
@@ -312,24 +447,33 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
         status = "failed" if retry.final(attempt, error) else "running"
     metrics = outcome.get("metrics") or {}
     key = f"call:{request['key']}#{attempt}"
-    records = Records()
-    records.keep_row(
-        StepRow(
-            node_id=node["id"],
-            iteration=request["iteration"],
-            node_type=node["type"],
-            status=status,
-            component_id=component_id,
-            outputs=outcome.get("output") if ok else None,
-            error=None if ok or error is None else error["message"],
-            metrics=metrics or None,
-            attempts=attempt,
-            completed_at=datetime.now(UTC) if status != "running" else None,
-            attempt_key=f"{run.execution_id}:{request['key']}#{attempt}",
-        )
+    row = StepRow(
+        node_id=node["id"],
+        iteration=request["iteration"],
+        node_type=node["type"],
+        status=status,
+        component_id=component_id,
+        outputs=outcome.get("output") if ok else None,
+        error=None if ok or error is None else error["message"],
+        metrics=metrics or None,
+        attempts=attempt,
+        completed_at=datetime.now(UTC) if status != "running" else None,
+        attempt_key=f"{run.execution_id}:{request['key']}#{attempt}",
     )
-    records.entries[key] = {"ok": ok, "error": None if ok else error}
-    records.calls.append(CountedCall(key, component_id, ok, duration_ms, metrics))
+    entry = {"ok": ok, "error": None if ok else error}
+    counted = CountedCall(key, component_id, ok, duration_ms, metrics)
+    if written:
+        records, kept = Records(), []
+    if ok and request.get("keep_result"):
+        # The workflow writes them with the run's next write (it asked to: see
+        # workflows.RunWorkflow.call); Temporal keeps them in the run's history meanwhile.
+        if not written:  # the running row was not written: its inputs and start go along
+            row = records.rows[(row.node_id, row.iteration)].merge(row)
+        result = _kept_result(row, key, entry, counted)
+        return {"output": outcome.get("output"), "kept": [*kept, {"result": result}]}
+    records.keep_row(row)
+    records.entries[key] = entry
+    records.calls.append(counted)
     _write(run, records, "a call's result")
     if not ok:
         assert error is not None
@@ -339,18 +483,27 @@ def call(request: dict[str, Any]) -> dict[str, Any]:
     return {"output": outcome.get("output")}
 
 
-def _heartbeating(run: RunSpec, the_call: Call, span: Any = None) -> Outcome:
-    """Run the call on a thread of its own (in `span`, when traced), heartbeating meanwhile."""
+def _heartbeating(
+    run: RunSpec, the_call: Call, span: Any = None, late_start: Callable[[], None] | None = None
+) -> Outcome:
+    """Run the call on a thread of its own (in `span`, when traced), heartbeating meanwhile;
+    `late_start`, when given, runs once the call has lasted RUNNING_ROW_SECONDS."""
     context = contextvars.copy_context()  # the call's logs name its run and node
     context.run(logs.EXECUTION_ID.set, run.execution_id)
     context.run(logs.NODE_ID.set, the_call.node["id"])
     future = _calls.submit(context.run, tracing.within(span, effects.invoke), run, the_call)
+    if late_start is not None:
+        try:
+            return future.result(timeout=RUNNING_ROW_SECONDS)
+        except TimeoutError:
+            late_start()
+    # The first heartbeat after HEARTBEAT_SECONDS, not at once: a call that ends sooner costs
+    # the Temporal server no heartbeat (HEARTBEAT_TIMEOUT_SECONDS runs from the call's start).
     while True:
-        activity.heartbeat()
         try:
             return future.result(timeout=names.HEARTBEAT_SECONDS)
         except TimeoutError:
-            continue
+            activity.heartbeat()
 
 
 @activity.defn(name=names.RECORD)
@@ -406,6 +559,18 @@ from workflows w where w.id = %(w)s
 """
 
 
+# How the run stands once closed, read in the closing transaction: the status a close that
+# found it closed already answers, and what the run metrics count (telemetry.metrics).
+_ENDED = """
+select e.status, e.trigger_kind, q.name as task_queue,
+  extract(epoch from (coalesce(e.completed_at, now()) - e.started_at))::float8 as seconds
+from workflow_executions e
+join workflows w on w.id = e.workflow_id
+join task_queues q on q.id = w.task_queue_id
+where e.id = %(e)s
+"""
+
+
 @activity.defn(name=names.CLOSE)
 def close(request: dict[str, Any]) -> bool | str:
     """Write the run's last records and close it (counters, children's policies); admit the
@@ -420,25 +585,29 @@ def close(request: dict[str, Any]) -> bool | str:
     ref = RunRef(run.execution_id, run.workflow_id, run.project_id)
     ending = (request["status"], request.get("output"), request.get("error"))
     queue = {"w": run.workflow_id}
-    *results, _, found = _transaction(
-        [*statements(ref, records, close=ending), (_HOLD_QUEUE, queue), (_WAITING, queue)],
+    *results, [ended], _, found = _transaction(
+        [
+            *statements(ref, records, close=ending),
+            (_ENDED, {"e": run.execution_id}),
+            (_HOLD_QUEUE, queue),
+            (_WAITING, queue),
+        ],
         "closing a run",
     )
     closed = bool(results[-1][0]["closed"])
     if closed:
-        metrics.count_closed(run.execution_id)
+        metrics.run_finished(
+            status=ended["status"],
+            trigger=ended["trigger_kind"] or "manual",
+            task_queue=ended["task_queue"],
+            seconds=ended["seconds"],
+        )
     if found and found[0]["waiting"]:
         try:
             retrying(lambda: admit_waiting(found[0]["queue"]), "admitting waiting runs")
         except Exception:  # every heartbeat admits what still fits
             activity.logger.exception("admitting the runs waiting behind a run failed")
-    if closed:
-        return True
-    [[row]] = _transaction(
-        [("select status from workflow_executions where id = %(e)s", {"e": run.execution_id})],
-        "reading how a run was closed",
-    )
-    return str(row["status"])
+    return True if closed else str(ended["status"])
 
 
 @activity.defn(name=names.TICK)

@@ -235,7 +235,7 @@ class TemporalEngine:
         call(
             lambda client: client.start_workflow(
                 names.RUN_WORKFLOW,
-                execution_id,
+                names.run_argument(execution_id),
                 id=names.workflow_id(execution_id),
                 task_queue=queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -250,7 +250,7 @@ class TemporalEngine:
         async def add(client: Client) -> Any:
             start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
                 names.RUN_WORKFLOW,
-                execution_id,
+                names.run_argument(execution_id),
                 id=names.workflow_id(execution_id),
                 task_queue=queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -320,7 +320,7 @@ async def _start(client: Client, execution_id: str, queue: str) -> Any:
     """Start a run's workflow (nothing if it runs already)."""
     return await client.start_workflow(
         names.RUN_WORKFLOW,
-        execution_id,
+        names.run_argument(execution_id),
         id=names.workflow_id(execution_id),
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -22,6 +22,21 @@ TICK = "wfb_tick_start"
 # it replay their regular activities.
 LOCAL_BOOKKEEPING = "wfb-local-bookkeeping-1"
 
+# What a run's workflow is started with: its execution id and the version of the workflow code
+# it started under. Version 2 (a dict) loads and closes itself with local activities without
+# asking `workflow.patched` (no patch marker, no search-attribute upsert in its history), and
+# arms its execution-timeout timer only when it first waits on something other than a call (a
+# call is bounded by the deadline itself, as its activity's schedule-to-close timeout), so a run
+# of calls alone has no timer. Runs started with a bare execution id (before version 2) replay
+# as they ran.
+RUN_VERSION = 2
+
+
+def run_argument(execution_id: str) -> dict[str, object]:
+    """Return the argument a new run's workflow is started with."""
+    return {"execution_id": execution_id, "version": RUN_VERSION}
+
+
 # The update that adds a work item and answers whether it was accepted.
 ADD_ITEM = "wfb_add_item"
 

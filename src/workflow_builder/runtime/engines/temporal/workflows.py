@@ -33,6 +33,7 @@ from temporalio.exceptions import (
     CancelledError,
     ChildWorkflowError,
     TerminatedError,
+    TimeoutType,
 )
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
@@ -95,6 +96,10 @@ def _record(record: NodeRecord, at: float) -> dict[str, Any]:
     }
 
 
+def _timed_out() -> RunEnd:
+    return RunEnd("failed", None, "the run exceeded the workflow's execution timeout")
+
+
 def _item_order(order: str) -> Any:
     if order == "lifo":
         return lambda item: (-item["seq"],)
@@ -125,26 +130,43 @@ class RunWorkflow:
         # Whether this run loads and closes itself with local activities (names.LOCAL_BOOKKEEPING;
         # runs started before the patch replay regular ones).
         self.local = False
+        # The version the run started under (names.run_argument; 1: a bare execution id).
+        self.version = 1
+        # Version 2: the workflow time the run times out at, the interpreter's task, the timer
+        # armed at the run's first wait (see _arm_deadline), and whether it fired.
+        self.deadline: float | None = None
+        self.main: asyncio.Task[RunEnd] | None = None
+        self.expiry: asyncio.Task[None] | None = None
+        self.timed_out = False
 
     # -- the run ----------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, execution_id: str) -> dict[str, Any]:
-        self.local = workflow.patched(names.LOCAL_BOOKKEEPING)
+    async def run(self, start: Any) -> dict[str, Any]:
+        if isinstance(start, dict):
+            execution_id = str(start["execution_id"])
+            self.version = int(start.get("version") or names.RUN_VERSION)
+            self.local = True
+        else:  # started before names.RUN_VERSION: replays as it ran
+            execution_id = str(start)
+            self.local = workflow.patched(names.LOCAL_BOOKKEEPING)
         keep = _local if self.local else _bookkeeping
         loaded = await keep(names.LOAD, execution_id)
         if loaded["closed"]:
             return {"status": loaded["status"], "output": None, "error": None}
         self._load(loaded)
         assert self.spec is not None
-        remaining = max(float(loaded["deadline"]) - workflow.time(), 0.0)
         interpreter = Interpreter(self.spec, self, pure_implementations=self.pure)
-        try:
-            end = await asyncio.wait_for(interpreter.execute(), timeout=remaining)
-        except TimeoutError:
-            end = RunEnd("failed", None, "the run exceeded the workflow's execution timeout")
-        except asyncio.CancelledError:
-            end = RunEnd("canceled", None, "canceled")
+        if self.version >= 2:
+            end = await self._execute(interpreter, float(loaded["deadline"]))
+        else:
+            remaining = max(float(loaded["deadline"]) - workflow.time(), 0.0)
+            try:
+                end = await asyncio.wait_for(interpreter.execute(), timeout=remaining)
+            except TimeoutError:
+                end = _timed_out()
+            except asyncio.CancelledError:
+                end = RunEnd("canceled", None, "canceled")
         closed = await keep(
             names.CLOSE,
             {
@@ -162,6 +184,46 @@ class RunWorkflow:
         if closed is not True:
             end = RunEnd(closed if isinstance(closed, str) else "canceled", end.output)
         return {"status": end.status, "output": end.output}
+
+    async def _execute(self, interpreter: Interpreter, deadline: float) -> RunEnd:
+        """Run the interpreter until it ends, the run is canceled or its deadline passes (the
+        timer of which is armed only when the run first waits: `_arm_deadline`)."""
+        self.deadline = deadline
+        self.main = asyncio.ensure_future(interpreter.execute())
+        try:
+            return await self.main
+        except asyncio.CancelledError:
+            if self.timed_out:
+                return _timed_out()
+            return RunEnd("canceled", None, "canceled")
+        finally:
+            if self.expiry is not None and not self.expiry.done():
+                self.expiry.cancel()
+
+    def _arm_deadline(self) -> None:
+        """Before the run first waits on anything but a call: start the timer that ends it at
+        its deadline (a version 2 run; a call is bounded by the deadline itself)."""
+        if self.deadline is None or self.expiry is not None:
+            return
+        self.expiry = asyncio.ensure_future(self._expire(self.deadline - workflow.time()))
+
+    async def _expire(self, seconds: float) -> None:
+        if seconds > 0:
+            await workflow.sleep(seconds)
+        self._time_out()
+
+    def _time_out(self) -> None:
+        """The deadline has passed: stop the interpreter (the run fails)."""
+        if not self.timed_out and self.main is not None and not self.main.done():
+            self.timed_out = True
+            self.main.cancel()
+
+    def _call_deadline(self) -> timedelta | None:
+        """What is left of the run's time for a call (None: no bound, a run before version 2,
+        whose timer is armed from its start)."""
+        if self.deadline is None:
+            return None
+        return timedelta(seconds=max(self.deadline - workflow.time(), 0.0))
 
     def _load(self, loaded: dict[str, Any]) -> None:
         run = loaded["run"]
@@ -307,6 +369,10 @@ class RunWorkflow:
             or self._spec.plan["settings"].get("activity_timeout_seconds", 300)
         )
         retry = call.retry
+        left = self._call_deadline()
+        if left is not None and left <= timedelta(0):
+            self._time_out()
+            await workflow.wait_condition(lambda: False)  # canceled by _time_out
         try:
             result = await workflow.execute_activity(
                 names.CALL,
@@ -323,9 +389,13 @@ class RunWorkflow:
                         "non_retryable_error_types": list(retry.non_retryable_error_types),
                     },
                     "records": self._take_pending(),
+                    # A completed attempt's row and statistics come back to be written with
+                    # the run's next write (another call's, a flush before a wait, the close).
+                    "keep_result": True,
                 },
                 task_queue=self._spec.task_queue_name,
                 start_to_close_timeout=timedelta(seconds=timeout + 5),
+                schedule_to_close_timeout=left,
                 heartbeat_timeout=timedelta(seconds=names.HEARTBEAT_TIMEOUT_SECONDS),
                 retry_policy=TemporalRetryPolicy(
                     initial_interval=timedelta(seconds=retry.initial_interval),
@@ -347,6 +417,10 @@ class RunWorkflow:
                     },
                 }
             if isinstance(cause, TemporalTimeout):
+                if left is not None and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
+                    # Only the run's deadline bounds a call's schedule-to-close time.
+                    self._time_out()
+                    await workflow.wait_condition(lambda: False)  # canceled by _time_out
                 return {
                     "ok": False,
                     "error": {
@@ -356,6 +430,7 @@ class RunWorkflow:
                     },
                 }
             raise
+        self.pending.extend(result.get("kept") or [])
         if call.iteration == "":
             self.nodes[node["id"]] = {"status": "completed", "output": result["output"]}
         return {"ok": True, "output": result["output"]}
@@ -364,6 +439,7 @@ class RunWorkflow:
         return run_pure(self._spec, call)
 
     async def sleep(self, key: str, seconds: float, node: NodeRecord | None) -> None:
+        self._arm_deadline()
         if node is not None:
             self.record(node)
             await self._flush()
@@ -372,6 +448,7 @@ class RunWorkflow:
     async def receive(
         self, key: str, signal: str, timeout: float | None, node: NodeRecord
     ) -> tuple[bool, Any]:
+        self._arm_deadline()
         self.record(node)
         await self._flush()
         try:
@@ -384,6 +461,7 @@ class RunWorkflow:
         self, key: str, queue: str, order: str, wait: bool, timeout: float | None, node: NodeRecord
     ) -> tuple[bool, Any]:
         if wait and not self.items[queue]:
+            self._arm_deadline()
             self.record(node)
             await self._flush()
             try:
@@ -408,6 +486,7 @@ class RunWorkflow:
         self.variables = dict(variables)
 
     async def start_child(self, request: ChildRequest) -> ChildOutcome:
+        self._arm_deadline()
         created = await _bookkeeping(
             names.CREATE_CHILD,
             {
@@ -426,7 +505,7 @@ class RunWorkflow:
         child_id = created["execution_id"]
         handle = await workflow.start_child_workflow(
             names.RUN_WORKFLOW,
-            child_id,
+            names.run_argument(child_id) if self.version >= 2 else child_id,
             id=names.workflow_id(child_id),
             task_queue=created["queue"],
             parent_close_policy=_POLICIES[request.policy],
@@ -456,6 +535,7 @@ class RunWorkflow:
             outcome.extra["finished"] = True
 
     async def child_result(self, request: ChildRequest, child: ChildOutcome) -> ChildOutcome:
+        self._arm_deadline()
         await workflow.wait_condition(lambda: bool(child.extra.get("finished")))
         return child
 
@@ -474,6 +554,7 @@ class RunWorkflow:
             return all(finished(n) for n in names_) if every else any(finished(n) for n in names_)
 
         if not ready():
+            self._arm_deadline()
             self.record(node)
             await self._flush()
             await workflow.wait_condition(ready)
