@@ -286,8 +286,10 @@ def _statistics(workflow_id: str) -> tuple[int, int, int]:
     from sqlalchemy import text
 
     from workflow_builder.db import system_session
+    from workflow_builder.statistics.service import fold_counters
 
     with system_session() as session:
+        fold_counters(session)
         row = session.execute(
             text(
                 "select execution_count, success_count, failure_count from activity_statistics "
