@@ -5,6 +5,7 @@ exactly the runs made, the database's gauges show waiting runs and live workers,
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -91,7 +92,16 @@ def test_counters_move_by_exactly_the_runs_made(
     for execution_id in ids:
         assert api.wait(execution_id)["status"] == "completed"
     api_after = scrape(f"{stack.base_url}/metrics")
-    worker_after = scrape_worker(metrics_port)
+    # A run's row reads completed once its close commits; the worker counts it just after.
+    deadline = time.monotonic() + 10
+    while True:
+        worker_after = scrape_worker(metrics_port)
+        finished = value(worker_after, "wfb_runs_finished_total", status="completed") - value(
+            worker_before, "wfb_runs_finished_total", status="completed"
+        )
+        if finished >= runs or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
 
     [queue] = {
         dict(labels)["task_queue"]
