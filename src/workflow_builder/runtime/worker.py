@@ -360,8 +360,10 @@ def fold_statistics() -> int:
     """Move the counter and statistics deltas runs recorded into `projects`,
     `workflow_compiled_code` and `activity_statistics` (migration 0061); return how many.
     The API folds before it reads them, so this only keeps the deltas few."""
+    from workflow_builder.statistics.service import fold_counters
+
     with system_session() as session:
-        return int(session.execute(text("select public.wfb_fold_statistics()")).scalar_one())
+        return fold_counters(session)
 
 
 def reconcile() -> int:

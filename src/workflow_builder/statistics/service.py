@@ -44,7 +44,7 @@ _RUN_FILTER = """e.started_at >= :since and e.started_at < :until
   and (cast(:workflow_id as uuid) is null or e.workflow_id = :workflow_id)"""
 
 
-def fold_counters(db_session: Session) -> None:
+def fold_counters(db_session: Session) -> int:
     """Bring the counters and component statistics up to date before reading them.
 
     Runs record what they add as deltas in their own transactions (migration 0061);
@@ -53,9 +53,10 @@ def fold_counters(db_session: Session) -> None:
     before anything that locks one of those rows (folds run one at a time: a transaction
     that locked such a row and then waited for the fold lock could deadlock with a fold
     waiting for that row), so the API calls it at the start of the endpoints that answer
-    with a counter, never from a service function another one may call.
+    with a counter, never from a service function another one may call. Returns how many
+    deltas it folded.
     """
-    db_session.execute(text("select public.wfb_fold_statistics()"))
+    return int(db_session.execute(text("select public.wfb_fold_statistics()")).scalar_one())
 
 
 def _aware(value: datetime) -> datetime:
