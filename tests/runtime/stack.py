@@ -223,6 +223,11 @@ class Stack:
     def close(self) -> None:
         for child in [*self.workers, self.api]:
             child.kill()
+            if os.environ.get("KEEP_LOGS"):
+                shutil.copy(child.log.name, os.environ["KEEP_LOGS"])
+            # Shown by pytest only when the test failed: what each process said last.
+            print(f"--- {child.name} (pid {child.popen.pid}): the end of its output ---")
+            print(child.output())
         if self.temporal is not None:
             from workflow_builder.runtime.engines.temporal import server
 

@@ -7,6 +7,7 @@ security applies as it does to the API.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
@@ -35,9 +36,14 @@ _PARENT = text(
 def parent_of(context: ActivityContext, permission: str) -> tuple[UUID, UUID]:
     """Return (parent execution id, owner) if this run's parent allows `permission`."""
     from workflow_builder.db import system_session
+    from workflow_builder.runtime.aio import retrying
 
-    with system_session() as session:
-        row = session.execute(_PARENT, {"e": context.execution_id}).mappings().first()
+    def read() -> Any:
+        with system_session() as session:
+            return session.execute(_PARENT, {"e": context.execution_id}).mappings().first()
+
+    # The product's own read: a database that blinks is waited out, not the call's failure.
+    row = retrying(read, "reading a run's parent")
     if row is None:
         raise ActivityError(
             "this run was not started by a parent workflow", error_type="NoParent", retryable=False

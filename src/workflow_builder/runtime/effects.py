@@ -5,6 +5,11 @@ input schema, resolves the project's secrets on first use, takes one of the task
 activity slots, runs the implementation on a thread of its own (so the node's timeout can stop
 waiting for it) and masks the secrets the call read in what it returns. Recording the attempt
 (its history row, statistics and checkpoint) is the engine adapter's part.
+
+What the product reads on a call's way (the component's schemas, the project's secrets, an
+agent's prompt and tools) are idempotent reads: a transient database error there is waited
+out (`aio.retrying`), as the runs' own writes are. It is neither the call's failure, which
+would spend one of its attempts, nor, escaping the call, the end of the run.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from workflow_builder.activities.contract import ActivityContext, ActivityError,
 from workflow_builder.activities.registry import load_implementation
 from workflow_builder.compiler.schemas import schema_validator
 from workflow_builder.db import system_session, user_session
+from workflow_builder.runtime.aio import retrying
 from workflow_builder.runtime.port import Call, Outcome, RunSpec
 from workflow_builder.runtime.slots import MAX_HELD_PER_PROCESS, activity_slot
 from workflow_builder.secrets.redaction import redact
-from workflow_builder.secrets.service import ProjectSecretResolver, resolver_for_project
+from workflow_builder.secrets.service import ProjectSecretResolver, stored_secrets
 from workflow_builder.telemetry import metrics as telemetry
 from workflow_builder.workflows.catalog import RegistryCatalog
 
@@ -54,7 +60,7 @@ def invoke(run: RunSpec, call: Call) -> Outcome:
     masked for the project's secrets the call read.
     """
     node = call.node
-    secrets = resolver_for_project(UUID(run.project_id)) if run.project_id else None
+    secrets = _secrets(UUID(run.project_id)) if run.project_id else None
     metrics: dict[str, float] = {}
     context = ActivityContext(
         execution_id=run.execution_id,
@@ -80,6 +86,14 @@ def invoke(run: RunSpec, call: Call) -> Outcome:
     return result
 
 
+def _secrets(project_id: UUID) -> ProjectSecretResolver:
+    """Return a resolver reading the project's secrets (as the system) on first use."""
+    return ProjectSecretResolver(
+        project_id,
+        load=lambda: retrying(lambda: stored_secrets(project_id), "reading a project's secrets"),
+    )
+
+
 def _concealer(secrets: ProjectSecretResolver | None) -> Callable[[Any], Any]:
     """Return what masks the project's secrets in a value: those the call read (nothing to mask
     without a project, or before any was read)."""
@@ -101,10 +115,14 @@ def _adder(metrics: dict[str, float]) -> Callable[[str, float], None]:
 def _validator(component_id: str, column: str) -> jsonschema.Draft202012Validator | None:
     """Return the validator of a component's input or config schema, read once per process."""
     assert column in ("input_schema", "config_schema")
-    with system_session() as session:
-        schema = session.execute(
-            text(f"select {column} from components where id = :c"), {"c": component_id}
-        ).scalar()
+
+    def read() -> Any:
+        with system_session() as session:
+            return session.execute(
+                text(f"select {column} from components where id = :c"), {"c": component_id}
+            ).scalar()
+
+    schema = retrying(read, "reading a component's schema")
     return schema_validator(schema) if schema else None
 
 
@@ -131,8 +149,11 @@ def _invoke(
     try:
         config: Mapping[str, Any] = node.get("config") or {}
         if component.get("implementation_path") == llm_agent.SPEC.implementation_path:
-            config = _agent_config(run, component, config)
-            context = replace(context, tools=_tools(run, config, context, conceal))
+            config = _agent_setup(run, component, config)
+            tools = retrying(
+                lambda: _tools(run, config, context, conceal), "reading an agent's tools"
+            )
+            context = replace(context, tools=tools)
         implementation = load_implementation(component["implementation_path"])
         with activity_slot(
             run.task_queue_name, run.max_concurrent_activities, context.timeout_seconds
@@ -225,6 +246,13 @@ def _owner(run: RunSpec, what: str) -> str:
             retryable=False,
         )
     return owner
+
+
+def _agent_setup(
+    run: RunSpec, component: Mapping[str, Any], node_config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`_agent_config`, read again through transient database errors."""
+    return retrying(lambda: _agent_config(run, component, node_config), "reading an agent's prompt")
 
 
 def _agent_config(

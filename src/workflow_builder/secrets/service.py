@@ -180,7 +180,7 @@ class ProjectSecretResolver:
         return values
 
 
-def _stored_secrets(project_id: UUID, db: Database | None) -> dict[str, tuple[str, bytes]]:
+def stored_secrets(project_id: UUID, db: Database | None = None) -> dict[str, tuple[str, bytes]]:
     with system_session(db=db) as session:
         rows = session.execute(
             select(
@@ -193,4 +193,4 @@ def _stored_secrets(project_id: UUID, db: Database | None) -> dict[str, tuple[st
 def resolver_for_project(project_id: UUID, *, db: Database | None = None) -> ProjectSecretResolver:
     """Return a resolver over the project's secrets, read as the system (bypassing RLS) when a
     value is first asked for."""
-    return ProjectSecretResolver(project_id, load=lambda: _stored_secrets(project_id, db))
+    return ProjectSecretResolver(project_id, load=lambda: stored_secrets(project_id, db))
