@@ -4,6 +4,9 @@ The server is, in order: `WFB_TEST_DATABASE_URL` or `DATABASE_URL` if set; the l
 127.0.0.1:5432 if one answers; otherwise an embedded PostgreSQL (pgserver) in a temporary
 directory. `WFB_TEST_EMBEDDED=1` forces the embedded one. Each run works in databases of its
 own, created here and dropped at the end, so runs never see each other's rows.
+
+Tests that make the database go away use `server` instead: a PostgreSQL server of their module's
+own (tests/pgserver.py), never the shared one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.pgserver import PrivateServer, available, private_server
 from workflow_builder.db import Database, set_database
 from workflow_builder.db.migrate import upgrade
 
@@ -116,6 +120,16 @@ def temporal_server() -> Iterator[str | None]:
         get_settings.cache_clear()
         server.stop(process)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PrivateServer]:
+    """A PostgreSQL server of this test module's own, which its tests may stop, kill and start
+    again (skipped where no server binaries are installed)."""
+    if not available():
+        pytest.skip("no PostgreSQL server binaries to start one")
+    with private_server() as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

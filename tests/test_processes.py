@@ -6,26 +6,16 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
 
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.stack import WFB, Child, socket_port
 from workflow_builder.db.migrate import upgrade
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
+pytestmark = [pytest.mark.slow]
 
 
 def _migrated_database(server: PrivateServer) -> str:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.activities.fakes import OpenAIServer, Turn, serving
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import Peer
 from tests.support import create_user
 from workflow_builder.db import Database, engine, system_session, user_session
@@ -26,16 +26,7 @@ from workflow_builder.runtime import effects
 from workflow_builder.runtime.port import Call, RunSpec
 from workflow_builder.secrets.service import set_secret
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture

@@ -19,21 +19,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import Peer
 from tests.runtime.stack import HttpApi, Stack
 from tests.support import unique
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture

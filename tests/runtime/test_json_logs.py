@@ -13,21 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import Peer, call, chain, trigger
 from tests.runtime.stack import Child, Stack
 from tests.support import unique
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture

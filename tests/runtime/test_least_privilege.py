@@ -9,22 +9,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import chain
 from tests.runtime.stack import Stack
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
+pytestmark = [pytest.mark.slow]
 
 LOGIN = "wfb_app_login"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import Peer, call, chain, trigger, waits_for_signal
 from tests.runtime.stack import Stack, socket_port
 from tests.support import unique
 from workflow_builder.api.app import create_app
 from workflow_builder.config import get_settings
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
+pytestmark = [pytest.mark.slow]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
 
 
 @pytest.fixture

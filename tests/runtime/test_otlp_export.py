@@ -13,15 +13,12 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import Peer, call, chain, trigger
 from tests.runtime.stack import Stack
 from tests.support import unique
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries to start one"),
-]
+pytestmark = [pytest.mark.slow]
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
@@ -67,12 +64,6 @@ class Collector:
     def of_trace(self, trace_id: str) -> list[tuple[str, str, str]]:
         with self.lock:
             return [span for span in self.spans if span[2] == trace_id]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    with private_server() as started:
-        yield started
 
 
 @pytest.fixture

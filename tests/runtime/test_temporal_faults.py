@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import DatabaseFactory
-from tests.pgserver import PrivateServer, available, private_server
+from tests.pgserver import PrivateServer
 from tests.runtime.conftest import Peer
 from tests.runtime.stack import WFB, Stack, socket_port
 from tests.runtime.test_durability import check_histories, counted_chain
@@ -61,14 +61,6 @@ def temporal() -> Iterator[TemporalServer]:
     started.start()
     yield started
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PrivateServer]:
-    if not available():
-        pytest.skip("no PostgreSQL server binaries to start one")
-    with private_server() as started:
-        yield started
 
 
 @pytest.fixture
