@@ -345,10 +345,17 @@ def test_a_repeated_idempotency_key_starts_one_run(api: Api, client: TestClient,
 
     first = post(client, path, {"order_id": 1}, key=key, headers=once)
     again = post(client, path, {"order_id": 1}, key=key, headers=once)
+    api.wait(first.json()["execution_id"])
+    after_it_ended = post(client, path, {"order_id": 1}, key=key, headers=once)
 
-    assert (first.status_code, again.status_code) == (202, 202)
+    # Without a wait the answer is 202 whether the run has ended meanwhile or not; the body
+    # says how far it got.
+    assert [first.status_code, again.status_code, after_it_ended.status_code] == [202] * 3
     assert first.json()["execution_id"] == again.json()["execution_id"]
+    assert after_it_ended.json()["execution_id"] == first.json()["execution_id"]
+    assert after_it_ended.json()["status"] == "completed"
     assert again.headers["idempotent-replayed"] == "true"
+    assert after_it_ended.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert len(executions_of(workflow_id)) == 1
 

@@ -172,19 +172,23 @@ async def _wait(execution_id: UUID, seconds: float) -> service.RunState:
         pause = min(pause * 2, _MAX_POLL_SECONDS)
 
 
-def _answer(state: service.RunState, *, created: bool) -> JSONResponse:
+def _answer(state: service.RunState, *, created: bool, waited: bool) -> JSONResponse:
+    """200 with the run's outputs when the caller waited and the run ended in time; otherwise
+    202 with its current status (also for a replay of a run that ended meanwhile: the status
+    code answers the request, not the moment it arrived)."""
     status_url = f"{API_PREFIX}/executions/{state.execution_id}"
     body: dict[str, Any] = {
         "execution_id": str(state.execution_id),
         "status": state.status,
         "status_url": status_url,
     }
-    if state.finished:
+    ended = waited and state.finished
+    if ended:
         body |= {"outputs": state.outputs, "error": state.error}
     headers = {"Location": status_url}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body, status_code=200 if state.finished else 202, headers=headers)
+    return JSONResponse(body, status_code=200 if ended else 202, headers=headers)
 
 
 @router.post(
@@ -269,4 +273,4 @@ async def receive(
         state = service.RunState(execution_id, "pending")
     else:
         state = await run_in_threadpool(service.run_state, execution_id)
-    return _answer(state, created=created)
+    return _answer(state, created=created, waited=seconds > 0)
