@@ -181,6 +181,8 @@ class ProjectSecretResolver:
 
 
 def stored_secrets(project_id: UUID, db: Database | None = None) -> dict[str, tuple[str, bytes]]:
+    """Return the project's secrets and connections as stored: name -> (kind, ciphertext),
+    read as the system (bypassing RLS)."""
     with system_session(db=db) as session:
         rows = session.execute(
             select(
