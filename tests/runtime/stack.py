@@ -221,6 +221,8 @@ class Stack:
         return child
 
     def close(self) -> None:
+        """Kill every process. KEEP_LOGS=DIR copies each one's whole output into DIR (for
+        looking into a failure that happens one run in many)."""
         for child in [*self.workers, self.api]:
             child.kill()
             if os.environ.get("KEEP_LOGS"):
