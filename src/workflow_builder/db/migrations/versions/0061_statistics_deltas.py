@@ -206,6 +206,9 @@ end $$;
 
 -- Move every committed delta into the counters and statistics; return how many deltas.
 -- One fold at a time; call it first in a transaction (before it locks any counted row).
+-- With no delta in sight it returns at once, without the lock (which a caller would hold
+-- until its transaction ends): a delta another fold is taking stays in sight until that
+-- fold commits, so nothing it folds is missed.
 create function public.wfb_fold_statistics() returns integer
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
@@ -213,6 +216,10 @@ declare
   runs integer;
   folded jsonb;
 begin
+  if not exists (select 1 from public.activity_statistics_deltas)
+     and not exists (select 1 from public.run_counter_deltas) then
+    return 0;
+  end if;
   perform pg_advisory_xact_lock(hashtext('wfb_fold_statistics'));
   with taken as (
     delete from public.activity_statistics_deltas returning *
