@@ -15,9 +15,12 @@ No run depends on a particular worker coming back:
   as its lease may have lapsed (see `lease.py`), before anyone may take its runs; anything it
   still tries to record is refused by the run's fence once the run has moved.
 
-Every heartbeat also admits waiting runs that fit under their workflow's limit
-(`admission.py`), closes runs whose engine workflow ended without the interpreter closing
-them, and folds the counter and statistics deltas runs recorded (`fold_statistics`).
+The lease is renewed by a thread of its own from the moment it is taken, so neither the
+engine's start (seconds on a loaded machine) nor a slow maintenance pass makes a live worker
+look dead. Maintenance runs on a second thread, at the same period, once the engine is up: it
+admits waiting runs that fit under their workflow's limit (`admission.py`), closes runs whose
+engine workflow ended without the interpreter closing them, and folds the counter and
+statistics deltas runs recorded (`fold_statistics`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from sqlalchemy import text
@@ -65,6 +68,10 @@ class Worker:
         self.worker_id = self.settings.worker_id or default_worker_id()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._maintenance: threading.Thread | None = None
+        # Set once the engine serves this worker's queues: the heartbeat then also keeps the
+        # registry rows fresh.
+        self._serving = threading.Event()
         # Since when the heartbeat has reached the database without a failure (monotonic).
         self._connected_since: float | None = None
 
@@ -82,27 +89,30 @@ class Worker:
         return self.settings.engine == "temporal"
 
     def start(self) -> None:
-        """Launch the engine for this worker's queues (taking the lease first on DBOS), start
-        heartbeating."""
+        """Take the lease and keep renewing it, launch the engine for this worker's queues,
+        start maintaining."""
         sandbox.announce(self.settings)
         try:
             if self.temporal:
                 self._take_lease()
+                self._start_thread("_heartbeat", self._beat, "wfb-heartbeat")
                 self._start_temporal()
             else:
                 url = get_database().url
                 engine.migrate_engine(url)
                 self._take_lease()
+                self._start_thread("_heartbeat", self._beat, "wfb-heartbeat")
                 engine.launch_worker(url, executor_id=self.worker_id, queues=self._queues())
         except Exception as exc:
+            self.stop_heartbeat()
             self._register(status="error", error=f"{type(exc).__name__}: {exc}")
             raise
         # The engine runs runs already: a database that blinks now must not stop the worker.
         retrying(lambda: self._register(status="running"), "registering the worker")
+        self._serving.set()
         self._connected_since = time.monotonic()
         self.maintain()
-        self._heartbeat = threading.Thread(target=self._beat, name="wfb-heartbeat", daemon=True)
-        self._heartbeat.start()
+        self._start_thread("_maintenance", self._maintain_often, "wfb-maintenance")
         log.info("worker %s serving %s", self.worker_id, self.projects or "every project")
 
     def _start_temporal(self) -> None:
@@ -124,6 +134,7 @@ class Worker:
         self._stop.set()
         if self.temporal:
             self._temporal.stop()
+            self.stop_heartbeat()
             self._mark_stopped()
             return
         engine.stop_dequeuing()
@@ -133,8 +144,7 @@ class Worker:
             time.sleep(0.05)
         time.sleep(0.05)  # the last results' writes follow their calls within a few loop turns
         handed = engine.hand_over_local_runs()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=self.settings.heartbeat_seconds + 5)
+        self.stop_heartbeat()
         try:
             self._hand_over()
             self._mark_stopped()
@@ -145,6 +155,19 @@ class Worker:
         engine.shutdown_worker()
         LEASE.release()
         log.info("worker %s stopped (%d runs handed over)", self.worker_id, len(handed))
+
+    def _start_thread(self, attribute: str, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        setattr(self, attribute, thread)
+        thread.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop renewing the lease and maintaining (a pass under way ends first, for a few
+        seconds at most); nothing is handed over or marked."""
+        self._stop.set()
+        for thread in (self._heartbeat, self._maintenance):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=self.settings.heartbeat_seconds + 5)
 
     def _mark_stopped(self) -> None:
         with system_session() as session:
@@ -260,26 +283,35 @@ class Worker:
                 )
 
     def _beat(self) -> None:
+        """Renew the lease (and, once the engine serves, the registry rows) every heartbeat,
+        and nothing else: nothing slow may come between two renewals."""
         while not self._stop.wait(self.settings.heartbeat_seconds):
             try:
                 self._renew()
                 if self._connected_since is None:
                     self._connected_since = time.monotonic()
-                self._register(status="running")
-                self.maintain()
+                if self._serving.is_set():
+                    self._register(status="running")
             except Exception as exc:  # a missed beat is retried at the next one
                 self._connected_since = None
                 log.warning("worker %s heartbeat failed: %s", self.worker_id, exc)
 
+    def _maintain_often(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_seconds):
+            try:
+                self.maintain()
+            except Exception as exc:  # a failed pass is tried again at the next one
+                log.warning("worker %s maintenance failed: %s", self.worker_id, exc)
+
     # -- recovery ---------------------------------------------------------------------------
 
     def maintain(self) -> None:
-        """One heartbeat's work besides the lease: declare silent workers dead (once this
-        worker has been connected long enough to judge), resume orphaned runs, admit waiting
-        runs, close runs the engine ended. (On Temporal, which owns who runs what: declare silent
-        workers dead in the registry, serve new projects' task queues, admit waiting runs, start
-        the admitted runs whose start did not go through.) On both, fold the runs' counter
-        and statistics deltas."""
+        """One maintenance pass (every heartbeat period, on a thread apart from the lease's):
+        declare silent workers dead (once this worker has been connected long enough to
+        judge), resume orphaned runs, admit waiting runs, close runs the engine ended. (On
+        Temporal, which owns who runs what: declare silent workers dead in the registry, serve
+        new projects' task queues, admit waiting runs, start the admitted runs whose start did
+        not go through.) On both, fold the runs' counter and statistics deltas."""
         after = self.settings.worker_dead_after_seconds
         connected = self._connected_since
         fold_statistics()
