@@ -97,6 +97,16 @@ async def _first_done(tasks: list[asyncio.Task[Result]]) -> None:
             task.remove_done_callback(wake)
 
 
+async def _cancel_all(tasks: list[asyncio.Task[Any]], leaving: BaseException) -> None:
+    """Cancel the tasks still running as a scope leaves on `leaving`, and wait until they have
+    stopped — unless the run's coroutine is being closed (GeneratorExit: its engine dropped
+    it), which may not suspend again."""
+    for task in tasks:
+        task.cancel()
+    if tasks and not isinstance(leaving, GeneratorExit):
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def truthy(value: Any) -> bool:
     """JMESPath truthiness: false, null, and empty strings, lists and objects are false."""
     return value not in (False, None, "", [], {})
@@ -192,11 +202,9 @@ class Interpreter:
                 await _first_done(list(running.values()))
                 for node_id in [n for n in members if n in running and running[n].done()]:
                     self._resolve(node_id, running.pop(node_id).result(), results, scope)
-        finally:
-            if running:
-                for task in running.values():
-                    task.cancel()
-                await asyncio.gather(*running.values(), return_exceptions=True)
+        except BaseException as leaving:
+            await _cancel_all(list(running.values()), leaving)
+            raise
 
     def _start_ready(
         self,
@@ -517,7 +525,6 @@ class Interpreter:
         tasks = [asyncio.ensure_future(one(index, item)) for index, item in enumerate(items)]
         try:
             return list(await asyncio.gather(*tasks))
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        except BaseException as leaving:
+            await _cancel_all(tasks, leaving)
+            raise
