@@ -133,8 +133,8 @@ class Worker:
         `drain_seconds`), hand the runs executing here over, mark the worker stopped."""
         self._stop.set()
         if self.temporal:
+            self.stop_heartbeat()  # no maintenance pass serves a task queue from here on
             self._temporal.stop()
-            self.stop_heartbeat()
             self._mark_stopped()
             return
         engine.stop_dequeuing()
