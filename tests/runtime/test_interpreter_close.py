@@ -6,6 +6,7 @@ GeneratorExit" and the nodes' tasks are left behind."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any, cast
 
 from tests.compiler.support import catalog, edge
@@ -83,4 +84,18 @@ def test_closing_a_run_with_nodes_in_flight_cancels_them_without_awaiting() -> N
             await asyncio.sleep(0)
         assert [sleep.cancelled() for sleep in port.sleeping] == [True, True]
 
-    asyncio.run(scenario())
+    # On a thread of its own: a loop of the session's may run on this one (Playwright's).
+    failures: list[BaseException] = []
+
+    def run_scenario() -> None:
+        try:
+            asyncio.run(scenario())
+        except BaseException as failure:  # reported below, on the test's thread
+            failures.append(failure)
+
+    thread = threading.Thread(target=run_scenario)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the closed run did not let its loop end"
+    if failures:
+        raise failures[0]
