@@ -65,7 +65,7 @@ def worker(db: Database) -> Iterator[Worker]:
         ),
     )
     yield running
-    running.stop_heartbeat()
+    running.stop_threads()
     with system_session() as session:
         session.execute(
             text("delete from worker_leases where executor_id = :me"), {"me": running.worker_id}
@@ -102,7 +102,7 @@ def test_a_slow_maintenance_pass_does_not_hold_the_lease_back(
     def slow_pass() -> None:
         nonlocal passes
         passes += 1
-        if passes == 2:  # the first pass is the start's; the second is a heartbeat's
+        if passes == 2:  # the first pass is the start's; the second the maintenance thread's
             busy.set()
             time.sleep(SLOW)
             busy.clear()

@@ -95,16 +95,16 @@ class Worker:
         try:
             if self.temporal:
                 self._take_lease()
-                self._start_thread("_heartbeat", self._beat, "wfb-heartbeat")
+                self._heartbeat = _thread(self._beat, "wfb-heartbeat")
                 self._start_temporal()
             else:
                 url = get_database().url
                 engine.migrate_engine(url)
                 self._take_lease()
-                self._start_thread("_heartbeat", self._beat, "wfb-heartbeat")
+                self._heartbeat = _thread(self._beat, "wfb-heartbeat")
                 engine.launch_worker(url, executor_id=self.worker_id, queues=self._queues())
         except Exception as exc:
-            self.stop_heartbeat()
+            self.stop_threads()
             self._register(status="error", error=f"{type(exc).__name__}: {exc}")
             raise
         # The engine runs runs already: a database that blinks now must not stop the worker.
@@ -112,7 +112,7 @@ class Worker:
         self._serving.set()
         self._connected_since = time.monotonic()
         self.maintain()
-        self._start_thread("_maintenance", self._maintain_often, "wfb-maintenance")
+        self._maintenance = _thread(self._maintain_often, "wfb-maintenance")
         log.info("worker %s serving %s", self.worker_id, self.projects or "every project")
 
     def _start_temporal(self) -> None:
@@ -133,7 +133,7 @@ class Worker:
         `drain_seconds`), hand the runs executing here over, mark the worker stopped."""
         self._stop.set()
         if self.temporal:
-            self.stop_heartbeat()  # no maintenance pass serves a task queue from here on
+            self.stop_threads()  # no maintenance pass serves a task queue from here on
             self._temporal.stop()
             self._mark_stopped()
             return
@@ -144,7 +144,7 @@ class Worker:
             time.sleep(0.05)
         time.sleep(0.05)  # the last results' writes follow their calls within a few loop turns
         handed = engine.hand_over_local_runs()
-        self.stop_heartbeat()
+        self.stop_threads()
         try:
             self._hand_over()
             self._mark_stopped()
@@ -156,12 +156,7 @@ class Worker:
         LEASE.release()
         log.info("worker %s stopped (%d runs handed over)", self.worker_id, len(handed))
 
-    def _start_thread(self, attribute: str, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        setattr(self, attribute, thread)
-        thread.start()
-
-    def stop_heartbeat(self) -> None:
+    def stop_threads(self) -> None:
         """Stop renewing the lease and maintaining (a pass under way ends first, for a few
         seconds at most); nothing is handed over or marked."""
         self._stop.set()
@@ -357,6 +352,13 @@ class Worker:
         for executor_id in dead:
             log.warning("worker %s declared dead: its runs move on", executor_id)
         return dead
+
+
+def _thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread running `target`; return it."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def resume_orphans(exclude: str | None = None) -> int:

@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflow_builder
 from workflow_builder.runtime.engines.temporal import client as temporal
 from workflow_builder.runtime.engines.temporal.activities import ACTIVITIES
 from workflow_builder.runtime.engines.temporal.workflows import RunWorkflow, TickWorkflow
@@ -53,8 +54,6 @@ def build_id() -> str:
     and the SDK's version. (Without one, the SDK hashes the bytecode of every module loaded,
     some 1,300 here, which takes seconds at each worker start.)"""
     digest = hashlib.sha256(metadata.version("temporalio").encode())
-    import workflow_builder
-
     package = Path(workflow_builder.__file__).parent
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())
